@@ -1,0 +1,41 @@
+/** Compositing: αF + (1-α)B_new onto an image (scaled to cover) or a flat colour. */
+import { CleanplateError } from '../errors.js';
+import { createImage, type ImageF32, type Plane } from '../image.js';
+import { resize } from '../ops.js';
+
+/** Scales and centre-crops `image` so that it covers width x height (CSS `object-fit: cover`). */
+export function resizeCover(image: ImageF32, width: number, height: number): ImageF32 {
+  const scale = Math.max(width / image.width, height / image.height);
+  const cw = Math.min(image.width, Math.max(1, Math.round(width / scale)));
+  const ch = Math.min(image.height, Math.max(1, Math.round(height / scale)));
+  const x0 = Math.floor((image.width - cw) / 2), y0 = Math.floor((image.height - ch) / 2);
+  const crop = createImage(cw, ch, image.channels);
+  for (let y = 0; y < ch; y++) {
+    const src = ((y0 + y) * image.width + x0) * image.channels;
+    crop.data.set(image.data.subarray(src, src + cw * image.channels), y * cw * image.channels);
+  }
+  return resize(crop, width, height);
+}
+
+export function parseColour(hex: string): [number, number, number] {
+  const m = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(hex.trim());
+  if (!m) throw new CleanplateError(`--color '${hex}' is not a hex colour like #00ff00 or 0f0`);
+  const h = m[1]!.length === 3 ? m[1]!.replace(/./g, (c) => c + c) : m[1]!;
+  return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16) / 255) as [number, number, number];
+}
+
+export function solidColour(width: number, height: number, rgb: [number, number, number]): ImageF32 {
+  const out = createImage(width, height, 3);
+  for (let p = 0; p < width * height; p++) out.data.set(rgb, p * 3);
+  return out;
+}
+
+/** αF + (1-α)B with straight-alpha F; background must match the size of the foreground. */
+export function composite(foreground: ImageF32, alpha: Plane, background: ImageF32): ImageF32 {
+  const out = createImage(foreground.width, foreground.height, 3);
+  for (let p = 0; p < alpha.data.length; p++) {
+    const a = alpha.data[p]!;
+    for (let c = 0; c < 3; c++) out.data[p * 3 + c] = a * foreground.data[p * 3 + c]! + (1 - a) * background.data[p * 3 + c]!;
+  }
+  return out;
+}

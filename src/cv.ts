@@ -1,0 +1,69 @@
+/**
+ * OpenCV.js, loaded once. The WebAssembly build initialises asynchronously; every caller awaits
+ * `loadCv()` and then works with Mats that it must delete (the wasm heap is not garbage collected).
+ */
+import { createRequire } from 'node:module';
+import type { ImageF32, Plane } from './image.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Cv = any;
+let cvPromise: Promise<Cv> | undefined;
+let cvReady: Cv | undefined;
+
+/** The loaded module, for synchronous pure functions; `loadCv()` must have resolved first. */
+export function cv(): Cv {
+  if (!cvReady) throw new Error('OpenCV.js is not loaded yet: await loadCv() first');
+  return cvReady;
+}
+
+export function loadCv(): Promise<Cv> {
+  cvPromise ??= new Promise<Cv>((resolve, reject) => {
+    const require = createRequire(import.meta.url);
+    const mod = require('@techstark/opencv-js');
+    if (mod && typeof mod.then === 'function') {
+      // Some builds are thenables that resolve to themselves; unwrap without recursing.
+      mod.then((cv: Cv) => { delete cv.then; resolve(cv); }, reject);
+    } else if (mod.Mat) {
+      resolve(mod);
+    } else {
+      mod.onRuntimeInitialized = () => resolve(mod);
+    }
+  }).then((m) => (cvReady = m));
+  return cvPromise;
+}
+
+/** Runs `fn` and deletes every Mat it registered, whatever happens. */
+export function withMats<T>(fn: (track: <M extends { delete(): void }>(m: M) => M) => T): T {
+  const mats: { delete(): void }[] = [];
+  try {
+    return fn((m) => { mats.push(m); return m; });
+  } finally {
+    for (const m of mats) m.delete();
+  }
+}
+
+export function matFromImage(cv: Cv, image: ImageF32): Cv {
+  const type = image.channels === 1 ? cv.CV_32FC1 : image.channels === 3 ? cv.CV_32FC3 : cv.CV_32FC4;
+  const mat = new cv.Mat(image.height, image.width, type);
+  mat.data32F.set(image.data);
+  return mat;
+}
+
+export function imageFromMat(mat: Cv): ImageF32 {
+  const channels = mat.channels();
+  return { width: mat.cols, height: mat.rows, channels, data: new Float32Array(mat.data32F) };
+}
+
+export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
+  const mat = new cv.Mat(plane.height, plane.width, cv.CV_8UC1);
+  const out = mat.data as Uint8Array;
+  for (let i = 0; i < plane.data.length; i++) out[i] = plane.data[i]! > threshold ? 255 : 0;
+  return mat;
+}
+
+export function planeFromMatU8(mat: Cv): Plane {
+  const src = mat.data as Uint8Array;
+  const data = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) data[i] = src[i]! / 255;
+  return { width: mat.cols, height: mat.rows, channels: 1, data };
+}

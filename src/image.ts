@@ -1,0 +1,85 @@
+/**
+ * Typed image buffers shared by every pipeline stage.
+ * Pixels are interleaved float32 in [0, 1]: the maths of matting (compositing equation,
+ * colour fits, metrics) is done in linear-range floats, and only decode/encode touch bytes.
+ */
+export interface ImageF32 {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly data: Float32Array;
+}
+
+/** A single-channel image (alpha, prior, masks, differences). */
+export type Plane = ImageF32 & { readonly channels: 1 };
+
+export function createImage(width: number, height: number, channels: number, fill = 0): ImageF32 {
+  const data = new Float32Array(width * height * channels);
+  if (fill !== 0) data.fill(fill);
+  return { width, height, channels, data };
+}
+
+export function createPlane(width: number, height: number, fill = 0): Plane {
+  return createImage(width, height, 1, fill) as Plane;
+}
+
+export function asPlane(image: ImageF32): Plane {
+  if (image.channels !== 1) throw new Error(`expected a single-channel image, got ${image.channels} channels`);
+  return image as Plane;
+}
+
+export function sameSize(a: { width: number; height: number }, b: { width: number; height: number }): boolean {
+  return a.width === b.width && a.height === b.height;
+}
+
+export function fromBytes(width: number, height: number, channels: number, bytes: Uint8Array | Uint8ClampedArray): ImageF32 {
+  const data = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! / 255;
+  return { width, height, channels, data };
+}
+
+export function toBytes(image: ImageF32): Uint8Array {
+  const out = new Uint8Array(image.data.length);
+  const d = image.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    out[i] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+  }
+  return out;
+}
+
+/** Rec. 601 luma, the grey the paper's motion stack and feature detectors use. */
+export function toGray(image: ImageF32): Plane {
+  if (image.channels === 1) return image as Plane;
+  const out = createPlane(image.width, image.height);
+  const d = image.data, c = image.channels;
+  for (let p = 0, i = 0; p < out.data.length; p++, i += c) {
+    out.data[p] = 0.299 * d[i]! + 0.587 * d[i + 1]! + 0.114 * d[i + 2]!;
+  }
+  return out;
+}
+
+export function mapPlane(a: Plane, fn: (v: number, i: number) => number): Plane {
+  const out = createPlane(a.width, a.height);
+  for (let i = 0; i < a.data.length; i++) out.data[i] = fn(a.data[i]!, i);
+  return out;
+}
+
+export function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+export function smoothstep(edge0: number, edge1: number, x: number): number {
+  const t = clamp01((x - edge0) / (edge1 - edge0));
+  return t * t * (3 - 2 * t);
+}
+
+/** Mean of a plane where mask > 0.5 (or everywhere when no mask). */
+export function meanOf(a: Plane, mask?: Plane): number {
+  let s = 0, n = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    if (mask && mask.data[i]! <= 0.5) continue;
+    s += a.data[i]!; n++;
+  }
+  return n ? s / n : 0;
+}

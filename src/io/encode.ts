@@ -1,0 +1,70 @@
+/**
+ * Encoding at the pipeline's edge. Every file is written to a temporary name in the target folder
+ * and renamed into place, so a crash never leaves a partial file under a final name, and an
+ * `OutputSet` publishes several files only when all of them were written.
+ */
+import { mkdir, rename, rm, writeFile, access, constants } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { CleanplateError } from '../errors.js';
+import { toBytes, type ImageF32 } from '../image.js';
+
+export async function encodePng(image: ImageF32): Promise<Buffer> {
+  return sharp(toBytes(image), { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 3 | 4 } })
+    .png({ compressionLevel: 6 })
+    .toBuffer();
+}
+
+/** RGBA with straight (unpremultiplied) alpha from a colour image and its alpha plane. */
+export function rgba(foreground: ImageF32, alpha: ImageF32): ImageF32 {
+  const n = foreground.width * foreground.height;
+  const data = new Float32Array(n * 4);
+  for (let p = 0; p < n; p++) {
+    data[p * 4] = foreground.data[p * 3]!;
+    data[p * 4 + 1] = foreground.data[p * 3 + 1]!;
+    data[p * 4 + 2] = foreground.data[p * 3 + 2]!;
+    data[p * 4 + 3] = alpha.data[p]!;
+  }
+  return { width: foreground.width, height: foreground.height, channels: 4, data };
+}
+
+/** Checks up front that a folder can be created and written, so no work is wasted. */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw new CleanplateError(`output folder is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, dir);
+  }
+}
+
+export class OutputSet {
+  private readonly staged: { temp: string; final: string }[] = [];
+  constructor(readonly dir: string) {}
+
+  async add(name: string, bytes: Uint8Array | string): Promise<void> {
+    const final = join(this.dir, name);
+    const temp = join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
+    try {
+      await writeFile(temp, bytes);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw new CleanplateError(`cannot write output (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, final);
+    }
+    this.staged.push({ temp, final });
+  }
+
+  /** Renames every staged file into place. */
+  async commit(): Promise<string[]> {
+    for (const { temp, final } of this.staged) await rename(temp, final);
+    const names = this.staged.map((s) => s.final);
+    this.staged.length = 0;
+    return names;
+  }
+
+  /** Removes every staged temporary file (after a failure). */
+  async abort(): Promise<void> {
+    await Promise.all(this.staged.map((s) => rm(s.temp, { force: true })));
+    this.staged.length = 0;
+  }
+}

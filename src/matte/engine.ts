@@ -1,0 +1,30 @@
+/** The contract every matting engine implements: (I, B', S, M?) → α, F. */
+import type { ImageF32, Plane } from '../image.js';
+
+export type EngineName = 'classic' | 'network';
+
+export interface MatteInput {
+  image: ImageF32;
+  /** The plate aligned to the image and colour-matched; pixels it did not cover hold the image. */
+  plate?: ImageF32;
+  /** Where the aligned plate really covers the image (1) or was filled (0). */
+  plateValid?: Plane;
+  /** The prior's raw soft alpha (image size); all zeros for prior `none`. */
+  prior: Plane;
+  /** The paper's shaped segmentation S. */
+  priorShaped: Plane;
+  /** Optional grey motion stack {I-2T, I-T, I+T, I+2T} for video. */
+  motion?: Plane[];
+}
+
+export interface MatteOutput {
+  alpha: Plane;
+  foreground: ImageF32;
+  /** Engine-specific measurements for the report. */
+  details: Record<string, number | string | boolean>;
+}
+
+export interface MatteEngine {
+  readonly name: EngineName;
+  matte(input: MatteInput): Promise<MatteOutput>;
+}

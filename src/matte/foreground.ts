@@ -1,0 +1,34 @@
+/**
+ * Foreground colour estimation: given α, find F so that I ≈ αF + (1-α)B with F close to a smooth
+ * estimate F̂ of the subject's colours. Minimising |I - αF - (1-α)B|² + λ|F - F̂|² per pixel gives
+ * the closed form F = (α(I - (1-α)B) + λF̂) / (α² + λ): exact where α is large, F̂ where α is
+ * small, so background colour does not bleed into hair.
+ */
+import { createImage, createPlane, type ImageF32, type Plane } from '../image.js';
+import { pushPull } from './pushpull.js';
+
+const LAMBDA = 0.02;
+
+/** Smooth colour estimate from pixels whose weight passes `select`. */
+export function propagate(image: ImageF32, weights: Plane, select: (w: number) => number): ImageF32 {
+  const w = createPlane(weights.width, weights.height);
+  for (let i = 0; i < w.data.length; i++) w.data[i] = select(weights.data[i]!);
+  return pushPull(image, w);
+}
+
+export function estimateForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {
+  const fHat = propagate(image, alpha, (a) => (a > 0.95 ? 1 : 0));
+  const bHat = background ?? propagate(image, alpha, (a) => (a < 0.05 ? 1 : 0));
+  const out = createImage(image.width, image.height, 3);
+  for (let p = 0; p < alpha.data.length; p++) {
+    const a = alpha.data[p]!;
+    for (let c = 0; c < 3; c++) {
+      const i = p * 3 + c;
+      let f: number;
+      if (a > 0.975) f = image.data[i]!; // the paper: an opaque pixel's colour is the pixel
+      else f = (a * (image.data[i]! - (1 - a) * bHat.data[i]!) + LAMBDA * fHat.data[i]!) / (a * a + LAMBDA);
+      out.data[i] = f < 0 ? 0 : f > 1 ? 1 : f;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+/**
+ * Colour-guided filter (He, Sun, Tang 2010): an edge-aware smoothing of a plane that follows the
+ * edges of a colour guide, used to refine and upsample alpha. OpenCV.js's build has no ximgproc
+ * module, so this is written on top of its box filter.
+ */
+import { createPlane, type ImageF32, type Plane } from '../image.js';
+import { boxMean } from '../ops.js';
+
+function channel(image: ImageF32, c: number): Plane {
+  const out = createPlane(image.width, image.height);
+  for (let p = 0; p < out.data.length; p++) out.data[p] = image.data[p * image.channels + c]!;
+  return out;
+}
+
+function product(a: Plane, b: Plane): Plane {
+  const out = createPlane(a.width, a.height);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i]! * b.data[i]!;
+  return out;
+}
+
+export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
+  const n = input.data.length;
+  const I = [0, 1, 2].map((c) => channel(guide, c));
+  const mI = I.map((p) => boxMean(p, radius).data);
+  const mp = boxMean(input, radius).data;
+  const mIp = I.map((p) => boxMean(product(p, input), radius).data);
+  const pairs: [number, number][] = [[0, 0], [0, 1], [0, 2], [1, 1], [1, 2], [2, 2]];
+  const mII = pairs.map(([a, b]) => boxMean(product(I[a]!, I[b]!), radius).data);
+  const A = [0, 1, 2].map(() => createPlane(input.width, input.height));
+  const B = createPlane(input.width, input.height);
+  for (let i = 0; i < n; i++) {
+    const m0 = mI[0]![i]!, m1 = mI[1]![i]!, m2 = mI[2]![i]!;
+    const c0 = mIp[0]![i]! - m0 * mp[i]!, c1 = mIp[1]![i]! - m1 * mp[i]!, c2 = mIp[2]![i]! - m2 * mp[i]!;
+    const s00 = mII[0]![i]! - m0 * m0 + eps, s01 = mII[1]![i]! - m0 * m1, s02 = mII[2]![i]! - m0 * m2;
+    const s11 = mII[3]![i]! - m1 * m1 + eps, s12 = mII[4]![i]! - m1 * m2, s22 = mII[5]![i]! - m2 * m2 + eps;
+    // Inverse of the symmetric 3x3 covariance by cofactors.
+    const i00 = s11 * s22 - s12 * s12, i01 = s02 * s12 - s01 * s22, i02 = s01 * s12 - s02 * s11;
+    const i11 = s00 * s22 - s02 * s02, i12 = s01 * s02 - s00 * s12, i22 = s00 * s11 - s01 * s01;
+    const det = s00 * i00 + s01 * i01 + s02 * i02;
+    const a0 = (i00 * c0 + i01 * c1 + i02 * c2) / det;
+    const a1 = (i01 * c0 + i11 * c1 + i12 * c2) / det;
+    const a2 = (i02 * c0 + i12 * c1 + i22 * c2) / det;
+    A[0]!.data[i] = a0; A[1]!.data[i] = a1; A[2]!.data[i] = a2;
+    B.data[i] = mp[i]! - a0 * m0 - a1 * m1 - a2 * m2;
+  }
+  const mA = A.map((p) => boxMean(p, radius).data);
+  const mB = boxMean(B, radius).data;
+  const out = createPlane(input.width, input.height);
+  for (let i = 0; i < n; i++) {
+    const v = mA[0]![i]! * I[0]!.data[i]! + mA[1]![i]! * I[1]!.data[i]! + mA[2]![i]! * I[2]!.data[i]! + mB[i]!;
+    out.data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return out;
+}

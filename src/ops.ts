@@ -1,0 +1,142 @@
+/**
+ * Morphology, filtering and resampling on planes, through OpenCV.js.
+ * Every function is pure: it copies its inputs into Mats, frees them, and returns new planes.
+ */
+import { cv, withMats, matFromImage, imageFromMat, matU8FromPlane, planeFromMatU8 } from './cv.js';
+import { createPlane, type ImageF32, type Plane } from './image.js';
+
+function ellipse(size: number) {
+  const c = cv();
+  return c.getStructuringElement(c.MORPH_ELLIPSE, new c.Size(size, size));
+}
+
+/** Binary erosion of (plane > 0.5) with an elliptical kernel, `iterations` times. */
+export function erode(plane: Plane, kernel: number, iterations = 1): Plane {
+  if (iterations <= 0) return binarize(plane);
+  const c = cv();
+  return withMats((t) => {
+    const src = t(matU8FromPlane(c, plane));
+    const dst = t(new c.Mat());
+    const k = t(ellipse(kernel));
+    c.erode(src, dst, k, new c.Point(-1, -1), iterations, c.BORDER_CONSTANT, new c.Scalar(0));
+    return planeFromMatU8(dst);
+  });
+}
+
+/** Binary dilation of (plane > 0.5) with an elliptical kernel, `iterations` times. */
+export function dilate(plane: Plane, kernel: number, iterations = 1): Plane {
+  if (iterations <= 0) return binarize(plane);
+  const c = cv();
+  return withMats((t) => {
+    const src = t(matU8FromPlane(c, plane));
+    const dst = t(new c.Mat());
+    const k = t(ellipse(kernel));
+    c.dilate(src, dst, k, new c.Point(-1, -1), iterations, c.BORDER_CONSTANT, new c.Scalar(0));
+    return planeFromMatU8(dst);
+  });
+}
+
+/** Dilation by a disc of the given radius in one pass (cheaper than many 3x3 iterations). */
+export function dilateDisc(plane: Plane, radius: number): Plane {
+  return radius < 1 ? binarize(plane) : dilate(plane, 2 * Math.round(radius) + 1, 1);
+}
+
+export function erodeDisc(plane: Plane, radius: number): Plane {
+  return radius < 1 ? binarize(plane) : erode(plane, 2 * Math.round(radius) + 1, 1);
+}
+
+export function binarize(plane: Plane, threshold = 0.5): Plane {
+  const out = createPlane(plane.width, plane.height);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = plane.data[i]! > threshold ? 1 : 0;
+  return out;
+}
+
+/** Gaussian blur of any float image; kernel size is forced odd. */
+export function gaussianBlur<T extends ImageF32>(image: T, kernel: number, sigma = 0): T {
+  const c = cv();
+  const k = Math.max(1, kernel | 1);
+  return withMats((t) => {
+    const src = t(matFromImage(c, image));
+    const dst = t(new c.Mat());
+    c.GaussianBlur(src, dst, new c.Size(k, k), sigma, sigma, c.BORDER_REFLECT);
+    return imageFromMat(dst) as T;
+  });
+}
+
+/** Normalised box filter (mean over a (2r+1)^2 window), the building block of the guided filter. */
+export function boxMean<T extends ImageF32>(image: T, radius: number): T {
+  const c = cv();
+  const k = 2 * radius + 1;
+  return withMats((t) => {
+    const src = t(matFromImage(c, image));
+    const dst = t(new c.Mat());
+    c.blur(src, dst, new c.Size(k, k), new c.Point(-1, -1), c.BORDER_REFLECT);
+    return imageFromMat(dst) as T;
+  });
+}
+
+/** Bilinear (upsampling) or area (downsampling) resize of any float image. */
+export function resize<T extends ImageF32>(image: T, width: number, height: number): T {
+  if (image.width === width && image.height === height) return image;
+  const c = cv();
+  const shrinking = width < image.width && height < image.height;
+  return withMats((t) => {
+    const src = t(matFromImage(c, image));
+    const dst = t(new c.Mat());
+    c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR);
+    return imageFromMat(dst) as T;
+  });
+}
+
+export interface Component { label: number; area: number; left: number; top: number; width: number; height: number }
+
+/** 8-connected components of (plane > threshold): the label map and per-component statistics. */
+export function components(plane: Plane, threshold = 0.5): { labels: Int32Array; stats: Component[] } {
+  const c = cv();
+  return withMats((t) => {
+    const src = t(matU8FromPlane(c, plane, threshold));
+    const labels = t(new c.Mat());
+    const stats = t(new c.Mat());
+    const centroids = t(new c.Mat());
+    const n = c.connectedComponentsWithStats(src, labels, stats, centroids, 8, c.CV_32S);
+    const s = stats.data32S as Int32Array;
+    const list: Component[] = [];
+    for (let l = 1; l < n; l++) {
+      list.push({ label: l, left: s[l * 5]!, top: s[l * 5 + 1]!, width: s[l * 5 + 2]!, height: s[l * 5 + 3]!, area: s[l * 5 + 4]! });
+    }
+    return { labels: new Int32Array(labels.data32S), stats: list };
+  });
+}
+
+/** Keeps the components for which `keep` says yes; returns a binary plane. */
+export function keepComponents(plane: Plane, keep: (c: Component, labels: Int32Array) => boolean, threshold = 0.5): Plane {
+  const { labels, stats } = components(plane, threshold);
+  const kept = new Uint8Array(stats.length + 1);
+  for (const s of stats) if (keep(s, labels)) kept[s.label] = 1;
+  const out = createPlane(plane.width, plane.height);
+  for (let i = 0; i < labels.length; i++) out.data[i] = kept[labels[i]!]!;
+  return out;
+}
+
+export function largestComponent(plane: Plane, threshold = 0.5): Plane {
+  const { stats } = components(plane, threshold);
+  if (!stats.length) return createPlane(plane.width, plane.height);
+  const best = stats.reduce((a, b) => (b.area > a.area ? b : a));
+  return keepComponents(plane, (s) => s.label === best.label, threshold);
+}
+
+/** Fills the holes of a binary mask: background not reachable from the border becomes foreground. */
+export function fillHoles(plane: Plane): Plane {
+  const inverse = createPlane(plane.width, plane.height);
+  for (let i = 0; i < inverse.data.length; i++) inverse.data[i] = plane.data[i]! > 0.5 ? 0 : 1;
+  const { labels, stats } = components(inverse);
+  const w = plane.width, h = plane.height;
+  const touches = new Uint8Array(stats.length + 1);
+  for (let x = 0; x < w; x++) { touches[labels[x]!] = 1; touches[labels[(h - 1) * w + x]!] = 1; }
+  for (let y = 0; y < h; y++) { touches[labels[y * w]!] = 1; touches[labels[y * w + w - 1]!] = 1; }
+  const out = createPlane(w, h);
+  for (let i = 0; i < out.data.length; i++) {
+    out.data[i] = plane.data[i]! > 0.5 || (labels[i]! > 0 && !touches[labels[i]!]) ? 1 : 0;
+  }
+  return out;
+}

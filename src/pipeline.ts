@@ -1,0 +1,177 @@
+/**
+ * The image pipeline as one object: `createMatter()` loads models once, `matte()` runs
+ * decode → prior → align → matte → composite on typed buffers and reports what it did.
+ */
+import { performance } from 'node:perf_hooks';
+import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
+import { estimateAlignment, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
+import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
+import { loadCv } from './cv.js';
+import { CleanplateError } from './errors.js';
+import { createPlane, sameSize, type ImageF32, type Plane } from './image.js';
+import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
+import { ClassicEngine } from './matte/classic.js';
+import type { EngineName, MatteEngine } from './matte/engine.js';
+import { binarize, dilateDisc } from './ops.js';
+import { createPrior, type Prior, type PriorName } from './prior/index.js';
+import { shapePrior } from './prior/shape.js';
+
+export interface MatterOptions {
+  prior?: PriorName;
+  engine?: EngineName;
+  align?: AlignMode;
+  maxPixels?: number;
+  /** Folder holding prior/ (and network models); defaults to the package's models/. */
+  modelsDir?: string;
+}
+
+export type ImageSource = string | Uint8Array | ImageF32;
+
+export interface MatteRequest {
+  image: ImageSource;
+  plate?: ImageSource;
+  /** A new background: an image (scaled to cover) or a hex colour. */
+  background?: ImageSource;
+  color?: string;
+}
+
+export interface MatteReport {
+  options: { prior: PriorName; engine: EngineName; align: AlignMode };
+  engine: EngineName;
+  prior: PriorName;
+  size: { width: number; height: number };
+  plate: boolean;
+  alignment?: AlignmentReport;
+  colour?: ColourReport;
+  engineDetails: Record<string, number | string | boolean>;
+  /** Milliseconds per stage. */
+  timings: Record<string, number>;
+}
+
+export interface MatteResult {
+  alpha: Plane;
+  foreground: ImageF32;
+  composite?: ImageF32;
+  plateAligned?: ImageF32;
+  prior: Plane;
+  report: MatteReport;
+}
+
+export interface Matter {
+  readonly options: Required<Omit<MatterOptions, 'modelsDir'>>;
+  matte(request: MatteRequest): Promise<MatteResult>;
+}
+
+async function load(source: ImageSource, maxPixels: number, name: string): Promise<ImageF32> {
+  if (typeof source === 'string' || source instanceof Uint8Array) return decodeImage(source, { maxPixels, name });
+  if (source.channels !== 3) throw new CleanplateError(`expected an RGB image buffer, got ${source.channels} channels`, name);
+  return source;
+}
+
+/** Share of background pixels that still differ strongly after alignment and colour matching. */
+function mismatchShare(image: ImageF32, plate: ImageF32, region: Plane): number {
+  let n = 0, bad = 0;
+  for (let p = 0; p < region.data.length; p += 7) {
+    if (region.data[p]! <= 0.5) continue;
+    n++;
+    let s = 0;
+    for (let c = 0; c < 3; c++) s += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
+    if (s / 3 > 0.15) bad++;
+  }
+  return n ? bad / n : 0;
+}
+
+export async function createMatter(options: MatterOptions = {}): Promise<Matter> {
+  const resolved = {
+    prior: options.prior ?? 'rvm',
+    engine: options.engine ?? 'classic',
+    align: options.align ?? 'auto',
+    maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+  } as const;
+  if (!['rvm', 'selfie', 'none'].includes(resolved.prior)) throw new CleanplateError(`unknown prior '${resolved.prior}' (rvm, selfie or none)`);
+  if (!['auto', 'homography', 'none'].includes(resolved.align)) throw new CleanplateError(`unknown alignment '${resolved.align}' (auto, homography or none)`);
+  let engine: MatteEngine;
+  if (resolved.engine === 'classic') engine = new ClassicEngine();
+  else if (resolved.engine === 'network') throw new CleanplateError("engine 'network' is not available in this version: no trained matting network ships yet (use --engine classic)");
+  else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
+  await loadCv();
+  const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
+
+  return {
+    options: resolved,
+    async matte(request: MatteRequest): Promise<MatteResult> {
+      const timings: Record<string, number> = {};
+      let t = performance.now();
+      const lap = (stage: string) => { const now = performance.now(); timings[stage] = +((timings[stage] ?? 0) + now - t).toFixed(1); t = now; };
+      const image = await load(request.image, resolved.maxPixels, 'image');
+      const plateRaw = request.plate === undefined ? undefined : await load(request.plate, resolved.maxPixels, 'plate');
+      const background = request.background === undefined ? undefined : await load(request.background, resolved.maxPixels, 'background');
+      const colour = request.color === undefined ? undefined : parseColour(request.color);
+      lap('decode');
+
+      const priorAlpha = await prior.estimate(image);
+      const priorShaped = shapePrior(priorAlpha);
+      lap('prior');
+
+      let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
+      if (plateRaw) {
+        const hasPrior = resolved.prior !== 'none';
+        if (resolved.align === 'none' && !sameSize(image, plateRaw)) {
+          throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
+        }
+        alignment = estimateAlignment(image, plateRaw, hasPrior ? priorAlpha : undefined, resolved.align);
+        if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
+          throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
+        }
+        const warp = alignment.method === 'identity' && sameSize(image, plateRaw)
+          ? { warped: plateRaw, valid: createPlane(image.width, image.height, 1) }
+          : warpPlate(plateRaw, alignment.homography, image.width, image.height);
+        plateValid = warp.valid;
+        const ring = colourRing(hasPrior ? priorAlpha : undefined, plateValid);
+        colourReport = fitColour(image, warp.warped, ring);
+        plate = colourReport.applied ? applyColour(warp.warped, colourReport) : warp.warped;
+        // Where the plate does not reach, the paper fills it from the image itself.
+        for (let p = 0; p < plateValid.data.length; p++) {
+          if (plateValid.data[p]! < 0.5) for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = image.data[p * 3 + c]!;
+        }
+        if (alignment.method === 'identity' && resolved.align !== 'none') {
+          const zone = hasPrior ? dilateDisc(binarize(priorAlpha, 0.3), 0.05 * Math.hypot(image.width, image.height)) : undefined;
+          const region = binarize(plateValid);
+          if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
+          const share = mismatchShare(image, plate, region);
+          if (share > 0.6) {
+            throw new CleanplateError(`plate does not show this image's background: no features match and ${(share * 100).toFixed(0)}% of the background differs`, 'plate');
+          }
+        }
+        lap('align');
+      }
+
+      const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, priorShaped });
+      lap('matte');
+
+      let comp: ImageF32 | undefined;
+      if (background) comp = composite(out.foreground, out.alpha, resizeCover(background, image.width, image.height));
+      else if (colour) comp = composite(out.foreground, out.alpha, solidColour(image.width, image.height, colour));
+      if (comp) lap('composite');
+
+      return {
+        alpha: out.alpha,
+        foreground: out.foreground,
+        composite: comp,
+        plateAligned: plate,
+        prior: priorAlpha,
+        report: {
+          options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align },
+          engine: engine.name,
+          prior: resolved.prior,
+          size: { width: image.width, height: image.height },
+          plate: Boolean(plate),
+          ...(alignment ? { alignment } : {}),
+          ...(colourReport ? { colour: colourReport } : {}),
+          engineDetails: out.details,
+          timings,
+        },
+      };
+    },
+  };
+}
