@@ -36,13 +36,37 @@ export function dilate(plane: Plane, kernel: number, iterations = 1): Plane {
   });
 }
 
-/** Dilation by a disc of the given radius in one pass (cheaper than many 3x3 iterations). */
+/**
+ * Distance (px) from every pixel to the nearest pixel where `inside` is false, via OpenCV's
+ * distance transform: a disc dilation or erosion of any radius costs the same.
+ */
+function distanceTo(plane: Plane, inside: boolean): Float32Array {
+  const c = cv();
+  return withMats((t) => {
+    const src = t(new c.Mat(plane.height, plane.width, c.CV_8UC1));
+    const d = src.data as Uint8Array;
+    for (let i = 0; i < d.length; i++) d[i] = (plane.data[i]! > 0.5) === inside ? 255 : 0;
+    const dst = t(new c.Mat());
+    c.distanceTransform(src, dst, c.DIST_L2, 5);
+    return new Float32Array(dst.data32F);
+  });
+}
+
+/** Dilation by a disc of the given radius, in one pass whatever the radius. */
 export function dilateDisc(plane: Plane, radius: number): Plane {
-  return radius < 1 ? binarize(plane) : dilate(plane, 2 * Math.round(radius) + 1, 1);
+  if (radius < 1) return binarize(plane);
+  const dist = distanceTo(plane, false);
+  const out = createPlane(plane.width, plane.height);
+  for (let i = 0; i < dist.length; i++) out.data[i] = dist[i]! <= radius ? 1 : 0;
+  return out;
 }
 
 export function erodeDisc(plane: Plane, radius: number): Plane {
-  return radius < 1 ? binarize(plane) : erode(plane, 2 * Math.round(radius) + 1, 1);
+  if (radius < 1) return binarize(plane);
+  const dist = distanceTo(plane, true);
+  const out = createPlane(plane.width, plane.height);
+  for (let i = 0; i < dist.length; i++) out.data[i] = dist[i]! > radius ? 1 : 0;
+  return out;
 }
 
 export function binarize(plane: Plane, threshold = 0.5): Plane {

@@ -8,7 +8,7 @@ import { estimateAlignment, warpPlate, type AlignMode, type AlignmentReport } fr
 import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
 import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
-import { createPlane, sameSize, type ImageF32, type Plane } from './image.js';
+import { createPlane, sameSize, toGray, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
 import { ClassicEngine } from './matte/classic.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
@@ -76,9 +76,41 @@ function mismatchShare(image: ImageF32, plate: ImageF32, region: Plane): number 
     n++;
     let s = 0;
     for (let c = 0; c < 3; c++) s += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
-    if (s / 3 > 0.15) bad++;
+    if (s / 3 > 0.1) bad++;
   }
   return n ? bad / n : 0;
+}
+
+/**
+ * How well two candidate plates agree with the image: the median grey difference (around its
+ * median, so exposure does not count) over textured pixels that both plates cover. Flat regions
+ * (sky, walls) say nothing about alignment and are left out; the subject costs both candidates alike.
+ */
+function textureMask(image: ImageF32, a: Plane, b: Plane): Uint8Array {
+  const { width: w, height: h } = image;
+  const grey = toGray(image).data;
+  const grad = new Float32Array(w * h);
+  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+    const p = y * w + x;
+    grad[p] = Math.abs(grey[p + 1]! - grey[p - 1]!) + Math.abs(grey[p + w]! - grey[p - w]!);
+  }
+  const cut = Float32Array.from(grad).sort()[Math.floor(0.7 * grad.length)]!;
+  const mask = new Uint8Array(w * h);
+  for (let p = 0; p < mask.length; p++) mask[p] = grad[p]! > cut && a.data[p]! > 0.5 && b.data[p]! > 0.5 ? 1 : 0;
+  return mask;
+}
+
+function disagreement(image: ImageF32, plate: ImageF32, mask: Uint8Array): number {
+  const diffs: number[] = [];
+  for (let p = 0; p < mask.length; p++) {
+    if (!mask[p]) continue;
+    diffs.push((image.data[p * 3]! + image.data[p * 3 + 1]! + image.data[p * 3 + 2]! - plate.data[p * 3]! - plate.data[p * 3 + 1]! - plate.data[p * 3 + 2]!) / 3);
+  }
+  if (!diffs.length) return 0;
+  const sorted = Float64Array.from(diffs).sort();
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const dev = Float64Array.from(diffs, (d) => Math.abs(d - median)).sort();
+  return dev[Math.floor(dev.length / 2)]!;
 }
 
 export async function createMatter(options: MatterOptions = {}): Promise<Matter> {
@@ -123,9 +155,15 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
         if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
           throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
         }
-        const warp = alignment.method === 'identity' && sameSize(image, plateRaw)
-          ? { warped: plateRaw, valid: createPlane(image.width, image.height, 1) }
-          : warpPlate(plateRaw, alignment.homography, image.width, image.height);
+        const unwarped = sameSize(image, plateRaw) ? { warped: plateRaw, valid: createPlane(image.width, image.height, 1) } : undefined;
+        let warp = alignment.method === 'identity' && unwarped ? unwarped : warpPlate(plateRaw, alignment.homography, image.width, image.height);
+        // A transform that fits the features but makes the plate agree less with the image is wrong
+        // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
+        const mask = unwarped && warp !== unwarped ? textureMask(image, warp.valid, unwarped.valid) : undefined;
+        if (unwarped && mask && disagreement(image, warp.warped, mask) > 1.05 * disagreement(image, plateRaw, mask)) {
+          alignment = { ...alignment, method: 'identity', homography: [1, 0, 0, 0, 1, 0, 0, 0, 1], fallback: `${alignment.method} made the plate agree less with the image` };
+          warp = unwarped;
+        }
         plateValid = warp.valid;
         const ring = colourRing(hasPrior ? priorAlpha : undefined, plateValid);
         colourReport = fitColour(image, warp.warped, ring);
@@ -139,7 +177,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
           const region = binarize(plateValid);
           if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
           const share = mismatchShare(image, plate, region);
-          if (share > 0.6) {
+          if (share > 0.5) {
             throw new CleanplateError(`plate does not show this image's background: no features match and ${(share * 100).toFixed(0)}% of the background differs`, 'plate');
           }
         }

@@ -1,9 +1,11 @@
 /**
- * The paper's bias/gain colour correction of the plate, made robust: per channel,
- * gain = std(I)/std(B) and bias = mean(I) - gain·mean(B), measured in a ring around the subject
- * (background near the subject, where the exposure matters), over pixels where the plate covers the
- * image. Outliers (things that moved, the subject outside the prior) are trimmed and the fit is
- * refitted; gains are bounded, and the fit is kept only if it lowers the residual.
+ * The paper's bias/gain colour correction of the plate, made robust. The paper matches moments
+ * (gain = std(I)/std(B)) over a ring around the subject; that breaks as soon as the ring holds part
+ * of the subject (a prior that missed it, an object filling half the frame). Here: per channel,
+ * I ≈ gain·B + bias by least squares over the ring's pixels that agree with the plate, starting from
+ * the identity and re-selecting inliers (residual under 2.5x its 25th percentile, so that a subject
+ * covering most of the ring cannot take over the fit) a few times; gains and
+ * biases are bounded, and the fit is kept only if it lowers the residual.
  */
 import { createImage, type ImageF32, type Plane } from '../image.js';
 import { binarize, dilateDisc } from '../ops.js';
@@ -40,15 +42,15 @@ export function colourRing(subject: Plane | undefined, valid: Plane): Plane {
 function fit(image: ImageF32, plate: ImageF32, use: Uint8Array) {
   const gain: [number, number, number] = [1, 1, 1], bias: [number, number, number] = [0, 0, 0];
   for (let ch = 0; ch < 3; ch++) {
-    let n = 0, si = 0, sb = 0, sii = 0, sbb = 0;
+    let n = 0, si = 0, sb = 0, sib = 0, sbb = 0;
     for (let p = 0; p < use.length; p++) {
       if (!use[p]) continue;
       const a = image.data[p * 3 + ch]!, b = plate.data[p * 3 + ch]!;
-      n++; si += a; sb += b; sii += a * a; sbb += b * b;
+      n++; si += a; sb += b; sib += a * b; sbb += b * b;
     }
     const mi = si / n, mb = sb / n;
-    const vi = Math.max(0, sii / n - mi * mi), vb = Math.max(0, sbb / n - mb * mb);
-    let g = vb > 1e-6 ? Math.sqrt(vi / vb) : 1;
+    const cov = sib / n - mi * mb, vb = sbb / n - mb * mb;
+    let g = vb > 1e-6 ? cov / vb : 1;
     g = Math.min(GAIN_RANGE[1], Math.max(GAIN_RANGE[0], g));
     const b = Math.min(BIAS_LIMIT, Math.max(-BIAS_LIMIT, mi - g * mb));
     gain[ch] = g; bias[ch] = b;
@@ -81,19 +83,20 @@ export function fitColour(image: ImageF32, plate: ImageF32, region: Plane): Colo
   if (count < MIN_PIXELS) return { ...identity, reason: `only ${count} background pixels to fit on` };
   const before = residuals(image, plate, [1, 1, 1], [0, 0, 0], use);
   const residualBefore = meanWhere(before, use);
-  let model = fit(image, plate, use);
-  // Trim the worst 25% (moved objects, parallax, the subject's unmasked parts) and refit.
-  for (let round = 0; round < 2; round++) {
+  let model = { gain: [1, 1, 1] as [number, number, number], bias: [0, 0, 0] as [number, number, number] };
+  for (let round = 0; round < 4; round++) {
     const r = residuals(image, plate, model.gain, model.bias, use);
     const sorted = Float32Array.from(r.filter((_, p) => use[p] === 1)).sort();
-    const cut = sorted[Math.floor(sorted.length * 0.75)]!;
-    const trimmed = new Uint8Array(use.length);
+    const cut = 2.5 * sorted[Math.floor(sorted.length * 0.25)]! + 1e-3;
+    const inliers = new Uint8Array(use.length);
     let n = 0;
-    for (let p = 0; p < use.length; p++) if (use[p] && r[p]! <= cut) { trimmed[p] = 1; n++; }
+    for (let p = 0; p < use.length; p++) if (use[p] && r[p]! <= cut) { inliers[p] = 1; n++; }
     if (n < MIN_PIXELS) break;
-    model = fit(image, plate, trimmed);
+    model = fit(image, plate, inliers);
   }
   const residualAfter = meanWhere(residuals(image, plate, model.gain, model.bias, use), use);
+  const atBound = model.gain.some((g) => g <= GAIN_RANGE[0] || g >= GAIN_RANGE[1]) || model.bias.some((b) => Math.abs(b) >= BIAS_LIMIT);
+  if (atBound) return { ...identity, residualBefore, residualAfter: residualBefore, reason: 'the fit ran into its bounds (unreliable region)' };
   if (!(residualAfter < residualBefore * 0.98)) {
     return { ...identity, residualBefore, residualAfter: residualBefore, reason: 'the fit did not lower the residual' };
   }

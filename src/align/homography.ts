@@ -106,6 +106,14 @@ function plausible(h: number[], image: ImageF32, plate: ImageF32): string | unde
   if (h.some((v) => !Number.isFinite(v))) return 'non-finite transform';
   const inv = invert3(h);
   if (!inv) return 'singular transform';
+  // A re-capture from about the same spot: nearly a similarity (no shear, little perspective).
+  const [a, b, , c, d] = h as [number, number, number, number, number];
+  const e = (a + d) / 2, f = (a - d) / 2, g = (c + b) / 2, k = (c - b) / 2;
+  const q = Math.hypot(e, k), r = Math.hypot(f, g);
+  const anisotropy = (q + r) / Math.max(1e-9, Math.abs(q - r));
+  if (anisotropy > 1.15) return `transform shears the frame (singular value ratio ${anisotropy.toFixed(2)})`;
+  if (Math.abs(Math.atan2(k, e)) > (15 * Math.PI) / 180) return 'transform rotates the frame by more than 15°';
+  if (Math.abs(h[6]!) * image.width + Math.abs(h[7]!) * image.height > 0.15) return 'transform has a strong perspective';
   const corners: [number, number][] = [[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]];
   const mapped = corners.map(([x, y]) => project(inv, x, y));
   const marginX = 0.25 * plate.width, marginY = 0.25 * plate.height;
@@ -123,7 +131,7 @@ function plausible(h: number[], image: ImageF32, plate: ImageF32): string | unde
   const area = Math.abs(polygonArea(mapped)) / (image.width * image.height);
   const expected = (plate.width * plate.height) / (image.width * image.height);
   const ratio = area / Math.min(1, expected);
-  if (ratio < 0.6 || ratio > 1.7) return `transform scales the frame by ${ratio.toFixed(2)}`;
+  if (ratio < 0.75 || ratio > 1.33) return `transform scales the frame by ${ratio.toFixed(2)}`;
   return undefined;
 }
 

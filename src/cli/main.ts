@@ -61,6 +61,7 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
   const reports = [];
   for (const [i, n] of names.entries()) {
     const result = await matter.matte({ image: join(dir, `${n}_img.png`), plate: join(dir, `${n}_back.png`), background: values.background as string | undefined, color: values.color as string | undefined });
+    await ensureWritableDir(join(out, n));
     await writeMatteOutputs(join(out, n), result);
     reports.push({ name: n, ...result.report });
     progress.step(i + 1, n);

@@ -11,6 +11,7 @@ import { toBytes, type ImageF32 } from '../image.js';
 
 export async function encodePng(image: ImageF32): Promise<Buffer> {
   return sharp(toBytes(image), { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 3 | 4 } })
+    .toColourspace(image.channels === 1 ? 'b-w' : 'srgb')
     .png({ compressionLevel: 6 })
     .toBuffer();
 }

@@ -39,14 +39,20 @@ function count(plane: Plane, threshold = 0.5): number {
   return n;
 }
 
-/** Noise level of d where the prior is confident there is background (or everywhere, robustly). */
+/**
+ * Noise level of d: its median where the prior is confident there is background, but never more
+ * than the 30th percentile over the whole plate (the prior can miss a subject that fills the frame).
+ */
 function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
-  const sample: number[] = [];
+  const background: number[] = [], all: number[] = [];
   const step = Math.max(1, Math.floor(d.data.length / 200000));
   for (let i = 0; i < d.data.length; i += step) {
-    if (prior.data[i]! < 0.05 && (!valid || valid.data[i]! > 0.5)) sample.push(d.data[i]!);
+    if (valid && valid.data[i]! <= 0.5) continue;
+    all.push(d.data[i]!);
+    if (prior.data[i]! < 0.05) background.push(d.data[i]!);
   }
-  return quantile(Float32Array.from(sample), 0.5);
+  const cap = 1.5 * quantile(Float32Array.from(all), 0.3);
+  return background.length ? Math.min(quantile(Float32Array.from(background), 0.5), cap) : cap;
 }
 
 /**

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { applyColour, fitColour } from '../src/align/colour.js';
+import { estimateAlignment, invert3, warpPlate } from '../src/align/homography.js';
+import { loadCv } from '../src/cv.js';
+import { buildScene, gaussian, rng } from '../src/demo/scene.js';
+import { createImage, createPlane } from '../src/image.js';
+
+function project(h: number[], x: number, y: number): [number, number] {
+  const w = h[6]! * x + h[7]! * y + h[8]!;
+  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+}
+
+test('a known homography between plate and image is recovered within 0.5 px', async () => {
+  await loadCv();
+  const { background } = buildScene(640, 480, 3);
+  // image = plate seen by a camera that moved: a small rotation, zoom, shift and perspective.
+  const truth = [1.01, -0.012, 6.3, 0.011, 0.995, -4.1, 1.5e-5, -1e-5, 1];
+  const { warped: image } = warpPlate(background, truth, 640, 480);
+  const report = estimateAlignment(image, background, undefined, 'auto');
+  assert.equal(report.method, 'homography', report.fallback ?? '');
+  let worst = 0;
+  for (const [x, y] of [[80, 60], [560, 60], [560, 420], [80, 420], [320, 240]] as [number, number][]) {
+    const [ax, ay] = project(report.homography, x, y), [bx, by] = project(truth, x, y);
+    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
+  }
+  assert.ok(worst < 0.5, `corner error ${worst.toFixed(3)} px`);
+  assert.ok(invert3(report.homography));
+});
+
+test('a featureless plate never throws: identity with the reason in the report', async () => {
+  await loadCv();
+  const flat = createImage(320, 240, 3, 0.5);
+  const report = estimateAlignment(flat, flat, undefined, 'auto');
+  assert.equal(report.method, 'identity');
+  assert.match(report.fallback ?? '', /feature matches/);
+  assert.equal(estimateAlignment(flat, flat, undefined, 'none').method, 'identity');
+});
+
+test('a known per-channel gain and bias are recovered even with a subject covering half the region', async () => {
+  await loadCv();
+  const random = rng(5);
+  const w = 200, h = 150;
+  const plate = createImage(w, h, 3), image = createImage(w, h, 3);
+  const gain = [1.12, 0.93, 1.05], bias = [-0.04, 0.03, 0.01];
+  for (let p = 0; p < w * h; p++) for (let c = 0; c < 3; c++) {
+    const b = 0.2 + 0.6 * random();
+    plate.data[p * 3 + c] = b;
+    const subject = p % w < w / 2; // left half: something else entirely
+    image.data[p * 3 + c] = subject ? random() : gain[c]! * b + bias[c]! + 0.005 * gaussian(random);
+  }
+  const report = fitColour(image, plate, createPlane(w, h, 1));
+  assert.ok(report.applied, report.reason ?? '');
+  for (let c = 0; c < 3; c++) {
+    assert.ok(Math.abs(report.gain[c]! - gain[c]!) < 0.02, `gain ${c}: ${report.gain[c]}`);
+    assert.ok(Math.abs(report.bias[c]! - bias[c]!) < 0.015, `bias ${c}: ${report.bias[c]}`);
+  }
+  assert.ok(report.residualAfter < report.residualBefore);
+  const corrected = applyColour(plate, report);
+  assert.ok(Math.abs(corrected.data[(10 * w + 150) * 3]! - image.data[(10 * w + 150) * 3]!) < 0.03);
+});
+
+test('a colour fit that would not help is refused', async () => {
+  await loadCv();
+  const random = rng(9);
+  const w = 100, h = 100;
+  const image = createImage(w, h, 3), plate = createImage(w, h, 3);
+  for (let i = 0; i < image.data.length; i++) { image.data[i] = random(); plate.data[i] = random(); }
+  const report = fitColour(image, plate, createPlane(w, h, 1));
+  assert.equal(report.applied, false);
+  assert.deepEqual(report.gain, [1, 1, 1]);
+});

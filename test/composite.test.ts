@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { composite, parseColour, resizeCover, solidColour } from '../src/composite/index.js';
+import { loadCv } from '../src/cv.js';
+import { createImage, type Plane } from '../src/image.js';
+import { estimateForeground } from '../src/matte/foreground.js';
+
+test('compositing identities: alpha 1 gives the foreground, alpha 0 the background, 0.5 the mean', () => {
+  const fg = solidColour(3, 1, [1, 0, 0]);
+  const bg = solidColour(3, 1, [0, 0, 1]);
+  const alpha: Plane = { width: 3, height: 1, channels: 1, data: Float32Array.from([1, 0, 0.5]) };
+  const out = composite(fg, alpha, bg);
+  assert.deepEqual(Array.from(out.data), [1, 0, 0, 0, 0, 1, 0.5, 0, 0.5]);
+});
+
+test('hex colours parse in long and short form and bad ones are refused', () => {
+  assert.deepEqual(parseColour('#ff8000').map((v) => Math.round(v * 255)), [255, 128, 0]);
+  assert.deepEqual(parseColour('0f0').map((v) => Math.round(v * 255)), [0, 255, 0]);
+  assert.throws(() => parseColour('green'), /not a hex colour/);
+});
+
+test('resizeCover fills the target exactly and keeps the centre', async () => {
+  await loadCv();
+  const wide = createImage(40, 10, 3);
+  for (let x = 0; x < 40; x++) for (let y = 0; y < 10; y++) wide.data[(y * 40 + x) * 3] = x >= 15 && x < 25 ? 1 : 0;
+  const out = resizeCover(wide, 20, 20);
+  assert.equal(out.width, 20); assert.equal(out.height, 20);
+  // The centre 10 columns of the source (red) fill the whole target.
+  assert.ok(out.data[(10 * 20 + 10) * 3]! > 0.99);
+});
+
+test('foreground estimation recovers the subject colour under partial alpha without background bleed', async () => {
+  await loadCv();
+  const w = 32, h = 1;
+  const F = [0.9, 0.6, 0.2], B = [0.1, 0.3, 0.9];
+  const alpha: Plane = { width: w, height: h, channels: 1, data: Float32Array.from({ length: w }, (_, x) => (x < 8 ? 1 : x < 24 ? 1 - (x - 8) / 16 : 0)) };
+  const image = createImage(w, h, 3), plate = createImage(w, h, 3);
+  for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) {
+    image.data[x * 3 + c] = alpha.data[x]! * F[c]! + (1 - alpha.data[x]!) * B[c]!;
+    plate.data[x * 3 + c] = B[c]!;
+  }
+  const fg = estimateForeground(image, alpha, plate);
+  for (let x = 0; x < 22; x++) for (let c = 0; c < 3; c++) assert.ok(Math.abs(fg.data[x * 3 + c]! - F[c]!) < 0.03, `x=${x} c=${c}: ${fg.data[x * 3 + c]}`);
+});

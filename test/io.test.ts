@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { decodeImage } from '../src/io/decode.js';
+import { OutputSet } from '../src/io/encode.js';
+import { tempDir } from './helpers.js';
+
+test('EXIF orientation is applied: a portrait-tagged JPEG decodes rotated', async () => {
+  const dir = await tempDir();
+  const file = join(dir, 'rotated.jpg');
+  // 40x20 landscape pixels, tagged "rotate 90° clockwise" (orientation 6).
+  const raw = Buffer.alloc(40 * 20 * 3, 0);
+  for (let x = 0; x < 10; x++) for (let y = 0; y < 20; y++) raw[(y * 40 + x) * 3] = 255; // red left band
+  await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toFile(file);
+  const image = await decodeImage(file);
+  assert.equal(image.width, 20);
+  assert.equal(image.height, 40);
+  // After a clockwise quarter turn the left band is at the top.
+  assert.ok(image.data[(2 * 20 + 10) * 3]! > 0.8);
+  assert.ok(image.data[(35 * 20 + 10) * 3]! < 0.2);
+});
+
+test('16-bit PNG, RGBA PNG, grey PNG and WebP all decode to float RGB', async () => {
+  const dir = await tempDir();
+  const raw = Buffer.alloc(32 * 32 * 4);
+  for (let i = 0; i < 32 * 32; i++) raw.set([200, 100, 50, i % 2 ? 255 : 0], i * 4);
+  const rgba = join(dir, 'rgba.png'), deep = join(dir, 'deep.png'), grey = join(dir, 'grey.png'), webp = join(dir, 'x.webp');
+  await sharp(raw, { raw: { width: 32, height: 32, channels: 4 } }).png().toFile(rgba);
+  await sharp(raw, { raw: { width: 32, height: 32, channels: 4 } }).removeAlpha().toColourspace('rgb16').png().toFile(deep);
+  await sharp(raw, { raw: { width: 32, height: 32, channels: 4 } }).removeAlpha().grayscale().png().toFile(grey);
+  await sharp(raw, { raw: { width: 32, height: 32, channels: 4 } }).removeAlpha().webp({ lossless: true }).toFile(webp);
+  for (const f of [rgba, deep, webp]) {
+    const image = await decodeImage(f);
+    assert.equal(image.channels, 3, f);
+    assert.ok(Math.abs(image.data[0]! - 200 / 255) < 0.01, `${f}: ${image.data[0]}`);
+    assert.ok(Math.abs(image.data[2]! - 50 / 255) < 0.01, f);
+  }
+  const g = await decodeImage(grey);
+  assert.equal(g.channels, 3);
+  assert.equal(g.data[0], g.data[1]);
+});
+
+test('an output set publishes all files at once, or none after an abort', async () => {
+  const dir = await tempDir();
+  const set = new OutputSet(dir);
+  await set.add('a.txt', 'a');
+  await set.add('b.txt', 'b');
+  assert.deepEqual((await readdir(dir)).filter((f) => !f.startsWith('.tmp-')), []);
+  await set.commit();
+  assert.deepEqual((await readdir(dir)).sort(), ['a.txt', 'b.txt']);
+  const dir2 = await tempDir();
+  const failed = new OutputSet(dir2);
+  await failed.add('a.txt', 'a');
+  await failed.abort();
+  assert.deepEqual(await readdir(dir2), []);
+  await writeFile(join(dir2, 'keep'), '');
+});

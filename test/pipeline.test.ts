@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadCv } from '../src/cv.js';
+import { buildScene } from '../src/demo/scene.js';
+import { alphaMetrics } from '../src/eval/metrics.js';
+import type { Plane } from '../src/image.js';
+import { createMatter } from '../src/pipeline.js';
+import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
+
+function patchMean(alpha: Plane, cx: number, cy: number, r = 20): number {
+  let s = 0, n = 0;
+  for (let y = cy - r; y < cy + r; y++) for (let x = cx - r; x < cx + r; x++) { s += alpha.data[y * alpha.width + x]!; n++; }
+  return s / n;
+}
+
+test('synthetic hair scene: the plate-guided matte beats the prior alone by a wide margin', async () => {
+  await loadCv();
+  const scene = buildScene();
+  const matter = await createMatter({ prior: 'rvm' });
+  const withPlate = await matter.matte({ image: scene.image, plate: scene.plate });
+  const priorOnly = await matter.matte({ image: scene.image });
+  const a = alphaMetrics(withPlate.alpha, scene.alpha), b = alphaMetrics(priorOnly.alpha, scene.alpha);
+  assert.equal(withPlate.report.alignment?.method, 'homography');
+  assert.ok(a.mad < 0.6 * b.mad, `MAD with plate ${a.mad.toFixed(1)} vs prior only ${b.mad.toFixed(1)}`);
+  assert.ok(a.mse < 0.5 * b.mse, `MSE with plate ${a.mse.toFixed(1)} vs prior only ${b.mse.toFixed(1)}`);
+  assert.ok(a.mad < 45, `MAD ${a.mad}`);
+  assert.equal(priorOnly.report.plate, false);
+});
+
+test('real hand-held capture: face opaque; sky, trees and rooftops transparent', { skip: !HAS_DATA && 'shared data not found' }, async () => {
+  const matter = await createMatter({ prior: 'rvm' });
+  const input = join(DATA, 'bgm-samples', 'input');
+  const r = await matter.matte({ image: join(input, '0001_img.png'), plate: join(input, '0001_back.png'), background: join(DATA, 'bgm-samples', 'background', '0002.png') });
+  assert.equal(r.alpha.width, 1920);
+  assert.notEqual(r.report.alignment?.method, 'identity', 'the moved camera must be compensated');
+  assert.ok(patchMean(r.alpha, 823, 503) > 0.98, 'face opaque');
+  assert.ok(patchMean(r.alpha, 274, 92) < 0.02, 'sky transparent');
+  assert.ok(patchMean(r.alpha, 1714, 595) < 0.02, 'tree transparent');
+  assert.ok(patchMean(r.alpha, 274, 800) < 0.02, 'rooftops transparent');
+  let outside = 0, n = 0;
+  for (let y = 0; y < 1080; y++) for (let x = 0; x < 1920; x++) if (x < 450 || x > 1250) { outside += r.alpha.data[y * 1920 + x]!; n++; }
+  assert.ok(outside / n < 0.01, `clutter away from the person: mean alpha ${(outside / n).toFixed(4)}`);
+  assert.equal(r.composite?.width, 1920);
+});
+
+test('a model file whose sha256 does not match its manifest is refused clearly', async () => {
+  const dir = await tempDir();
+  await cp(join(ROOT, 'models', 'prior'), join(dir, 'prior'), { recursive: true });
+  const bin = await readFile(join(dir, 'prior', 'selfie.bin'));
+  bin[100] = bin[100]! ^ 0xff;
+  await writeFile(join(dir, 'prior', 'selfie.bin'), bin);
+  await assert.rejects(createMatter({ prior: 'selfie', modelsDir: dir }), /selfie\.bin: model file sha256 .* does not match the manifest/);
+  await writeFile(join(dir, 'prior', 'selfie.bin'), bin.subarray(0, 10));
+  await assert.rejects(createMatter({ prior: 'selfie', modelsDir: dir }), /does not match/);
+});
+
+test('without a plate the prior\'s own matte is returned', async () => {
+  await loadCv();
+  const scene = buildScene(320, 240, 4);
+  const matter = await createMatter({ prior: 'selfie' });
+  const r = await matter.matte({ image: scene.image });
+  assert.equal(r.report.plate, false);
+  assert.deepEqual(Array.from(r.alpha.data.slice(0, 50)), Array.from(r.prior.data.slice(0, 50)));
+});
