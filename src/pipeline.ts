@@ -11,6 +11,7 @@ import { CleanplateError } from './errors.js';
 import { createPlane, sameSize, toGray, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
 import { ClassicEngine } from './matte/classic.js';
+import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { binarize, dilateDisc } from './ops.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
@@ -21,8 +22,10 @@ export interface MatterOptions {
   engine?: EngineName;
   align?: AlignMode;
   maxPixels?: number;
-  /** Folder holding prior/ (and network models); defaults to the package's models/. */
+  /** Folder holding prior/ and the network models; defaults to the package's models/. */
   modelsDir?: string;
+  /** Which network model of models/network.json (default: the manifest's default). */
+  networkModel?: string;
 }
 
 export type ImageSource = string | Uint8Array | ImageF32;
@@ -58,7 +61,7 @@ export interface MatteResult {
 }
 
 export interface Matter {
-  readonly options: Required<Omit<MatterOptions, 'modelsDir'>>;
+  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
 }
 
@@ -124,7 +127,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   if (!['auto', 'homography', 'none'].includes(resolved.align)) throw new CleanplateError(`unknown alignment '${resolved.align}' (auto, homography or none)`);
   let engine: MatteEngine;
   if (resolved.engine === 'classic') engine = new ClassicEngine();
-  else if (resolved.engine === 'network') throw new CleanplateError("engine 'network' is not available in this version: no trained matting network ships yet (use --engine classic)");
+  else if (resolved.engine === 'network') engine = await NetworkEngine.create(options.networkModel, options.modelsDir);
   else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);

@@ -148,11 +148,16 @@ export class ClassicEngine implements MatteEngine {
     const fallback = createPlane(width, height);
     for (let i = 0; i < fallback.data.length; i++) fallback.data[i] = Math.max(prior.data[i]!, silhouette.data[i]!);
 
-    // Subject colours F̂: first from thick strong-evidence regions and the sure interior, then
+    // Subject colours F̂: first from the sure interior and thick strong evidence inside the core, then
     // re-estimated from the pixels the first pass found opaque.
     let opaque = createPlane(width, height);
+    // Strong difference alone does not mean opaque (a half-transparent strand over a contrasting
+    // background differs strongly too): take thick strong regions away from the core's edge.
     const thick = erodeDisc(strongRaw, 2);
-    for (let i = 0; i < opaque.data.length; i++) opaque.data[i] = sure.data[i]! > 0.5 || (core.data[i]! > 0.5 && thick.data[i]! > 0.5) ? 1 : 0;
+    const interior = erodeDisc(core, 2 * ringIn);
+    for (let i = 0; i < opaque.data.length; i++) {
+      opaque.data[i] = sure.data[i]! > 0.5 || (thick.data[i]! > 0.5 && interior.data[i]! > 0.5) ? 1 : 0;
+    }
     const alpha = createPlane(width, height);
     let ambiguous = 0;
     for (let pass = 0; pass < 2; pass++) {

@@ -1,0 +1,146 @@
+/**
+ * The `network` engine: our ONNX export of the paper's generator (training/), run by ONNX Runtime.
+ * Crop a box around the subject (the paper's square box), resize it to the network's working size,
+ * run, then upsample alpha to full resolution edge-aware (colour-guided filter) and solve the
+ * foreground colours at full resolution; the paper's post-processing keeps only the main subject.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { CleanplateError } from '../errors.js';
+import { createImage, createPlane, toGray, type ImageF32, type Plane } from '../image.js';
+import { binarize, components, resize } from '../ops.js';
+import { MODELS_DIR } from '../paths.js';
+import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
+import { estimateForeground } from './foreground.js';
+import { guidedFilter } from './guided.js';
+
+export interface NetworkModelInfo {
+  file: string;
+  sha256: string;
+  /** Long side of the crop fed to the network. */
+  workingSize: number;
+  ngf: number;
+}
+
+/** The smallest crop the network accepts (two stride-2 stages and 7x7 reflection padding). */
+export const MIN_NETWORK_SIDE = 32;
+
+export interface Box { x: number; y: number; width: number; height: number }
+
+/** The paper's crop: a square around the subject's box, grown by 10% on each side, clipped. */
+export function subjectBox(mask: Plane, width: number, height: number): Box {
+  let x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    if (mask.data[y * width + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
+  }
+  if (x1 < 0) return { x: 0, y: 0, width, height };
+  const side = Math.max(x1 - x0 + 1, y1 - y0 + 1) * 1.2;
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  const bx0 = Math.max(0, Math.floor(cx - side / 2)), by0 = Math.max(0, Math.floor(cy - side / 2));
+  const bx1 = Math.min(width, Math.ceil(cx + side / 2)), by1 = Math.min(height, Math.ceil(cy + side / 2));
+  return { x: bx0, y: by0, width: bx1 - bx0, height: by1 - by0 };
+}
+
+export function cropImage<T extends ImageF32>(image: T, box: Box): T {
+  const c = image.channels;
+  const out = createImage(box.width, box.height, c);
+  for (let y = 0; y < box.height; y++) {
+    const src = ((box.y + y) * image.width + box.x) * c;
+    out.data.set(image.data.subarray(src, src + box.width * c), y * box.width * c);
+  }
+  return out as T;
+}
+
+function toNCHW(image: ImageF32, width: number, height: number): Float32Array {
+  const small = resize(image, width, height);
+  const c = small.channels, n = width * height;
+  const out = new Float32Array(c * n);
+  for (let p = 0; p < n; p++) for (let k = 0; k < c; k++) out[k * n + p] = small.data[p * c + k]!;
+  return out;
+}
+
+export async function loadNetworkModel(name?: string, modelsDir = MODELS_DIR): Promise<{ session: ort.InferenceSession; info: NetworkModelInfo; name: string }> {
+  const manifestPath = join(modelsDir, 'network.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8').catch(() => {
+    throw new CleanplateError('no network model manifest: the network engine needs a trained model', manifestPath);
+  })) as { default: string; models: Record<string, NetworkModelInfo> };
+  const chosen = name ?? manifest.default;
+  const info = manifest.models[chosen];
+  if (!info) throw new CleanplateError(`no network model named '${chosen}' (have: ${Object.keys(manifest.models).join(', ')})`, manifestPath);
+  const path = join(modelsDir, info.file);
+  const bytes = await readFile(path).catch(() => { throw new CleanplateError('network model file is missing', path); });
+  const sum = createHash('sha256').update(bytes).digest('hex');
+  if (sum !== info.sha256) throw new CleanplateError(`network model sha256 ${sum.slice(0, 12)}… does not match its card (${info.sha256.slice(0, 12)}…)`, path);
+  try {
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: Math.max(1, Math.min(4, cpus().length)), graphOptimizationLevel: 'all' });
+    return { session, info, name: chosen };
+  } catch (err) {
+    throw new CleanplateError(`network model cannot be loaded (${String((err as Error).message).split('\n')[0]})`, path);
+  }
+}
+
+export class NetworkEngine implements MatteEngine {
+  readonly name = 'network' as const;
+  private constructor(private readonly session: ort.InferenceSession, readonly info: NetworkModelInfo, readonly modelName: string) {}
+
+  static async create(modelName?: string, modelsDir?: string): Promise<NetworkEngine> {
+    const { session, info, name } = await loadNetworkModel(modelName, modelsDir);
+    return new NetworkEngine(session, info, name);
+  }
+
+  async matte(input: MatteInput): Promise<MatteOutput> {
+    const { image, prior, priorShaped } = input;
+    if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
+    const plate = input.plate;
+    const { width, height } = image;
+    // Where the subject can be: the prior, or anything that differs clearly from the plate.
+    const where = createPlane(width, height);
+    for (let p = 0; p < where.data.length; p++) {
+      let d = 0;
+      for (let c = 0; c < 3; c++) d += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
+      where.data[p] = priorShaped.data[p]! > 0.1 || d / 3 > 0.12 ? 1 : 0;
+    }
+    const box = subjectBox(where, width, height);
+    if (box.width < MIN_NETWORK_SIDE || box.height < MIN_NETWORK_SIDE) {
+      throw new CleanplateError(`the subject's box is ${box.width}x${box.height}, smaller than the network's minimum of ${MIN_NETWORK_SIDE}x${MIN_NETWORK_SIDE}`, 'image');
+    }
+    const scale = Math.min(1, this.info.workingSize / Math.max(box.width, box.height));
+    const w = Math.max(MIN_NETWORK_SIDE, Math.round((box.width * scale) / 4) * 4), h = Math.max(MIN_NETWORK_SIDE, Math.round((box.height * scale) / 4) * 4);
+    const imageCrop = cropImage(image, box), plateCrop = cropImage(plate, box);
+    const grey = toGray(imageCrop);
+    const motion = input.motion ? input.motion.map((m) => resize(cropImage(m, box), w, h).data) : [0, 1, 2, 3].map(() => resize(grey, w, h).data);
+    const motionData = new Float32Array(4 * w * h);
+    motion.forEach((m, k) => motionData.set(m, k * w * h));
+    const feeds = {
+      image: new ort.Tensor('float32', toNCHW(imageCrop, w, h), [1, 3, h, w]),
+      plate: new ort.Tensor('float32', toNCHW(plateCrop, w, h), [1, 3, h, w]),
+      prior: new ort.Tensor('float32', toNCHW(cropImage(priorShaped, box), w, h), [1, 1, h, w]),
+      motion: new ort.Tensor('float32', motionData, [1, 4, h, w]),
+    };
+    const t0 = performance.now();
+    const out = await this.session.run(feeds);
+    const inferenceMs = performance.now() - t0;
+    const lowAlpha: Plane = { width: w, height: h, channels: 1, data: Float32Array.from(out.alpha!.data as Float32Array) };
+    // Edge-aware upsampling: bilinear to the crop's resolution, then a colour-guided filter.
+    const up = resize(lowAlpha, box.width, box.height);
+    const radius = Math.max(1, Math.round(1 / scale));
+    const cropAlpha = scale < 1 ? guidedFilter(imageCrop, up, radius, 1e-4) : up;
+    const alpha = createPlane(width, height);
+    for (let y = 0; y < box.height; y++) alpha.data.set(cropAlpha.data.subarray(y * box.width, (y + 1) * box.width), (box.y + y) * width + box.x);
+    keepMainSubject(alpha);
+    const foreground = estimateForeground(image, alpha, plate);
+    for (let p = 0; p < alpha.data.length; p++) if (alpha.data[p]! <= 0.01) { alpha.data[p] = 0; foreground.data.fill(0, p * 3, p * 3 + 3); }
+    return { alpha, foreground, details: { model: this.modelName, crop: `${box.width}x${box.height}+${box.x}+${box.y}`, networkSize: `${w}x${h}`, inferenceMs: +inferenceMs.toFixed(1) } };
+  }
+}
+
+/** The paper: alpha is kept only on the largest connected component of alpha > 0.05. */
+function keepMainSubject(alpha: Plane): void {
+  const { labels, stats } = components(binarize(alpha, 0.05));
+  if (stats.length <= 1) return;
+  const best = stats.reduce((a, b) => (b.area > a.area ? b : a)).label;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== best) alpha.data[i] = 0;
+}
