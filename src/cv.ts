@@ -19,7 +19,12 @@ export function cv(): Cv {
 export function loadCv(): Promise<Cv> {
   cvPromise ??= new Promise<Cv>((resolve, reject) => {
     const require = createRequire(import.meta.url);
+    // The Emscripten build installs process-wide handlers that rethrow any uncaught error with the
+    // whole 8 MB library source attached; they are not ours to install, so they are removed.
+    const before = { ex: process.listeners('uncaughtException'), rej: process.listeners('unhandledRejection') };
     const mod = require('@techstark/opencv-js');
+    for (const l of process.listeners('uncaughtException')) if (!before.ex.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l);
     if (mod && typeof mod.then === 'function') {
       // Some builds are thenables that resolve to themselves; unwrap without recursing.
       mod.then((cv: Cv) => { delete cv.then; resolve(cv); }, reject);

@@ -14,7 +14,7 @@ export interface ColourReport {
   applied: boolean;
   gain: [number, number, number];
   bias: [number, number, number];
-  /** Mean absolute difference image − plate over the fitting region, before and after. */
+  /** Median absolute difference image − plate over the fitting region, before and after. */
   residualBefore: number;
   residualAfter: number;
   pixels: number;
@@ -39,62 +39,66 @@ export function colourRing(subject: Plane | undefined, valid: Plane): Plane {
   return ring;
 }
 
-function fit(image: ImageF32, plate: ImageF32, use: Uint8Array) {
+/** Least-squares I = gain·B + bias per channel over the sampled pixels `idx`. */
+function fit(image: ImageF32, plate: ImageF32, idx: Int32Array) {
   const gain: [number, number, number] = [1, 1, 1], bias: [number, number, number] = [0, 0, 0];
+  const n = idx.length;
   for (let ch = 0; ch < 3; ch++) {
-    let n = 0, si = 0, sb = 0, sib = 0, sbb = 0;
-    for (let p = 0; p < use.length; p++) {
-      if (!use[p]) continue;
+    let si = 0, sb = 0, sib = 0, sbb = 0;
+    for (let k = 0; k < n; k++) {
+      const p = idx[k]!;
       const a = image.data[p * 3 + ch]!, b = plate.data[p * 3 + ch]!;
-      n++; si += a; sb += b; sib += a * b; sbb += b * b;
+      si += a; sb += b; sib += a * b; sbb += b * b;
     }
     const mi = si / n, mb = sb / n;
     const cov = sib / n - mi * mb, vb = sbb / n - mb * mb;
     let g = vb > 1e-6 ? cov / vb : 1;
     g = Math.min(GAIN_RANGE[1], Math.max(GAIN_RANGE[0], g));
-    const b = Math.min(BIAS_LIMIT, Math.max(-BIAS_LIMIT, mi - g * mb));
-    gain[ch] = g; bias[ch] = b;
+    gain[ch] = g;
+    bias[ch] = Math.min(BIAS_LIMIT, Math.max(-BIAS_LIMIT, mi - g * mb));
   }
   return { gain, bias };
 }
 
-function residuals(image: ImageF32, plate: ImageF32, gain: number[], bias: number[], use: Uint8Array): Float32Array {
-  const r = new Float32Array(use.length);
-  for (let p = 0; p < use.length; p++) {
-    if (!use[p]) continue;
+function residuals(image: ImageF32, plate: ImageF32, gain: number[], bias: number[], idx: Int32Array): Float32Array {
+  const r = new Float32Array(idx.length);
+  for (let k = 0; k < idx.length; k++) {
+    const p = idx[k]!;
     let s = 0;
     for (let ch = 0; ch < 3; ch++) s += Math.abs(image.data[p * 3 + ch]! - (gain[ch]! * plate.data[p * 3 + ch]! + bias[ch]!));
-    r[p] = s / 3;
+    r[k] = s / 3;
   }
   return r;
 }
 
-function meanWhere(r: Float32Array, use: Uint8Array): number {
-  let s = 0, n = 0;
-  for (let p = 0; p < use.length; p++) if (use[p]) { s += r[p]!; n++; }
-  return n ? s / n : 0;
+function quantile(values: Float32Array, q: number): number {
+  const sorted = Float32Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
+const MAX_SAMPLES = 150_000;
+
 export function fitColour(image: ImageF32, plate: ImageF32, region: Plane): ColourReport {
-  const use = new Uint8Array(region.data.length);
   let count = 0;
-  for (let p = 0; p < use.length; p++) if (region.data[p]! > 0.5) { use[p] = 1; count++; }
+  for (let p = 0; p < region.data.length; p++) if (region.data[p]! > 0.5) count++;
   const identity: ColourReport = { applied: false, gain: [1, 1, 1], bias: [0, 0, 0], residualBefore: 0, residualAfter: 0, pixels: count };
   if (count < MIN_PIXELS) return { ...identity, reason: `only ${count} background pixels to fit on` };
-  const before = residuals(image, plate, [1, 1, 1], [0, 0, 0], use);
-  const residualBefore = meanWhere(before, use);
+  // A regular subsample is as good as every pixel for six parameters, and keeps 4K fast.
+  const stride = Math.max(1, Math.floor(count / MAX_SAMPLES));
+  const sample: number[] = [];
+  for (let p = 0, seen = 0; p < region.data.length; p++) if (region.data[p]! > 0.5 && seen++ % stride === 0) sample.push(p);
+  const all = Int32Array.from(sample);
+  // Residuals are compared by their median: the subject and moved objects must not decide.
+  const residualBefore = quantile(residuals(image, plate, [1, 1, 1], [0, 0, 0], all), 0.5);
   let model = { gain: [1, 1, 1] as [number, number, number], bias: [0, 0, 0] as [number, number, number] };
   for (let round = 0; round < 4; round++) {
-    const r = residuals(image, plate, model.gain, model.bias, use);
-    const sorted = Float32Array.from(r.filter((_, p) => use[p] === 1)).sort();
-    const cut = 2.5 * sorted[Math.floor(sorted.length * 0.25)]! + 1e-3;
-    const inliers = new Uint8Array(use.length);
-    let n = 0;
-    for (let p = 0; p < use.length; p++) if (use[p] && r[p]! <= cut) { inliers[p] = 1; n++; }
-    if (n < MIN_PIXELS) break;
+    const r = residuals(image, plate, model.gain, model.bias, all);
+    const cut = 2.5 * quantile(r, 0.25) + 1e-3;
+    const inliers = all.filter((_, k) => r[k]! <= cut);
+    if (inliers.length < MIN_PIXELS) break;
     model = fit(image, plate, inliers);
   }
-  const residualAfter = meanWhere(residuals(image, plate, model.gain, model.bias, use), use);
+  const residualAfter = quantile(residuals(image, plate, model.gain, model.bias, all), 0.5);
   const atBound = model.gain.some((g) => g <= GAIN_RANGE[0] || g >= GAIN_RANGE[1]) || model.bias.some((b) => Math.abs(b) >= BIAS_LIMIT);
   if (atBound) return { ...identity, residualBefore, residualAfter: residualBefore, reason: 'the fit ran into its bounds (unreliable region)' };
   if (!(residualAfter < residualBefore * 0.98)) {

@@ -1,9 +1,10 @@
 /** Writes the CLI's contract outputs as one atomic set. */
 import { performance } from 'node:perf_hooks';
 import type { MatteResult } from '../pipeline.js';
-import { encodePng, OutputSet, rgba } from './encode.js';
+import { encodePng, ensureWritableDir, OutputSet, rgba } from './encode.js';
 
 export async function writeMatteOutputs(dir: string, result: MatteResult, extra: Record<string, unknown> = {}): Promise<string[]> {
+  await ensureWritableDir(dir);
   const set = new OutputSet(dir);
   try {
     const t0 = performance.now();

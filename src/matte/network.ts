@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { CleanplateError } from '../errors.js';
 import { createImage, createPlane, toGray, type ImageF32, type Plane } from '../image.js';
-import { binarize, components, resize } from '../ops.js';
+import { binarize, components, dilateDisc, erodeDisc, largestComponent, resize } from '../ops.js';
 import { MODELS_DIR } from '../paths.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { estimateForeground } from './foreground.js';
@@ -96,12 +96,17 @@ export class NetworkEngine implements MatteEngine {
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
     const plate = input.plate;
     const { width, height } = image;
-    // Where the subject can be: the prior, or anything that differs clearly from the plate.
-    const where = createPlane(width, height);
-    for (let p = 0; p < where.data.length; p++) {
-      let d = 0;
-      for (let c = 0; c < 3; c++) d += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
-      where.data[p] = priorShaped.data[p]! > 0.1 || d / 3 > 0.12 ? 1 : 0;
+    // Where the subject is: the prior's silhouette when it found one, else the largest region that
+    // differs clearly from the plate (the subject need not be a person).
+    let where = binarize(priorShaped, 0.1);
+    if (!where.data.some((v) => v > 0.5)) {
+      const diff = createPlane(width, height);
+      for (let p = 0; p < diff.data.length; p++) {
+        let d = 0;
+        for (let c = 0; c < 3; c++) d += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
+        diff.data[p] = d / 3 > 0.12 ? 1 : 0;
+      }
+      where = largestComponent(dilateDisc(erodeDisc(diff, 1), 1));
     }
     const box = subjectBox(where, width, height);
     if (box.width < MIN_NETWORK_SIDE || box.height < MIN_NETWORK_SIDE) {
