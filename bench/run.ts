@@ -1,12 +1,15 @@
 /**
  * Quality and time of each method over a benchmark folder (layout of DESIGN.md).
  *
- *   node dist/bench/run.js [--bench bench/dev] [--methods classic,classic-noprior,rvm,selfie,naive] [--quick] [--out bench/results]
+ *   npm run bench [-- --quick] [--bench DIR] [--methods network,classic,classic-noprior,rvm,selfie,naive] [--out bench/results]
  *
- * Builds the dev benchmark first when the folder does not exist. Prints a Markdown table and writes
- * bench/results/quality.json and quality.md.
+ * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
+ * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
+ * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README.
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,8 +21,12 @@ import { decodeImage } from '../src/io/decode.js';
 import { encodePng } from '../src/io/encode.js';
 import { createMatter, type Matter } from '../src/pipeline.js';
 import { buildDevBenchmark } from './build-dev.js';
+import { contactSheet } from './contact.js';
+import { qualityTimePlot } from './plot.js';
+import { runSpeed, speedTable } from './speed.js';
+import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
-type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<Plane> };
+type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<{ alpha: Plane; foreground?: ImageF32 }> };
 
 /** The naive baseline: |image − plate| (unaligned, uncorrected) thresholded at 0.1. */
 function naive(image: ImageF32, plate: ImageF32): Plane {
@@ -36,19 +43,36 @@ async function methods(names: string[]): Promise<Method[]> {
   const cache = new Map<string, Matter>();
   const matter = async (key: string, make: () => Promise<Matter>) => { if (!cache.has(key)) cache.set(key, await make()); return cache.get(key)!; };
   const all: Record<string, Method> = {
-    classic: { name: 'classic', label: 'cleanplate classic (plate + RVM prior)', run: async (i, p) => (await (await matter('classic', () => createMatter({ prior: 'rvm', engine: 'classic' }))).matte({ image: i, plate: p })).alpha },
-    'classic-noprior': { name: 'classic-noprior', label: 'cleanplate classic (plate, no prior)', run: async (i, p) => (await (await matter('classic-np', () => createMatter({ prior: 'none', engine: 'classic' }))).matte({ image: i, plate: p })).alpha },
-    rvm: { name: 'rvm', label: 'prior alone: Robust Video Matting', run: async (i) => (await (await matter('rvm', () => createMatter({ prior: 'rvm' }))).matte({ image: i })).alpha },
-    selfie: { name: 'selfie', label: 'prior alone: MediaPipe Selfie', run: async (i) => (await (await matter('selfie', () => createMatter({ prior: 'selfie' }))).matte({ image: i })).alpha },
-    naive: { name: 'naive', label: 'naive |image − plate| > 0.1', run: async (i, p) => naive(i, p) },
+    classic: { name: 'classic', label: 'cleanplate classic (plate + RVM prior)', run: async (i, p) => (await (await matter('classic', () => createMatter({ prior: 'rvm', engine: 'classic' }))).matte({ image: i, plate: p })) },
+    'classic-noprior': { name: 'classic-noprior', label: 'cleanplate classic (plate, no prior)', run: async (i, p) => (await (await matter('classic-np', () => createMatter({ prior: 'none', engine: 'classic' }))).matte({ image: i, plate: p })) },
+    rvm: { name: 'rvm', label: 'prior alone: Robust Video Matting', run: async (i) => (await (await matter('rvm', () => createMatter({ prior: 'rvm' }))).matte({ image: i })) },
+    selfie: { name: 'selfie', label: 'prior alone: MediaPipe Selfie', run: async (i) => (await (await matter('selfie', () => createMatter({ prior: 'selfie' }))).matte({ image: i })) },
+    naive: { name: 'naive', label: 'naive |image − plate| > 0.1', run: async (i, p) => ({ alpha: naive(i, p) }) },
+    network: { name: 'network', label: 'cleanplate network (plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
   };
   return names.map((n) => { const m = all[n]; if (!m) throw new Error(`unknown method '${n}' (${Object.keys(all).join(', ')})`); return m; });
+}
+
+const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : []), 'classic', 'classic-noprior', 'rvm', 'selfie', 'naive'];
+
+/** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the README. */
+async function updateReadme(name: string, text: string): Promise<void> {
+  const path = join(PACKAGE_ROOT, 'README.md');
+  const readme = await readFile(path, 'utf8');
+  const re = new RegExp(`(<!-- ${name}:start -->\n)[\s\S]*?(\n<!-- ${name}:end -->)`);
+  if (!re.test(readme)) throw new Error(`README.md has no ${name} markers`);
+  await writeFile(path, readme.replace(re, (_m, a: string, b: string) => a + text + b));
+}
+
+function peakFlops(): { gflops: number; numpy: string } | undefined {
+  const r = spawnSync('python3', [join(PACKAGE_ROOT, 'bench', 'peak_flops.py')], { encoding: 'utf8' });
+  try { return r.status === 0 ? JSON.parse(r.stdout) : undefined; } catch { return undefined; }
 }
 
 async function main() {
   const { values } = parseArgs({ options: {
     bench: { type: 'string', default: 'bench/dev' }, data: { type: 'string', default: '../shared/data' },
-    methods: { type: 'string', default: 'classic,classic-noprior,rvm,selfie,naive' }, quick: { type: 'boolean' },
+    methods: { type: 'string', default: DEFAULT_METHODS.join(',') }, quick: { type: 'boolean' },
     out: { type: 'string', default: 'bench/results' }, pred: { type: 'string', default: 'bench/results/pred' },
   } });
   await loadCv();
@@ -67,7 +91,7 @@ async function main() {
       const image = await decodeImage(join(values.bench!, `${name}.image.png`));
       const plate = await decodeImage(join(values.bench!, `${name}.plate.png`));
       const t0 = performance.now();
-      const alpha = await method.run(image, plate);
+      const { alpha } = await method.run(image, plate);
       ms += performance.now() - t0;
       await mkdir(join(predDir, name), { recursive: true });
       await writeFile(join(predDir, name, 'alpha.png'), await encodePng(alpha));
@@ -82,8 +106,29 @@ async function main() {
   const meta = { bench: values.bench, items: items.length, machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`, node: process.version, date: new Date().toISOString() };
   await mkdir(values.out!, { recursive: true });
   await writeFile(join(values.out!, 'quality.json'), JSON.stringify({ meta, rows }, null, 2) + '\n');
-  await writeFile(join(values.out!, 'quality.md'), `${table}\n\n${items.length} items of ${values.bench}; ${meta.machine}; ${meta.date}\n`);
+  const where = `${items.length} items of \`${values.bench}\`; ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}`;
+  await writeFile(join(values.out!, 'quality.md'), `${table}\n\n${where}\n`);
   console.log(table);
+
+  const methodList = values.methods!.split(',');
+  const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
+  const speed = runSpeed({ runs: values.quick ? 1 : 3, sizes: values.quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data: values.data! });
+  const peak = peakFlops();
+  const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} GFLOP/s${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
+  const speedText = `${speedTable(speed)}\n\nMedian of ${values.quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') : ''}`;
+  await writeFile(join(values.out!, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
+  await writeFile(join(values.out!, 'speed.md'), speedText + '\n');
+  console.log(speedText);
+  if (values.quick) return;
+
+  const svg = qualityTimePlot(rows.map((r) => ({ label: String(r.method), ms: r.msPerImage as number, sad: r.sad as number })), `Dev benchmark (${items.length} composites): SAD vs time per image`);
+  await writeFile(join(values.out!, 'quality-vs-time.svg'), svg);
+  if (existsSync(join(values.data!, 'bgm-samples'))) {
+    const sheetMethods = (await methods(methodList.filter((m) => m !== 'classic-noprior'))).map((m) => ({ label: m.name, run: m.run }));
+    await contactSheet(values.data!, sheetMethods, join(values.out!, 'contact-sheet.jpg'));
+  }
+  await updateReadme('results', `${table}\n\n${where}`);
+  await updateReadme('speed', speedText);
 }
 
 /** A ground-truth folder view holding only the chosen items (for --quick). */
