@@ -5,7 +5,7 @@
  *
  * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
  * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
- * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README.
+ * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -73,7 +73,7 @@ async function main() {
   const { values } = parseArgs({ options: {
     bench: { type: 'string', default: 'bench/dev' }, data: { type: 'string', default: '../shared/data' },
     methods: { type: 'string', default: DEFAULT_METHODS.join(',') }, quick: { type: 'boolean' },
-    out: { type: 'string', default: 'bench/results' }, pred: { type: 'string', default: 'bench/results/pred' },
+    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
   } });
   await loadCv();
   if (!(await stat(values.bench!).then(() => true, () => false))) {
@@ -109,6 +109,7 @@ async function main() {
   const where = `${items.length} items of \`${values.bench}\`; ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}`;
   await writeFile(join(values.out!, 'quality.md'), `${table}\n\n${where}\n`);
   console.log(table);
+  if (values['quality-only']) return;
 
   const methodList = values.methods!.split(',');
   const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];

@@ -125,9 +125,3 @@ test('--pairs processes the paper layout and eval reads the result', async () =>
   assert.ok(result.mean.mad < 40, `MAD ${result.mean.mad}`);
   assert.deepEqual(Object.keys(result.mean).sort(), ['conn', 'grad', 'mad', 'mse', 'mseUnknown', 'sad']);
 });
-
-test('network engine is refused with a clear reason while no model ships', () => {
-  const r = cli('matte', image, '--out', join(dir, 'net'), '--engine', 'network', '--prior', 'none');
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /engine 'network' is not available/);
-});

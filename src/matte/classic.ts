@@ -113,8 +113,8 @@ export class ClassicEngine implements MatteEngine {
     const diag = Math.hypot(width, height);
     const d = colourDistance(image, plate);
     const noise = noiseLevel(d, prior, input.plateValid);
-    const lo = Math.min(0.12, Math.max(0.025, 2.5 * noise));
-    const hi = lo + 0.06;
+    const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
+    const hi = lo + 0.04;
 
     // Strong evidence, opened to drop specks and one-pixel parallax lines.
     const strongRaw = binarize(d, hi);
@@ -126,7 +126,7 @@ export class ClassicEngine implements MatteEngine {
     for (let i = 0; i < core.data.length; i++) core.data[i] = evidenceCore.data[i]! > 0.5 || priorCore.data[i]! > 0.5 ? 1 : 0;
 
     // Where alpha may be non-zero: the core grown by a ring, extended along weak evidence touching it.
-    const ringOut = Math.max(3, 0.012 * diag), ringIn = Math.max(2, 0.006 * diag);
+    const ringOut = Math.max(3, 0.03 * diag), ringIn = Math.max(2, 0.006 * diag);
     // Weak evidence joins only through a connected path to the core (strands reach out from the
     // subject; parallax clutter floats apart), and never further than a tenth of the diagonal.
     const near = dilateDisc(core, ringOut);
@@ -185,7 +185,7 @@ export class ClassicEngine implements MatteEngine {
       for (let i = 0; i < opaque.data.length; i++) opaque.data[i] = alpha.data[i]! > 0.9 ? 1 : 0;
     }
     const band = region;
-    const refineRadius = this.options.refineRadius ?? 1;
+    const refineRadius = this.options.refineRadius ?? 3;
     const refined = refineRadius > 0 ? guidedFilter(image, alpha, refineRadius, 1e-4) : alpha;
     // Keep the refinement from spreading alpha beyond the band or into the sure core.
     for (let p = 0; p < refined.data.length; p++) {
