@@ -42,3 +42,15 @@ test('foreground estimation recovers the subject colour under partial alpha with
   const fg = estimateForeground(image, alpha, plate);
   for (let x = 0; x < 22; x++) for (let c = 0; c < 3; c++) assert.ok(Math.abs(fg.data[x * 3 + c]! - F[c]!) < 0.03, `x=${x} c=${c}: ${fg.data[x * 3 + c]}`);
 });
+
+test('the guided filter in strips equals the guided filter on the whole image', async () => {
+  await loadCv();
+  const { guidedFilter, guidedFilterWhole } = await import('../src/matte/guided.js');
+  const w = 120, h = 700;
+  const guide = { width: w, height: h, channels: 3, data: Float32Array.from({ length: w * h * 3 }, (_, i) => Math.sin(i * 0.37) * 0.5 + 0.5) };
+  const input = { width: w, height: h, channels: 1 as const, data: Float32Array.from({ length: w * h }, (_, i) => ((i * 7) % 97) / 97) };
+  const a = guidedFilter(guide, input, 3, 1e-4), b = guidedFilterWhole(guide, input, 3, 1e-4);
+  let max = 0;
+  for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i]! - b.data[i]!));
+  assert.ok(max < 1e-5, `max difference ${max}`);
+});

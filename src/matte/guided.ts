@@ -18,7 +18,7 @@ function product(a: Plane, b: Plane): Plane {
   return out;
 }
 
-export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
+export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
   const n = input.data.length;
   const I = [0, 1, 2].map((c) => channel(guide, c));
   const mI = I.map((p) => boxMean(p, radius).data);
@@ -49,6 +49,31 @@ export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps:
   for (let i = 0; i < n; i++) {
     const v = mA[0]![i]! * I[0]!.data[i]! + mA[1]![i]! * I[1]!.data[i]! + mA[2]![i]! * I[2]!.data[i]! + mB[i]!;
     out.data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return out;
+}
+
+const STRIP_ROWS = 256;
+
+function rows<T extends ImageF32>(image: T, y0: number, y1: number): T {
+  const stride = image.width * image.channels;
+  return { width: image.width, height: y1 - y0, channels: image.channels, data: image.data.slice(y0 * stride, y1 * stride) } as T;
+}
+
+/**
+ * The filter holds about 25 full-size planes at once; on a 4K frame that is close to 1 GB. Its
+ * output at a pixel depends only on a (4r+1)^2 neighbourhood, so large images are filtered in
+ * strips of rows with a 2r overlap, which bounds memory and gives the same result.
+ */
+export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
+  if (input.height <= STRIP_ROWS * 2) return guidedFilterWhole(guide, input, radius, eps);
+  const out = createPlane(input.width, input.height);
+  const halo = 2 * radius;
+  for (let y0 = 0; y0 < input.height; y0 += STRIP_ROWS) {
+    const y1 = Math.min(input.height, y0 + STRIP_ROWS);
+    const a = Math.max(0, y0 - halo), b = Math.min(input.height, y1 + halo);
+    const strip = guidedFilterWhole(rows(guide, a, b), rows(input, a, b), radius, eps);
+    out.data.set(strip.data.subarray((y0 - a) * input.width, (y1 - a) * input.width), y0 * input.width);
   }
   return out;
 }
