@@ -10,30 +10,26 @@ function ellipse(size: number) {
   return c.getStructuringElement(c.MORPH_ELLIPSE, new c.Size(size, size));
 }
 
-/** Binary erosion of (plane > 0.5) with an elliptical kernel, `iterations` times. */
-export function erode(plane: Plane, kernel: number, iterations = 1): Plane {
+function morph(op: 'erode' | 'dilate', plane: Plane, kernel: number, iterations: number): Plane {
   if (iterations <= 0) return binarize(plane);
   const c = cv();
   return withMats((t) => {
     const src = t(matU8FromPlane(c, plane));
     const dst = t(new c.Mat());
     const k = t(ellipse(kernel));
-    c.erode(src, dst, k, new c.Point(-1, -1), iterations, c.BORDER_CONSTANT, new c.Scalar(0));
+    c[op](src, dst, k, new c.Point(-1, -1), iterations, c.BORDER_CONSTANT, new c.Scalar(0));
     return planeFromMatU8(dst);
   });
 }
 
+/** Binary erosion of (plane > 0.5) with an elliptical kernel, `iterations` times. */
+export function erode(plane: Plane, kernel: number, iterations = 1): Plane {
+  return morph('erode', plane, kernel, iterations);
+}
+
 /** Binary dilation of (plane > 0.5) with an elliptical kernel, `iterations` times. */
 export function dilate(plane: Plane, kernel: number, iterations = 1): Plane {
-  if (iterations <= 0) return binarize(plane);
-  const c = cv();
-  return withMats((t) => {
-    const src = t(matU8FromPlane(c, plane));
-    const dst = t(new c.Mat());
-    const k = t(ellipse(kernel));
-    c.dilate(src, dst, k, new c.Point(-1, -1), iterations, c.BORDER_CONSTANT, new c.Scalar(0));
-    return planeFromMatU8(dst);
-  });
+  return morph('dilate', plane, kernel, iterations);
 }
 
 /**
