@@ -5,7 +5,7 @@
  *
  * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
  * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
- * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone.
+ * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone. --readme-only: copy the last run's tables into the README.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -47,7 +47,7 @@ async function methods(names: string[]): Promise<Method[]> {
     'classic-noprior': { name: 'classic-noprior', label: 'cleanplate classic (plate, no prior)', run: async (i, p) => (await (await matter('classic-np', () => createMatter({ prior: 'none', engine: 'classic' }))).matte({ image: i, plate: p })) },
     rvm: { name: 'rvm', label: 'prior alone: Robust Video Matting', run: async (i) => (await (await matter('rvm', () => createMatter({ prior: 'rvm' }))).matte({ image: i })) },
     selfie: { name: 'selfie', label: 'prior alone: MediaPipe Selfie', run: async (i) => (await (await matter('selfie', () => createMatter({ prior: 'selfie' }))).matte({ image: i })) },
-    naive: { name: 'naive', label: 'naive |image − plate| > 0.1', run: async (i, p) => ({ alpha: naive(i, p) }) },
+    naive: { name: 'naive', label: 'naive: abs(image − plate) > 0.1', run: async (i, p) => ({ alpha: naive(i, p) }) },
     network: { name: 'network', label: 'cleanplate network (plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
   };
   return names.map((n) => { const m = all[n]; if (!m) throw new Error(`unknown method '${n}' (${Object.keys(all).join(', ')})`); return m; });
@@ -59,7 +59,7 @@ const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['ne
 async function updateReadme(name: string, text: string): Promise<void> {
   const path = join(PACKAGE_ROOT, 'README.md');
   const readme = await readFile(path, 'utf8');
-  const re = new RegExp(`(<!-- ${name}:start -->\n)[\s\S]*?(\n<!-- ${name}:end -->)`);
+  const re = new RegExp(`(<!-- ${name}:start -->\n)[\\s\\S]*?(\n<!-- ${name}:end -->)`);
   if (!re.test(readme)) throw new Error(`README.md has no ${name} markers`);
   await writeFile(path, readme.replace(re, (_m, a: string, b: string) => a + text + b));
 }
@@ -73,8 +73,15 @@ async function main() {
   const { values } = parseArgs({ options: {
     bench: { type: 'string', default: 'bench/dev' }, data: { type: 'string', default: '../shared/data' },
     methods: { type: 'string', default: DEFAULT_METHODS.join(',') }, quick: { type: 'boolean' },
-    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
+    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, 'readme-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
   } });
+  if (values['readme-only']) {
+    // Re-publish the last full run's figures (bench/results/*.md) without measuring again.
+    const [quality, speed] = await Promise.all(['quality.md', 'speed.md'].map((f) => readFile(join(values.out!, f), 'utf8')));
+    await updateReadme('results', quality!.trim());
+    await updateReadme('speed', speed!.trim());
+    return;
+  }
   await loadCv();
   if (!(await stat(values.bench!).then(() => true, () => false))) {
     console.error(`building the dev benchmark in ${values.bench} from ${values.data}`);
@@ -115,7 +122,7 @@ async function main() {
   const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
   const speed = runSpeed({ runs: values.quick ? 1 : 3, sizes: values.quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data: values.data! });
   const peak = peakFlops();
-  const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} GFLOP/s${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
+  const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
   const speedText = `${speedTable(speed)}\n\nMedian of ${values.quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') : ''}`;
   await writeFile(join(values.out!, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
   await writeFile(join(values.out!, 'speed.md'), speedText + '\n');
