@@ -74,6 +74,13 @@ export function smoothstep(edge0: number, edge1: number, x: number): number {
   return t * t * (3 - 2 * t);
 }
 
+/** The q-quantile of a sample (0 for an empty one). */
+export function quantile(values: Float32Array, q: number): number {
+  if (!values.length) return 0;
+  const sorted = Float32Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
 /** Mean of a plane where mask > 0.5 (or everywhere when no mask). */
 export function meanOf(a: Plane, mask?: Plane): number {
   let s = 0, n = 0;

@@ -15,7 +15,6 @@ import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { binarize, dilateDisc } from './ops.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { shapePrior } from './prior/shape.js';
 
 export interface MatterOptions {
   prior?: PriorName;
@@ -145,7 +144,6 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       lap('decode');
 
       const priorAlpha = await prior.estimate(image);
-      const priorShaped = shapePrior(priorAlpha);
       lap('prior');
 
       let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
@@ -187,7 +185,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
         lap('align');
       }
 
-      const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, priorShaped });
+      const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha });
       lap('matte');
 
       let comp: ImageF32 | undefined;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { createImage } from '../src/image.js';
-import { subjectBox } from '../src/matte/network.js';
+import { growTo, subjectBox } from '../src/matte/network.js';
 import { createMatter } from '../src/pipeline.js';
 import { ROOT, tempDir } from './helpers.js';
 
@@ -58,7 +58,12 @@ test('an input smaller than the network minimum is refused before ONNX Runtime s
   const matter = await createMatter({ prior: 'none', engine: 'network' });
   const image = createImage(24, 20, 3, 0.2), plate = createImage(24, 20, 3, 0.2);
   for (let i = 0; i < 30; i++) image.data[(10 * 24 + 5) * 3 + i] = 0.9;
-  await assert.rejects(matter.matte({ image, plate }), /smaller than the network's minimum of 32x32/);
+  await assert.rejects(matter.matte({ image, plate }), /image is 24x20, smaller than the network's minimum of 32x32/);
+  // A small subject in a large image is cropped with a box grown to the minimum, not refused.
+  const big = createImage(200, 150, 3, 0.2), bigPlate = createImage(200, 150, 3, 0.2);
+  for (let y = 70; y < 80; y++) for (let x = 90; x < 100; x++) big.data.fill(0.9, (y * 200 + x) * 3, (y * 200 + x) * 3 + 3);
+  const r = await matter.matte({ image: big, plate: bigPlate });
+  assert.match(String(r.report.engineDetails.crop), /^32x32\+/);
 });
 
 test('the crop box is the paper\'s square grown by 10% per side and clipped', () => {
@@ -67,6 +72,7 @@ test('the crop box is the paper\'s square grown by 10% per side and clipped', ()
   const box = subjectBox(mask, 100, 80);
   // 20 px tall subject -> 24 px square around its centre (44.5, 39.5)
   assert.deepEqual(box, { x: 32, y: 27, width: 25, height: 25 });
+  assert.deepEqual(growTo({ x: 0, y: 70, width: 10, height: 10 }, 32, 100, 80), { x: 0, y: 48, width: 32, height: 32 });
   const empty = subjectBox({ ...mask, data: new Float32Array(8000) }, 100, 80);
   assert.deepEqual(empty, { x: 0, y: 0, width: 100, height: 80 });
 });

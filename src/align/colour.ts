@@ -7,7 +7,7 @@
  * covering most of the ring cannot take over the fit) a few times; gains and
  * biases are bounded, and the fit is kept only if it lowers the residual.
  */
-import { createImage, type ImageF32, type Plane } from '../image.js';
+import { createImage, quantile, type ImageF32, type Plane } from '../image.js';
 import { binarize, dilateDisc } from '../ops.js';
 
 export interface ColourReport {
@@ -69,11 +69,6 @@ function residuals(image: ImageF32, plate: ImageF32, gain: number[], bias: numbe
     r[k] = s / 3;
   }
   return r;
-}
-
-function quantile(values: Float32Array, q: number): number {
-  const sorted = Float32Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 const MAX_SAMPLES = 150_000;

@@ -12,7 +12,7 @@
  *    and B coincide the equation is ill-posed and the prior's alpha is used instead.
  * 4. A light colour-guided filter removes per-pixel noise; F by the regularised compositing solve.
  */
-import { createPlane, smoothstep, type ImageF32, type Plane } from '../image.js';
+import { createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
 import { binarize, components, dilateDisc, erodeDisc, fillHoles, gaussianBlur } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { estimateForeground, propagate } from './foreground.js';
@@ -25,12 +25,6 @@ function colourDistance(a: ImageF32, b: ImageF32): Plane {
     out.data[p] = Math.sqrt((dr * dr + dg * dg + db * db) / 3);
   }
   return out;
-}
-
-function quantile(values: Float32Array, q: number): number {
-  if (!values.length) return 0;
-  const s = Float32Array.from(values).sort();
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
 function count(plane: Plane, threshold = 0.5): number {
@@ -60,7 +54,7 @@ function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
  * prior allows, plus large solid regions anywhere (an object held up, a pet). Without one: the
  * largest region and others of comparable size (the paper keeps the largest component).
  */
-function subjectEvidence(strong: Plane, prior: Plane): { kept: Plane; zone: Plane | undefined } {
+function subjectEvidence(strong: Plane, prior: Plane): Plane {
   const { width, height } = strong;
   const diag = Math.hypot(width, height);
   const { labels, stats } = components(strong);
@@ -78,7 +72,7 @@ function subjectEvidence(strong: Plane, prior: Plane): { kept: Plane; zone: Plan
   }
   const kept = createPlane(width, height);
   for (let i = 0; i < labels.length; i++) kept.data[i] = keep[labels[i]!]!;
-  return { kept, zone };
+  return kept;
 }
 
 /** Prior regions that the plate supports (enough difference inside them): false blobs are dropped. */
@@ -119,7 +113,7 @@ export class ClassicEngine implements MatteEngine {
     // Strong evidence, opened to drop specks and one-pixel parallax lines.
     const strongRaw = binarize(d, hi);
     const strong = dilateDisc(erodeDisc(strongRaw, 1), 1);
-    const { kept } = subjectEvidence(strong, prior);
+    const kept = subjectEvidence(strong, prior);
     const priorCore = supportedPrior(prior, strong);
     const evidenceCore = fillHoles(erodeDisc(dilateDisc(kept, 2), 2));
     const core = createPlane(width, height);

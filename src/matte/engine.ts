@@ -11,8 +11,6 @@ export interface MatteInput {
   plateValid?: Plane;
   /** The prior's raw soft alpha (image size); all zeros for prior `none`. */
   prior: Plane;
-  /** The paper's shaped segmentation S. */
-  priorShaped: Plane;
   /** Optional grey motion stack {I-2T, I-T, I+T, I+2T} for video. */
   motion?: Plane[];
 }

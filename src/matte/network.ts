@@ -16,6 +16,7 @@ import { MODELS_DIR } from '../paths.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { estimateForeground } from './foreground.js';
 import { guidedFilter } from './guided.js';
+import { shapePrior } from '../prior/shape.js';
 
 export interface NetworkModelInfo {
   file: string;
@@ -42,6 +43,17 @@ export function subjectBox(mask: Plane, width: number, height: number): Box {
   const bx0 = Math.max(0, Math.floor(cx - side / 2)), by0 = Math.max(0, Math.floor(cy - side / 2));
   const bx1 = Math.min(width, Math.ceil(cx + side / 2)), by1 = Math.min(height, Math.ceil(cy + side / 2));
   return { x: bx0, y: by0, width: bx1 - bx0, height: by1 - by0 };
+}
+
+/** Grows a box symmetrically to at least `side` x `side`, kept inside the image. */
+export function growTo(box: Box, side: number, width: number, height: number): Box {
+  const grow = (start: number, len: number, limit: number): [number, number] => {
+    if (len >= side) return [start, len];
+    const s = Math.max(0, Math.min(limit - side, Math.round(start - (side - len) / 2)));
+    return [s, side];
+  };
+  const [x, w] = grow(box.x, box.width, width), [y, h] = grow(box.y, box.height, height);
+  return { x, y, width: w, height: h };
 }
 
 export function cropImage<T extends ImageF32>(image: T, box: Box): T {
@@ -92,9 +104,11 @@ export class NetworkEngine implements MatteEngine {
   }
 
   async matte(input: MatteInput): Promise<MatteOutput> {
-    const { image, prior, priorShaped } = input;
+    const { image, prior } = input;
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
     const plate = input.plate;
+    // The network was trained on the paper's shaped S, not on the prior's raw matte.
+    const priorShaped = shapePrior(prior);
     const { width, height } = image;
     // Where the subject is: the prior's silhouette when it found one, else the largest region that
     // differs clearly from the plate (the subject need not be a person).
@@ -108,10 +122,10 @@ export class NetworkEngine implements MatteEngine {
       }
       where = largestComponent(dilateDisc(erodeDisc(diff, 1), 1));
     }
-    const box = subjectBox(where, width, height);
-    if (box.width < MIN_NETWORK_SIDE || box.height < MIN_NETWORK_SIDE) {
-      throw new CleanplateError(`the subject's box is ${box.width}x${box.height}, smaller than the network's minimum of ${MIN_NETWORK_SIDE}x${MIN_NETWORK_SIDE}`, 'image');
+    if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {
+      throw new CleanplateError(`image is ${width}x${height}, smaller than the network's minimum of ${MIN_NETWORK_SIDE}x${MIN_NETWORK_SIDE}`, 'image');
     }
+    const box = growTo(subjectBox(where, width, height), MIN_NETWORK_SIDE, width, height);
     const scale = Math.min(1, this.info.workingSize / Math.max(box.width, box.height));
     const w = Math.max(MIN_NETWORK_SIDE, Math.round((box.width * scale) / 4) * 4), h = Math.max(MIN_NETWORK_SIDE, Math.round((box.height * scale) / 4) * 4);
     const imageCrop = cropImage(image, box), plateCrop = cropImage(plate, box);
