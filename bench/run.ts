@@ -53,6 +53,10 @@ async function methods(names: string[]): Promise<Method[]> {
   return names.map((n) => { const m = all[n]; if (!m) throw new Error(`unknown method '${n}' (${Object.keys(all).join(', ')})`); return m; });
 }
 
+const FLOPS_NOTE = 'Effective GFLOP/s count the direct convolutions\' multiply-adds (`gmacs()` in training/network.py): a figure above '
+  + 'the measured matmul peak means ONNX Runtime computes the convolutions with fewer operations than that count (its kernels, '
+  + 'not ours, set the speed). The peak is the best of five 2048x2048 fp32 numpy (OpenBLAS) matrix products, both cores, in the same run.';
+
 const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : []), 'classic', 'classic-noprior', 'rvm', 'selfie', 'naive'];
 
 /** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the README. */
@@ -123,7 +127,7 @@ async function main() {
   const speed = runSpeed({ runs: values.quick ? 1 : 3, sizes: values.quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data: values.data! });
   const peak = peakFlops();
   const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
-  const speedText = `${speedTable(speed)}\n\nMedian of ${values.quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') : ''}`;
+  const speedText = `${speedTable(speed)}\n\nMedian of ${values.quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
   await writeFile(join(values.out!, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
   await writeFile(join(values.out!, 'speed.md'), speedText + '\n');
   console.log(speedText);
