@@ -115,6 +115,74 @@ function disagreement(image: ImageF32, plate: ImageF32, pixels: Int32Array): num
   return diffs.sort()[diffs.length >> 1]!;
 }
 
+export interface PlacedPlate {
+  warped: ImageF32;
+  /** Where the warped plate covers the image. */
+  valid: Plane;
+}
+
+/** The plate as it is when it needs no warp, else warped by the alignment's homography. */
+export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: number[]): PlacedPlate {
+  const identity = homography.every((v, i) => Math.abs(v - (i % 4 === 0 ? 1 : 0)) < 1e-9);
+  if (identity && sameSize(image, plateRaw)) return { warped: plateRaw, valid: createPlane(image.width, image.height, 1) };
+  return warpPlate(plateRaw, homography, image.width, image.height);
+}
+
+/**
+ * Plate → image geometry: the alignment ladder, then a check that the chosen transform really makes
+ * the plate agree better with the image than no transform at all.
+ */
+export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } {
+  if (mode === 'none' && !sameSize(image, plateRaw)) {
+    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
+  }
+  let alignment = estimateAlignment(image, plateRaw, subject, mode);
+  if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
+    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
+  }
+  let placed = placePlate(image, plateRaw, alignment.homography);
+  if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
+    // A transform that fits the features but makes the plate agree less with the image is wrong
+    // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
+    const unwarped = placePlate(image, plateRaw, IDENTITY);
+    const mask = textureMask(image, placed.valid, unwarped.valid);
+    if (disagreement(image, placed.warped, mask) > 1.05 * disagreement(image, plateRaw, mask)) {
+      alignment = { ...alignment, method: 'identity', homography: IDENTITY, fallback: `${alignment.method} made the plate agree less with the image` };
+      placed = unwarped;
+    }
+  }
+  return { alignment, placed };
+}
+
+/**
+ * Colour-matches a placed plate to the image (fitted here, or a fixed correction such as a video's
+ * median) and fills what the plate does not cover from the image, as the paper does.
+ */
+export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, fixed?: ColourReport): { plate: ImageF32; plateValid: Plane; colour: ColourReport } {
+  const colour = fixed ?? fitColour(image, placed.warped, colourRing(subject, placed.valid));
+  const covered = placed.valid.data.every((v) => v >= 0.5);
+  if (!colour.applied && covered) return { plate: placed.warped, plateValid: placed.valid, colour };
+  // Copied before filling: the placed plate may be the caller's own buffer.
+  const plate = colour.applied ? applyColour(placed.warped, colour) : { ...placed.warped, data: placed.warped.data.slice() };
+  for (let p = 0; p < placed.valid.data.length; p++) {
+    if (placed.valid.data[p]! < 0.5) for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = image.data[p * 3 + c]!;
+  }
+  return { plate, plateValid: placed.valid, colour };
+}
+
+/** A plate that no feature matched and whose background mostly differs is the wrong plate. */
+export function checkPlateShowsBackground(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined): void {
+  const zone = subject ? dilateDisc(binarize(subject, 0.3), 0.05 * Math.hypot(image.width, image.height)) : undefined;
+  const region = binarize(plateValid);
+  if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
+  const share = mismatchShare(image, plate, region);
+  if (share > 0.5) {
+    throw new CleanplateError(`plate does not show this image's background: no features match and ${(share * 100).toFixed(0)}% of the background differs`, 'plate');
+  }
+}
+
+const IDENTITY = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+
 export async function createMatter(options: MatterOptions = {}): Promise<Matter> {
   const resolved = {
     prior: options.prior ?? 'rvm',
@@ -148,40 +216,11 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
 
       let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
       if (plateRaw) {
-        const hasPrior = resolved.prior !== 'none';
-        if (resolved.align === 'none' && !sameSize(image, plateRaw)) {
-          throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
-        }
-        alignment = estimateAlignment(image, plateRaw, hasPrior ? priorAlpha : undefined, resolved.align);
-        if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
-          throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
-        }
-        const unwarped = sameSize(image, plateRaw) ? { warped: plateRaw, valid: createPlane(image.width, image.height, 1) } : undefined;
-        let warp = alignment.method === 'identity' && unwarped ? unwarped : warpPlate(plateRaw, alignment.homography, image.width, image.height);
-        // A transform that fits the features but makes the plate agree less with the image is wrong
-        // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
-        const mask = unwarped && warp !== unwarped ? textureMask(image, warp.valid, unwarped.valid) : undefined;
-        if (unwarped && mask && disagreement(image, warp.warped, mask) > 1.05 * disagreement(image, plateRaw, mask)) {
-          alignment = { ...alignment, method: 'identity', homography: [1, 0, 0, 0, 1, 0, 0, 0, 1], fallback: `${alignment.method} made the plate agree less with the image` };
-          warp = unwarped;
-        }
-        plateValid = warp.valid;
-        const ring = colourRing(hasPrior ? priorAlpha : undefined, plateValid);
-        colourReport = fitColour(image, warp.warped, ring);
-        plate = colourReport.applied ? applyColour(warp.warped, colourReport) : warp.warped;
-        // Where the plate does not reach, the paper fills it from the image itself.
-        for (let p = 0; p < plateValid.data.length; p++) {
-          if (plateValid.data[p]! < 0.5) for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = image.data[p * 3 + c]!;
-        }
-        if (alignment.method === 'identity' && resolved.align !== 'none') {
-          const zone = hasPrior ? dilateDisc(binarize(priorAlpha, 0.3), 0.05 * Math.hypot(image.width, image.height)) : undefined;
-          const region = binarize(plateValid);
-          if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
-          const share = mismatchShare(image, plate, region);
-          if (share > 0.5) {
-            throw new CleanplateError(`plate does not show this image's background: no features match and ${(share * 100).toFixed(0)}% of the background differs`, 'plate');
-          }
-        }
+        const subject = resolved.prior !== 'none' ? priorAlpha : undefined;
+        const aligned = alignPlate(image, plateRaw, subject, resolved.align);
+        alignment = aligned.alignment;
+        ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject));
+        if (alignment.method === 'identity' && resolved.align !== 'none') checkPlateShowsBackground(image, plate, plateValid, subject);
         lap('align');
       }
 
