@@ -13,3 +13,6 @@ export { CleanplateError } from './errors.js';
 export type { AlignMode, AlignmentReport } from './align/homography.js';
 export type { PriorName } from './prior/index.js';
 export type { EngineName } from './matte/engine.js';
+export type { VideoRequest, VideoReport, VideoOutputs, VideoProgress } from './video/matte-video.js';
+export { probeVideo } from './io/video-probe.js';
+export type { VideoInfo } from './io/video-probe.js';

@@ -15,6 +15,7 @@ import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { binarize, dilateDisc } from './ops.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
+import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
 
 export interface MatterOptions {
   prior?: PriorName;
@@ -62,6 +63,8 @@ export interface MatteResult {
 export interface Matter {
   readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
+  /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
+  matteVideo(request: VideoRequest): Promise<VideoReport>;
 }
 
 async function load(source: ImageSource, maxPixels: number, name: string): Promise<ImageF32> {
@@ -70,17 +73,22 @@ async function load(source: ImageSource, maxPixels: number, name: string): Promi
   return source;
 }
 
-/** Share of background pixels that still differ strongly after alignment and colour matching. */
-function mismatchShare(image: ImageF32, plate: ImageF32, region: Plane): number {
-  let n = 0, bad = 0;
+/**
+ * Of the background pixels: the share that still differ strongly after alignment and colour
+ * matching, and the share that agree closely. A subject the prior did not mark adds to the first
+ * but cannot take away the second; an unrelated plate agrees almost nowhere.
+ */
+function plateAgreement(image: ImageF32, plate: ImageF32, region: Plane): { differ: number; agree: number } {
+  let n = 0, bad = 0, good = 0;
   for (let p = 0; p < region.data.length; p += 7) {
     if (region.data[p]! <= 0.5) continue;
     n++;
     let s = 0;
     for (let c = 0; c < 3; c++) s += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
     if (s / 3 > 0.1) bad++;
+    else if (s / 3 < 0.03) good++;
   }
-  return n ? bad / n : 0;
+  return n ? { differ: bad / n, agree: good / n } : { differ: 0, agree: 1 };
 }
 
 /**
@@ -175,9 +183,9 @@ export function checkPlateShowsBackground(image: ImageF32, plate: ImageF32, plat
   const zone = subject ? dilateDisc(binarize(subject, 0.3), 0.05 * Math.hypot(image.width, image.height)) : undefined;
   const region = binarize(plateValid);
   if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
-  const share = mismatchShare(image, plate, region);
-  if (share > 0.5) {
-    throw new CleanplateError(`plate does not show this image's background: no features match and ${(share * 100).toFixed(0)}% of the background differs`, 'plate');
+  const { differ, agree } = plateAgreement(image, plate, region);
+  if (differ > 0.5 && agree < 0.2) {
+    throw new CleanplateError(`plate does not show this image's background: no features match and ${(differ * 100).toFixed(0)}% of the background differs`, 'plate');
   }
 }
 
@@ -201,6 +209,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
 
   return {
     options: resolved,
+    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, align: resolved.align, maxPixels: resolved.maxPixels }, request),
     async matte(request: MatteRequest): Promise<MatteResult> {
       const timings: Record<string, number> = {};
       let t = performance.now();

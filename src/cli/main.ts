@@ -16,10 +16,15 @@ const USAGE = `cleanplate — background matting with a clean plate
   cleanplate matte IMAGE [--plate PLATE] --out DIR [--background FILE | --color HEX]
                    [--prior rvm|selfie|none] [--engine classic|network] [--align auto|homography|none] [--json]
   cleanplate matte --pairs DIR --out DIR2 [same options]   (NAME_img.png + NAME_back.png)
+  cleanplate video INPUT --plate PLATE --out DIR [--background IMAGE|VIDEO | --color HEX] [--alpha-sequence]
+                   [--prior ...] [--engine ...] [--align ...] [--no-temporal] [--motion-stride T] [--json]
   cleanplate eval --pred DIR --gt DIR [--json]
   cleanplate demo [--out DIR] [--json]
 
-Outputs: DIR/alpha.png, DIR/foreground.png (RGBA), DIR/composite.png (with --background/--color), DIR/report.json.`;
+Outputs: DIR/alpha.png, DIR/foreground.png (RGBA), DIR/composite.png (with --background/--color), DIR/report.json.
+Video outputs: DIR/alpha.mp4 (grey H.264), DIR/foreground.webm (VP9 with alpha), DIR/composite.mp4 (H.264 with the
+input's audio, with --background/--color), DIR/alpha/000001.png... (--alpha-sequence), DIR/report.json.
+Video needs ffmpeg on the PATH (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg).`;
 
 const MATTE_OPTIONS = {
   plate: { type: 'string' }, out: { type: 'string' }, background: { type: 'string' }, color: { type: 'string' },
@@ -69,6 +74,49 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
   if (values.json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
 }
 
+async function videoCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { ...MATTE_OPTIONS, 'alpha-sequence': { type: 'boolean' }, 'no-temporal': { type: 'boolean' }, 'motion-stride': { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new CleanplateError('expected exactly one INPUT video');
+  if (!values.out) throw new CleanplateError('--out DIR is required');
+  if (values.background && values.color) throw new CleanplateError('give either --background or --color, not both');
+  const stride = values['motion-stride'] === undefined ? undefined : Number(values['motion-stride']);
+  if (stride !== undefined && !(Number.isInteger(stride) && stride >= 1)) throw new CleanplateError(`--motion-stride '${values['motion-stride']}' is not a whole number of frames >= 1`);
+  await ensureWritableDir(values.out);
+  const out = values.out;
+  const matter = await createMatter(matterOptions(values));
+  const controller = new AbortController();
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\ncleanplate: interrupted, cleaning up (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt);
+  let progress: Progress | undefined;
+  try {
+    const report = await matter.matteVideo({
+      input: positionals[0]!, plate: values.plate, background: values.background, color: values.color,
+      temporal: !values['no-temporal'], motionStride: stride, signal: controller.signal,
+      output: {
+        alpha: join(out, 'alpha.mp4'), foreground: join(out, 'foreground.webm'),
+        ...(values.background || values.color ? { composite: join(out, 'composite.mp4') } : {}),
+        ...(values['alpha-sequence'] ? { alphaSequence: join(out, 'alpha') } : {}),
+        report: join(out, 'report.json'),
+      },
+      onProgress: (p) => {
+        progress ??= new Progress(p.frames, Boolean(values.json), 2000);
+        progress.step(p.frame, `${p.fps.toFixed(2)} fps`);
+      },
+    });
+    if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}
+
 async function evalCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { pred: { type: 'string' }, gt: { type: 'string' }, json: { type: 'boolean' } } });
   if (!values.pred || !values.gt) throw new CleanplateError('eval needs --pred DIR and --gt DIR');
@@ -107,10 +155,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'matte': await matteCommand(rest); break;
+      case 'video': await videoCommand(rest); break;
       case 'eval': await evalCommand(rest); break;
       case 'demo': await demoCommand(rest); break;
       case undefined: case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return command ? 0 : 2;
-      default: throw new CleanplateError(`unknown command '${command}' (matte, eval or demo; see --help)`);
+      default: throw new CleanplateError(`unknown command '${command}' (matte, video, eval or demo; see --help)`);
     }
     return 0;
   } catch (err) {

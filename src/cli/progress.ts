@@ -2,10 +2,14 @@
 export class Progress {
   private readonly tty = Boolean(process.stderr.isTTY);
   private readonly start = Date.now();
-  constructor(private readonly total: number, private readonly quiet = false) {}
+  private lastLine = 0;
+  /** `lineInterval`: at most one plain line per this many milliseconds (a bar redraws freely). */
+  constructor(private readonly total: number, private readonly quiet = false, private readonly lineInterval = 0) {}
 
   step(done: number, label: string): void {
     if (this.quiet) return;
+    if (!this.tty && done < this.total && Date.now() - this.lastLine < this.lineInterval) return;
+    this.lastLine = Date.now();
     const elapsed = (Date.now() - this.start) / 1000;
     const eta = done > 0 ? (elapsed / done) * (this.total - done) : 0;
     if (this.tty) {
@@ -13,7 +17,7 @@ export class Progress {
       process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${label.slice(0, 40).padEnd(40)} ETA ${eta.toFixed(0)}s`);
       if (done === this.total) process.stderr.write('\n');
     } else {
-      process.stderr.write(`${done}/${this.total} ${label} (${elapsed.toFixed(1)} s elapsed)\n`);
+      process.stderr.write(`${done}/${this.total} ${label} (${elapsed.toFixed(1)} s elapsed, ETA ${eta.toFixed(0)} s)\n`);
     }
   }
 

@@ -55,7 +55,7 @@ export interface Scene {
   background: ImageF32;
 }
 
-export function buildScene(width = 640, height = 480, seed = 7): Scene {
+export function buildScene(width = 640, height = 480, seed = 7, strands = 420): Scene {
   const random = rng(seed);
   const ss = 3; // supersampling factor for the strands
   const W = width * ss, H = height * ss;
@@ -69,7 +69,6 @@ export function buildScene(width = 640, height = 480, seed = 7): Scene {
     if (head || shoulders) hi.data[y * W + x] = 1;
   }
   // Hair strands leaving the top half of the head outwards, curling slightly.
-  const strands = 420;
   for (let s = 0; s < strands; s++) {
     const angle = Math.PI * (1.05 + 0.9 * random());
     let x = cx + rx * 0.95 * Math.cos(angle), y = cy + ry * 0.95 * Math.sin(angle);
@@ -117,4 +116,41 @@ export function buildScene(width = 640, height = 480, seed = 7): Scene {
     }
   }
   return { image, plate, alpha, foreground, background };
+}
+
+export interface Clip {
+  frames: ImageF32[];
+  alphas: Plane[];
+  plate: ImageF32;
+}
+
+/**
+ * A tripod clip with ground truth: the scene's subject slides across the static background by
+ * `speed` pixels a frame (whole pixels, so every frame's alpha is exact), with fresh sensor noise
+ * in every frame. `speed` 0 gives a static subject, the case where flicker shows most.
+ */
+export function buildClip(frames: number, width = 256, height = 192, speed = 2, seed = 11, strands = 60): Clip {
+  const scene = buildScene(width, height, seed, strands);
+  const random = rng(seed + 1);
+  const out: Clip = { frames: [], alphas: [], plate: scene.background };
+  const start = -Math.round((speed * (frames - 1)) / 2);
+  for (let t = 0; t < frames; t++) {
+    const dx = start + speed * t;
+    const alpha = createPlane(width, height);
+    const image = createImage(width, height, 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      const p = y * width + x, sx = x - dx;
+      const q = y * width + sx;
+      const a = sx >= 0 && sx < width ? scene.alpha.data[q]! : 0;
+      alpha.data[p] = a;
+      for (let c = 0; c < 3; c++) {
+        const f = a > 0 ? scene.foreground.data[q * 3 + c]! : 0;
+        const v = a * f + (1 - a) * scene.background.data[p * 3 + c]! + 0.006 * gaussian(random);
+        image.data[p * 3 + c] = Math.min(1, Math.max(0, v));
+      }
+    }
+    out.frames.push(image);
+    out.alphas.push(alpha);
+  }
+  return out;
 }

@@ -11,8 +11,10 @@ export interface MatteInput {
   plateValid?: Plane;
   /** The prior's raw soft alpha (image size); all zeros for prior `none`. */
   prior: Plane;
-  /** Optional grey motion stack {I-2T, I-T, I+T, I+2T} for video. */
+  /** Optional grey motion stack {I-2T, I-T, I+T, I+2T} for video, at the image's size or smaller. */
   motion?: Plane[];
+  /** A crop decided by the caller (video smooths it over time); engines that crop use it. */
+  box?: { x: number; y: number; width: number; height: number };
 }
 
 export interface MatteOutput {

@@ -56,6 +56,12 @@ export function growTo(box: Box, side: number, width: number, height: number): B
   return { x, y, width: w, height: h };
 }
 
+/** A box in another resolution's pixels, kept at least one pixel. */
+export function scaleBox(box: Box, sx: number, sy: number): Box {
+  const x = Math.floor(box.x * sx), y = Math.floor(box.y * sy);
+  return { x, y, width: Math.max(1, Math.ceil((box.x + box.width) * sx) - x), height: Math.max(1, Math.ceil((box.y + box.height) * sy) - y) };
+}
+
 export function cropImage<T extends ImageF32>(image: T, box: Box): T {
   const c = image.channels;
   const out = createImage(box.width, box.height, c);
@@ -103,15 +109,13 @@ export class NetworkEngine implements MatteEngine {
     return new NetworkEngine(session, info, name);
   }
 
-  async matte(input: MatteInput): Promise<MatteOutput> {
-    const { image, prior } = input;
-    if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
-    const plate = input.plate;
-    // The network was trained on the paper's shaped S, not on the prior's raw matte.
-    const priorShaped = shapePrior(prior);
+  /**
+   * The crop the network sees: the paper's square around the subject, which is the prior's
+   * silhouette when it found one, else the largest region that differs clearly from the plate
+   * (the subject need not be a person). Video smooths these boxes over time.
+   */
+  cropBox(image: ImageF32, plate: ImageF32, priorShaped: Plane): Box {
     const { width, height } = image;
-    // Where the subject is: the prior's silhouette when it found one, else the largest region that
-    // differs clearly from the plate (the subject need not be a person).
     let where = binarize(priorShaped, 0.1);
     if (!where.data.some((v) => v > 0.5)) {
       const diff = createPlane(width, height);
@@ -122,15 +126,25 @@ export class NetworkEngine implements MatteEngine {
       }
       where = largestComponent(dilateDisc(erodeDisc(diff, 1), 1));
     }
+    return growTo(subjectBox(where, width, height), Math.min(MIN_NETWORK_SIDE, width, height), width, height);
+  }
+
+  async matte(input: MatteInput): Promise<MatteOutput> {
+    const { image, prior } = input;
+    if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
+    const plate = input.plate;
+    // The network was trained on the paper's shaped S, not on the prior's raw matte.
+    const priorShaped = shapePrior(prior);
+    const { width, height } = image;
     if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {
       throw new CleanplateError(`image is ${width}x${height}, smaller than the network's minimum of ${MIN_NETWORK_SIDE}x${MIN_NETWORK_SIDE}`, 'image');
     }
-    const box = growTo(subjectBox(where, width, height), MIN_NETWORK_SIDE, width, height);
+    const box = input.box ?? this.cropBox(image, plate, priorShaped);
     const scale = Math.min(1, this.info.workingSize / Math.max(box.width, box.height));
     const w = Math.max(MIN_NETWORK_SIDE, Math.round((box.width * scale) / 4) * 4), h = Math.max(MIN_NETWORK_SIDE, Math.round((box.height * scale) / 4) * 4);
     const imageCrop = cropImage(image, box), plateCrop = cropImage(plate, box);
     const grey = toGray(imageCrop);
-    const motion = input.motion ? input.motion.map((m) => resize(cropImage(m, box), w, h).data) : [0, 1, 2, 3].map(() => resize(grey, w, h).data);
+    const motion = input.motion ? input.motion.map((m) => resize(cropImage(m, scaleBox(box, m.width / width, m.height / height)), w, h).data) : [0, 1, 2, 3].map(() => resize(grey, w, h).data);
     const motionData = new Float32Array(4 * w * h);
     motion.forEach((m, k) => motionData.set(m, k * w * h));
     const feeds = {

@@ -1,0 +1,46 @@
+/**
+ * Finding and running ffmpeg/ffprobe. Video goes through ffmpeg child processes rather than a
+ * binding or wasm build: it is the field's tool, every platform packages it, and separate
+ * processes decode and encode in parallel with our matting.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { CleanplateError } from '../errors.js';
+
+export const FFMPEG_HELP = 'install ffmpeg (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg) or point CLEANPLATE_FFMPEG / CLEANPLATE_FFPROBE at the binaries';
+
+const found = new Map<string, string>();
+
+/** The path of `ffmpeg` or `ffprobe`, checked once; a clear error when it is missing. */
+export function tool(name: 'ffmpeg' | 'ffprobe'): string {
+  const cached = found.get(name);
+  if (cached) return cached;
+  const path = process.env[name === 'ffmpeg' ? 'CLEANPLATE_FFMPEG' : 'CLEANPLATE_FFPROBE'] || name;
+  const check = spawnSync(path, ['-version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  if (check.error || check.status !== 0) throw new CleanplateError(`${name} not found: video needs it; ${FFMPEG_HELP}`, path);
+  found.set(name, path);
+  return path;
+}
+
+/** Runs a tool to completion and returns its stdout; stderr's last lines go into the error. */
+export function runTool(name: 'ffmpeg' | 'ffprobe', args: string[], file: string, what: string): Promise<string> {
+  const child = spawn(tool(name), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { err = (err + d).slice(-4000); });
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) => reject(new CleanplateError(`${what}: ${e.message}`, file)));
+    child.on('close', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new CleanplateError(`${what}: ${lastLine(err) || `${name} exited with ${code}`}`, file));
+    });
+  });
+}
+
+/** The most telling line of an ffmpeg error log, without the `[demuxer @ 0x...]` prefix. */
+export function lastLine(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim()).filter(Boolean);
+  return lines.at(-1) ?? '';
+}
+
+/** ffmpeg messages that mean the input is damaged even though ffmpeg itself exits 0. */
+export const DAMAGE = /partial file|Invalid data found|Error while decoding|corrupt|Invalid NAL unit|error reading header/i;

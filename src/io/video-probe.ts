@@ -1,0 +1,61 @@
+/** What a video file holds, from ffprobe: display size (rotation applied), frame rate, frames, audio. */
+import { stat } from 'node:fs/promises';
+import { CleanplateError } from '../errors.js';
+import { runTool } from './ffmpeg.js';
+
+export interface VideoInfo {
+  file: string;
+  /** Size of the frames as ffmpeg hands them over: rotation metadata already applied. */
+  width: number;
+  height: number;
+  /** The frame rate as ffmpeg writes it ("30000/1001") and as a number. */
+  rate: string;
+  fps: number;
+  /** Frames in the stream, counted packet by packet (exact, not estimated from the duration). */
+  frames: number;
+  rotation: number;
+  codec: string;
+  audio?: { codec: string };
+}
+
+interface ProbeStream {
+  codec_type?: string; codec_name?: string; width?: number; height?: number;
+  avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string; nb_read_packets?: string;
+  side_data_list?: { rotation?: number }[]; tags?: { rotate?: string };
+}
+
+function rational(text: string | undefined): number {
+  if (!text) return NaN;
+  const [n, d] = text.split('/').map(Number);
+  return d === undefined ? n! : d ? n! / d : NaN;
+}
+
+export async function probeVideo(file: string): Promise<VideoInfo> {
+  const info = await stat(file).catch(() => null);
+  if (!info) throw new CleanplateError('video not found', file);
+  if (!info.isFile()) throw new CleanplateError('not a file', file);
+  if (info.size === 0) throw new CleanplateError('video file is empty', file);
+  const json = await runTool('ffprobe', ['-v', 'error', '-count_packets', '-show_entries',
+    'stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets:stream_side_data=rotation:stream_tags=rotate',
+    '-of', 'json', file], file, 'cannot read video');
+  const streams = (JSON.parse(json) as { streams?: ProbeStream[] }).streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video' && s.width && s.height);
+  if (!video) throw new CleanplateError('no video stream found (is it a video file?)', file);
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  const packets = Number(video.nb_read_packets ?? 0);
+  const declared = Number(video.nb_frames ?? 0);
+  if (!packets) throw new CleanplateError('video stream holds no frames', file);
+  // A container whose index lists more frames than the file holds was cut short.
+  if (declared > packets) throw new CleanplateError(`video is truncated: the container lists ${declared} frames but only ${packets} are present`, file);
+  let rate = video.avg_frame_rate && rational(video.avg_frame_rate) > 0 ? video.avg_frame_rate : video.r_frame_rate ?? '';
+  if (!(rational(rate) > 0)) rate = '25/1';
+  const rotation = Number(video.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? video.tags?.rotate ?? 0);
+  const quarter = Math.abs(Math.round(rotation / 90)) % 2 === 1;
+  return {
+    file,
+    width: quarter ? video.height! : video.width!,
+    height: quarter ? video.width! : video.height!,
+    rate, fps: rational(rate), frames: packets, rotation, codec: video.codec_name ?? 'unknown',
+    ...(audio ? { audio: { codec: audio.codec_name ?? 'unknown' } } : {}),
+  };
+}

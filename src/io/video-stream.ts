@@ -1,0 +1,166 @@
+/**
+ * Raw frames over pipes to and from ffmpeg. A reader keeps a few decoded frames queued (ffmpeg
+ * decodes ahead while we matte) and pauses the pipe beyond that, so memory does not grow with the
+ * video's length; a writer hands frames to an encoder that runs in its own process.
+ */
+import { spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { CleanplateError } from '../errors.js';
+import { DAMAGE, lastLine, tool } from './ffmpeg.js';
+
+export interface ReaderOptions {
+  width: number;
+  height: number;
+  pixelFormat: 'rgb24' | 'gray';
+  /** Extra filters (scaling, frame rate) applied by ffmpeg before the frames reach us. */
+  filter?: string;
+  /** Repeat the input forever (a background video shorter than the subject's). */
+  loop?: boolean;
+  /** Frames decoded ahead of the consumer. */
+  queue?: number;
+}
+
+export class FrameReader {
+  readonly frameBytes: number;
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly ready: Uint8Array[] = [];
+  private current: Uint8Array;
+  private filled = 0;
+  private waiter?: { resolve: (f: Uint8Array | null) => void; reject: (e: Error) => void };
+  private failure?: Error;
+  private ended = false;
+  private stopped = false;
+  private stderr = '';
+  private readonly queue: number;
+  decoded = 0;
+
+  constructor(readonly file: string, private readonly options: ReaderOptions) {
+    this.frameBytes = options.width * options.height * (options.pixelFormat === 'rgb24' ? 3 : 1);
+    this.queue = options.queue ?? 3;
+    this.current = new Uint8Array(this.frameBytes);
+    const args = ['-v', 'error', '-nostdin', ...(options.loop ? ['-stream_loop', '-1'] : []), '-i', file, '-map', '0:v:0',
+      ...(options.filter ? ['-vf', options.filter] : []), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, 'pipe:1'];
+    this.child = spawn(tool('ffmpeg'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdin.end();
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
+    this.child.stdout.on('data', (chunk: Buffer) => this.take(chunk));
+    this.child.on('error', (e) => this.fail(new CleanplateError(`cannot run ffmpeg to decode: ${e.message}`, file)));
+    this.child.on('close', (code) => this.finish(code));
+  }
+
+  private take(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const n = Math.min(chunk.length - offset, this.frameBytes - this.filled);
+      this.current.set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.frameBytes) {
+        this.decoded++;
+        this.deliver(this.current);
+        this.current = new Uint8Array(this.frameBytes);
+        this.filled = 0;
+      }
+    }
+    if (this.ready.length >= this.queue) this.child.stdout.pause();
+  }
+
+  private deliver(frame: Uint8Array): void {
+    if (this.waiter) { const w = this.waiter; this.waiter = undefined; w.resolve(frame); }
+    else this.ready.push(frame);
+  }
+
+  private finish(code: number | null): void {
+    this.ended = true;
+    if (this.stopped) return this.settle();
+    if (code !== 0) this.fail(new CleanplateError(`cannot decode video: ${lastLine(this.stderr) || `ffmpeg exited with ${code}`}`, this.file));
+    else if (DAMAGE.test(this.stderr)) this.fail(new CleanplateError(`video is damaged or truncated: ${lastLine(this.stderr)}`, this.file));
+    else if (this.filled) this.fail(new CleanplateError('video ends in the middle of a frame', this.file));
+    this.settle();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.settle();
+  }
+
+  private settle(): void {
+    if (!this.waiter) return;
+    const w = this.waiter;
+    if (this.failure) { this.waiter = undefined; w.reject(this.failure); }
+    else if (this.ended && !this.ready.length) { this.waiter = undefined; w.resolve(null); }
+  }
+
+  /** The next frame, or null after the last one; rejects when decoding failed. */
+  next(): Promise<Uint8Array | null> {
+    if (this.failure) return Promise.reject(this.failure);
+    const frame = this.ready.shift();
+    if (this.ready.length < this.queue && !this.ended) this.child.stdout.resume();
+    if (frame) return Promise.resolve(frame);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
+
+  /** Stops decoding early (a looped background, an abort). */
+  close(): void {
+    this.stopped = true;
+    if (!this.ended) this.child.kill('SIGKILL');
+  }
+}
+
+export interface WriterOptions {
+  width: number;
+  height: number;
+  pixelFormat: 'rgb24' | 'gray' | 'rgba';
+  rate: string;
+  /** Encoder and muxer arguments placed after the raw input (and any `extraInputs`). */
+  output: string[];
+  extraInputs?: string[];
+}
+
+/** An encoder writing to a temporary file; `finish()` waits for it, the caller renames the file. */
+export class FrameWriter {
+  private readonly child: ChildProcessByStdio<Writable, null, Readable>;
+  private stderr = '';
+  private exit: Promise<number | null>;
+  private broken?: Error;
+
+  constructor(readonly temp: string, readonly label: string, options: WriterOptions) {
+    const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, '-s', `${options.width}x${options.height}`,
+      '-framerate', options.rate, '-i', 'pipe:0', ...(options.extraInputs ?? []), ...options.output, temp];
+    this.child = spawn(tool('ffmpeg'), args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
+    this.child.stdin.on('error', (e) => { this.broken ??= this.error(e.message); });
+    this.exit = new Promise((resolve) => {
+      this.child.on('error', (e) => { this.broken ??= this.error(e.message); resolve(-1); });
+      this.child.on('close', (code) => resolve(code));
+    });
+  }
+
+  private error(detail: string): CleanplateError {
+    return new CleanplateError(`encoding ${this.label} failed: ${lastLine(this.stderr) || detail}`, this.temp);
+  }
+
+  /** Resolves once the encoder has taken the frame (backpressure keeps memory bounded). */
+  write(frame: Uint8Array): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.child.stdin.write(frame, (err) => (err ? reject(this.broken ?? this.error(err.message)) : resolve()));
+    });
+  }
+
+  async finish(): Promise<void> {
+    this.child.stdin.end();
+    const code = await this.exit;
+    if (this.broken) throw this.broken;
+    if (code !== 0) throw this.error(`ffmpeg exited with ${code}`);
+  }
+
+  async abort(): Promise<void> {
+    this.child.stdin.destroy();
+    this.child.kill('SIGKILL');
+    await this.exit;
+    await rm(this.temp, { force: true });
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * Video matting, streamed: ffmpeg decodes frames into a pipe, each frame goes through prior →
+ * align → matte → composite, and ffmpeg encoders take the results from pipes. Memory is a few
+ * frames whatever the video's length. Outputs are written under temporary names and renamed
+ * together at the end, so an interrupted run leaves nothing under a final name.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import type { ColourReport } from '../align/colour.js';
+import type { AlignmentReport } from '../align/homography.js';
+import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
+import { CleanplateError } from '../errors.js';
+import { fromBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
+import { decodeImage } from '../io/decode.js';
+import { ensureWritableDir } from '../io/encode.js';
+import { tool } from '../io/ffmpeg.js';
+import { probeVideo, type VideoInfo } from '../io/video-probe.js';
+import { FrameReader, FrameWriter, type WriterOptions } from '../io/video-stream.js';
+import type { MatteEngine } from '../matte/engine.js';
+import { NetworkEngine, type Box } from '../matte/network.js';
+import { alignPlate, checkPlateShowsBackground, matchPlate, placePlate } from '../pipeline.js';
+import type { Prior, PriorName } from '../prior/index.js';
+import { shapePrior } from '../prior/shape.js';
+import type { AlignMode } from '../align/homography.js';
+import { MotionStack } from './motion.js';
+import { AlphaStabiliser, BoxSmoother, medianColour, medianHomography } from './temporal.js';
+
+export interface VideoOutputs {
+  /** H.264 composite onto the new background, with the input's audio. Needs `background` or `color`. */
+  composite?: string;
+  /** Grey H.264 alpha. */
+  alpha?: string;
+  /** VP9 WebM with straight alpha. */
+  foreground?: string;
+  /** A folder of lossless 8-bit alpha PNGs, 000001.png … one per input frame. */
+  alphaSequence?: string;
+  /** A JSON report: options, per-stage time, alignment and colour statistics. */
+  report?: string;
+}
+
+export interface VideoProgress { frame: number; frames: number; fps: number; etaSeconds: number }
+
+export interface VideoRequest {
+  input: string;
+  plate?: string | ImageF32;
+  output: VideoOutputs;
+  /** A new background: an image (scaled to cover) or a video (looped or trimmed to the input's length). */
+  background?: string | ImageF32;
+  color?: string;
+  /** Temporal smoothing, median colour, motion stack and stabiliser (default on); off = each frame as an image. */
+  temporal?: boolean;
+  /** T of the motion stack, in frames (the paper: 20). */
+  motionStride?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: VideoProgress) => void;
+}
+
+export interface VideoReport {
+  input: { file: string; width: number; height: number; frames: number; rate: string; rotation: number; audio: string | null };
+  engine: string;
+  prior: PriorName;
+  temporal: boolean;
+  frames: number;
+  outputs: string[];
+  colour?: ColourReport & { sampledFrames: number };
+  alignment?: { methods: Record<string, number>; medianInliers: number };
+  /** Seconds per stage over the whole video; `decodeWait`/`encodeWait` are time the matting waited on ffmpeg. */
+  seconds: Record<string, number>;
+  fps: number;
+  /** Share of the wall time spent waiting on decoding and encoding rather than matting. */
+  ioShare: number;
+}
+
+export interface VideoParts {
+  engine: MatteEngine;
+  prior: Prior;
+  priorName: PriorName;
+  align: AlignMode;
+  maxPixels: number;
+}
+
+const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.gif', '.ogv']);
+const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
+/** Frames looked at on each side when smoothing the homography and the crop box. */
+const WINDOW = 2;
+const COLOUR_SAMPLES = 10;
+
+function temp(final: string): string {
+  return join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new CleanplateError('interrupted; no output was written');
+}
+
+interface Entry {
+  index: number;
+  image: ImageF32;
+  prior: Plane;
+  alignment?: AlignmentReport;
+  box?: Box;
+}
+
+function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoInfo): WriterOptions {
+  const { width, height, rate } = info;
+  // 4:2:0 needs even sides; odd-sized video keeps its exact size in 4:4:4 instead.
+  const chroma = width % 2 || height % 2 ? 'yuv444p' : 'yuv420p';
+  const h264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', chroma, '-movflags', '+faststart'];
+  if (kind === 'alpha') return { width, height, rate, pixelFormat: 'gray', output: [...h264, '-crf', '10'] };
+  if (kind === 'foreground') {
+    return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-f', 'webm'] };
+  }
+  const audio = info.audio ? ['-map', '1:a:0', '-c:a', AUDIO_COPYABLE_TO_MP4.has(info.audio.codec) ? 'copy' : 'aac'] : [];
+  return { width, height, rate, pixelFormat: 'rgb24', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio, ...h264, '-crf', '18'] };
+}
+
+function rgbaBytes(foreground: ImageF32, alpha: Plane): Uint8Array {
+  const n = alpha.data.length, out = new Uint8Array(n * 4);
+  for (let p = 0; p < n; p++) {
+    for (let c = 0; c < 3; c++) out[p * 4 + c] = Math.round(Math.min(1, Math.max(0, foreground.data[p * 3 + c]!)) * 255);
+    out[p * 4 + 3] = Math.round(Math.min(1, Math.max(0, alpha.data[p]!)) * 255);
+  }
+  return out;
+}
+
+async function loadStill(source: string | ImageF32, maxPixels: number, name: string): Promise<ImageF32> {
+  if (typeof source === 'string') return decodeImage(source, { maxPixels, name });
+  if (source.channels !== 3) throw new CleanplateError(`expected an RGB image buffer, got ${source.channels} channels`, name);
+  return source;
+}
+
+export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
+  const started = performance.now();
+  const seconds: Record<string, number> = { decodeWait: 0, prior: 0, align: 0, matte: 0, temporal: 0, composite: 0, encodeWait: 0 };
+  const timed = async <T>(stage: string, fn: () => T | Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try { return await fn(); } finally { seconds[stage] = seconds[stage]! + (performance.now() - t0) / 1000; }
+  };
+  const { output } = request;
+  const temporal = request.temporal ?? true;
+  if (!output.composite && !output.alpha && !output.foreground && !output.alphaSequence) throw new CleanplateError('no video output requested (composite, alpha, foreground or alphaSequence)');
+  if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
+  if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
+  tool('ffmpeg');
+  const info = await probeVideo(request.input);
+  if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, request.input);
+  const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.report].filter((f): f is string => Boolean(f));
+  for (const f of finals) await ensureWritableDir(dirname(f));
+
+  const plateRaw = request.plate === undefined ? undefined : await loadStill(request.plate, parts.maxPixels, 'plate');
+  const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
+  let backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
+  if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
+    const bg = await probeVideo(request.background);
+    const { width: w, height: h } = info;
+    backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
+  } else if (request.background !== undefined) {
+    backgroundStill = resizeCover(await loadStill(request.background, parts.maxPixels, 'background'), info.width, info.height);
+  }
+  const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
+  const useAlignment = Boolean(plateRaw) && parts.align !== 'none';
+  const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
+  const stride = Math.max(1, Math.round(request.motionStride ?? 20));
+
+  const readers: { close(): void }[] = backgroundVideo ? [backgroundVideo] : [];
+  const writers: { final: string; writer: FrameWriter }[] = [];
+  const sequenceTemp = output.alphaSequence ? temp(output.alphaSequence.replace(/\/+$/, '')) : undefined;
+
+  try {
+    // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video.
+    let fixedColour: (ColourReport & { sampledFrames: number }) | undefined;
+    if (plateRaw) {
+      const step = Math.max(1, Math.ceil(info.frames / COLOUR_SAMPLES));
+      const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
+      readers.push(sampler);
+      const reports: ColourReport[] = [];
+      for (let frame = await sampler.next(); frame; frame = await sampler.next()) {
+        checkAborted(request.signal);
+        const image = fromBytes(info.width, info.height, 3, frame);
+        const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
+        await timed('align', () => {
+          let aligned;
+          try {
+            aligned = alignPlate(image, plateRaw, subject, parts.align);
+          } catch (err) {
+            // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
+            if (err instanceof CleanplateError && parts.align !== 'none') return;
+            throw err;
+          }
+          const { alignment, placed } = aligned;
+          const matched = matchPlate(image, placed, subject);
+          if (alignment.method === 'identity' && parts.align !== 'none') checkPlateShowsBackground(image, matched.plate, matched.plateValid, subject);
+          reports.push(matched.colour);
+        });
+      }
+      if (temporal) { const c = medianColour(reports); if (c) fixedColour = { ...c, sampledFrames: reports.length }; }
+    }
+
+    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(temp(output.composite), 'composite video', writerOptions('composite', info)) });
+    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(temp(output.alpha), 'alpha video', writerOptions('alpha', info)) });
+    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(temp(output.foreground), 'foreground video', writerOptions('foreground', info)) });
+    if (sequenceTemp) await mkdir(sequenceTemp);
+    const pending = new Map<FrameWriter, Promise<void>>();
+    const send = async (writer: FrameWriter, bytes: Uint8Array) => {
+      // One frame in flight per encoder: it encodes frame n while we matte frame n+1.
+      await timed('encodeWait', () => pending.get(writer));
+      pending.set(writer, writer.write(bytes));
+    };
+
+    const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24' });
+    readers.push(reader);
+    const motion = network && temporal ? new MotionStack(info, stride) : undefined;
+    if (motion) readers.push(motion);
+    const boxes = new BoxSmoother();
+    const stabiliser = temporal ? new AlphaStabiliser() : undefined;
+    const history: Entry[] = [];
+    const queue: Entry[] = [];
+    const methods: Record<string, number> = {};
+    const inliers: number[] = [];
+    let written = 0;
+
+    const analyse = async (index: number, bytes: Uint8Array): Promise<Entry> => {
+      const image = fromBytes(info.width, info.height, 3, bytes);
+      const prior = await timed('prior', () => parts.prior.estimate(image));
+      const entry: Entry = { index, image, prior };
+      if (useAlignment) {
+        await timed('align', () => {
+          try {
+            entry.alignment = alignPlate(image, plateRaw!, subjectOf(prior), parts.align).alignment;
+          } catch (err) {
+            // One frame without a reliable fit is bridged by its neighbours' fits.
+            if (!(err instanceof CleanplateError) || !temporal) throw err;
+          }
+        });
+      }
+      if (network && plateRaw && temporal) entry.box = network.cropBox(image, plateRaw.width === image.width && plateRaw.height === image.height ? plateRaw : image, shapePrior(prior));
+      return entry;
+    };
+
+    const finish = async (entry: Entry): Promise<void> => {
+      checkAborted(request.signal);
+      const window = temporal ? [...history.slice(-WINDOW), entry, ...queue.slice(0, WINDOW)] : [entry];
+      const { image, prior } = entry;
+      const subject = subjectOf(prior);
+      let plate: ImageF32 | undefined, plateValid: Plane | undefined;
+      if (plateRaw) {
+        await timed('align', () => {
+          let homography = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+          if (useAlignment) {
+            const fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
+            if (fits.length) homography = medianHomography(fits, plateRaw.width, plateRaw.height);
+            else if (!sameSize(image, plateRaw)) throw new CleanplateError(`no reliable alignment of the plate around frame ${entry.index + 1}`, typeof request.plate === 'string' ? request.plate : 'plate');
+            const method = entry.alignment?.method ?? 'failed';
+            methods[method] = (methods[method] ?? 0) + 1;
+            if (entry.alignment) inliers.push(entry.alignment.inliers);
+          }
+          const matched = matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          plate = matched.plate;
+          plateValid = matched.plateValid;
+        });
+      }
+      const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
+      const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
+      const out = await timed('matte', () => parts.engine.matte({ image, plate, plateValid, prior, ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) }));
+      if (stabiliser) await timed('temporal', () => stabiliser.apply(image, out.alpha, out.foreground));
+      let background: ImageF32 | undefined = backgroundStill ?? colourFlat;
+      if (backgroundVideo) {
+        const bytes = await timed('decodeWait', () => backgroundVideo!.next());
+        if (!bytes) throw new CleanplateError('background video yielded no frames', request.background as string);
+        background = fromBytes(info.width, info.height, 3, bytes);
+      }
+      for (const { final, writer } of writers) {
+        if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!))));
+        else if (final === output.alpha) await send(writer, toBytes(out.alpha));
+        else await send(writer, rgbaBytes(out.foreground, out.alpha));
+      }
+      if (sequenceTemp) {
+        const png = await timed('encodeWait', () => sharp(toBytes(out.alpha), { raw: { width: info.width, height: info.height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer());
+        await writeFile(join(sequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
+      }
+      written++;
+      history.push(entry);
+      if (history.length > WINDOW) history.shift();
+      const elapsed = (performance.now() - started) / 1000;
+      request.onProgress?.({ frame: written, frames: info.frames, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, info.frames - written) });
+    };
+
+    for (let index = 0; ; index++) {
+      checkAborted(request.signal);
+      const bytes = await timed('decodeWait', () => reader.next());
+      if (bytes) queue.push(await analyse(index, bytes));
+      while (queue.length > (temporal ? WINDOW : 0) || (!bytes && queue.length)) await finish(queue.shift()!);
+      if (!bytes) break;
+    }
+    if (written < info.frames) throw new CleanplateError(`video is truncated: decoded ${written} of ${info.frames} frames`, request.input);
+    await timed('encodeWait', async () => {
+      await Promise.all(pending.values());
+      await Promise.all(writers.map((w) => w.writer.finish()));
+    });
+    for (const r of readers) r.close();
+
+    const wall = (performance.now() - started) / 1000;
+    const report: VideoReport = {
+      input: { file: info.file, width: info.width, height: info.height, frames: info.frames, rate: info.rate, rotation: info.rotation, audio: info.audio?.codec ?? null },
+      engine: parts.engine.name, prior: parts.priorName, temporal, frames: written,
+      outputs: finals,
+      ...(fixedColour ? { colour: fixedColour } : {}),
+      ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0 } } : {}),
+      seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
+      fps: +(written / wall).toFixed(3),
+      ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
+    };
+    // Publish: every output renamed into place only now that all of them are complete.
+    for (const { final, writer } of writers) await rename(writer.temp, final);
+    if (sequenceTemp && output.alphaSequence) {
+      const old = temp(`${output.alphaSequence.replace(/\/+$/, '')}-old`);
+      const hadOld = await rename(output.alphaSequence, old).then(() => true, () => false);
+      await rename(sequenceTemp, output.alphaSequence);
+      if (hadOld) await rm(old, { recursive: true, force: true });
+    }
+    if (output.report) {
+      const t = temp(output.report);
+      await writeFile(t, JSON.stringify(report, null, 2) + '\n');
+      await rename(t, output.report);
+    }
+    return report;
+  } catch (err) {
+    for (const r of readers) r.close();
+    await Promise.all(writers.map((w) => w.writer.abort()));
+    if (sequenceTemp) await rm(sequenceTemp, { recursive: true, force: true });
+    throw err;
+  }
+}

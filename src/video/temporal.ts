@@ -1,0 +1,116 @@
+/**
+ * Temporal cues for video: smoothing of the plate's homography and the network's crop box over
+ * neighbouring frames, the median colour correction, and a stabiliser that keeps α still where
+ * the picture is still (so compression noise does not make a static subject flicker).
+ */
+import type { ColourReport } from '../align/colour.js';
+import { cv, withMats } from '../cv.js';
+import { createPlane, type ImageF32, type Plane } from '../image.js';
+import { boxMean } from '../ops.js';
+import type { Box } from '../matte/network.js';
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function project(h: number[], x: number, y: number): [number, number] {
+  const w = h[6]! * x + h[7]! * y + h[8]!;
+  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+}
+
+/**
+ * The median of several plate→image homographies, taken where it means something: on the image
+ * positions of the plate's four corners (a per-entry median of matrices is not a homography of
+ * anything). One bad estimate in the window cannot pull the plate off.
+ */
+export function medianHomography(homographies: number[][], plateWidth: number, plateHeight: number): number[] {
+  if (homographies.length === 1) return homographies[0]!;
+  const corners: [number, number][] = [[0, 0], [plateWidth, 0], [plateWidth, plateHeight], [0, plateHeight]];
+  const target = corners.map(([x, y]) => {
+    const pts = homographies.map((h) => project(h, x, y));
+    return [median(pts.map((p) => p[0])), median(pts.map((p) => p[1]))];
+  });
+  const c = cv();
+  return withMats((track) => {
+    const src = track(c.matFromArray(4, 1, c.CV_32FC2, corners.flat()));
+    const dst = track(c.matFromArray(4, 1, c.CV_32FC2, target.flat()));
+    const m = track(c.getPerspectiveTransform(src, dst));
+    return Array.from(m.data64F as Float64Array);
+  });
+}
+
+/** The median gain and bias over sampled frames (the paper's video recipe); applied only if most frames applied theirs. */
+export function medianColour(reports: ColourReport[]): ColourReport | undefined {
+  const used = reports.filter((r) => r.applied);
+  if (!reports.length) return undefined;
+  if (used.length * 2 <= reports.length) {
+    return { applied: false, gain: [1, 1, 1], bias: [0, 0, 0], residualBefore: median(reports.map((r) => r.residualBefore)), residualAfter: median(reports.map((r) => r.residualBefore)), pixels: 0, reason: `the fit helped on only ${used.length} of ${reports.length} sampled frames` };
+  }
+  const channel = (pick: (r: ColourReport) => number[]) => [0, 1, 2].map((c) => median(used.map((r) => pick(r)[c]!))) as [number, number, number];
+  return {
+    applied: true, gain: channel((r) => r.gain), bias: channel((r) => r.bias),
+    residualBefore: median(used.map((r) => r.residualBefore)), residualAfter: median(used.map((r) => r.residualAfter)),
+    pixels: Math.round(median(used.map((r) => r.pixels))),
+  };
+}
+
+/**
+ * The crop box held steady: the median of the boxes around this frame, and the previous box kept
+ * as long as it still holds the subject comfortably — a box that moves by a pixel every frame is
+ * exactly the crop jitter users saw as flicker.
+ */
+export class BoxSmoother {
+  private previous?: Box;
+
+  next(window: Box[], width: number, height: number): Box {
+    const x0 = median(window.map((b) => b.x)), y0 = median(window.map((b) => b.y));
+    const x1 = median(window.map((b) => b.x + b.width)), y1 = median(window.map((b) => b.y + b.height));
+    const box = { x: Math.max(0, Math.floor(x0)), y: Math.max(0, Math.floor(y0)), width: 0, height: 0 };
+    box.width = Math.min(width, Math.ceil(x1)) - box.x;
+    box.height = Math.min(height, Math.ceil(y1)) - box.y;
+    const p = this.previous;
+    const inside = p && box.x >= p.x && box.y >= p.y && box.x + box.width <= p.x + p.width && box.y + box.height <= p.y + p.height;
+    if (p && inside && box.width * box.height > 0.8 * p.width * p.height) return p;
+    this.previous = box;
+    return box;
+  }
+}
+
+/**
+ * Keeps α (and F) from the previous frame where neither the picture nor its surroundings changed.
+ * The weight falls to zero where the image moved, so moving edges are never smeared; on still
+ * regions it is a recursive average that removes frame-to-frame noise.
+ */
+export class AlphaStabiliser {
+  private prevImage?: ImageF32;
+  private prevAlpha?: Plane;
+  private prevForeground?: ImageF32;
+
+  constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
+
+  apply(image: ImageF32, alpha: Plane, foreground: ImageF32): void {
+    const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
+    if (pi && pa && pf && pi.width === image.width && pi.height === image.height) {
+      const change = createPlane(image.width, image.height);
+      for (let p = 0; p < change.data.length; p++) {
+        let d = 0;
+        for (let c = 0; c < 3; c++) d += Math.abs(image.data[p * 3 + c]! - pi.data[p * 3 + c]!);
+        change.data[p] = d / 3;
+      }
+      const local = boxMean(change, 2);
+      const span = this.moving - this.still;
+      for (let p = 0; p < alpha.data.length; p++) {
+        const t = Math.min(1, Math.max(0, (local.data[p]! - this.still) / span));
+        const w = this.keep * (1 - t * t * (3 - 2 * t));
+        if (w <= 0) continue;
+        alpha.data[p] = alpha.data[p]! + w * (pa.data[p]! - alpha.data[p]!);
+        for (let c = 0; c < 3; c++) foreground.data[p * 3 + c] = foreground.data[p * 3 + c]! + w * (pf.data[p * 3 + c]! - foreground.data[p * 3 + c]!);
+      }
+    }
+    this.prevImage = image;
+    this.prevAlpha = alpha;
+    this.prevForeground = foreground;
+  }
+}
