@@ -8,3 +8,11 @@ export class CleanplateError extends Error {
     this.name = 'CleanplateError';
   }
 }
+
+/** The user stopped the run (Ctrl-C, an aborted signal); nothing was published. */
+export class InterruptedError extends CleanplateError {
+  constructor() {
+    super('interrupted; no output was written');
+    this.name = 'InterruptedError';
+  }
+}

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildScene } from '../demo/scene.js';
-import { CleanplateError } from '../errors.js';
+import { CleanplateError, InterruptedError } from '../errors.js';
 import { alphaMetrics } from '../eval/metrics.js';
 import { evaluateFolder, formatTable } from '../eval/evaluate.js';
 import { ensureWritableDir } from '../io/encode.js';
@@ -164,6 +164,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const e = err as Error & { code?: string };
+    if (err instanceof InterruptedError) { process.stderr.write(`cleanplate: ${e.message}\n`); return 130; }
     if (err instanceof CleanplateError) process.stderr.write(`cleanplate: ${e.message}\n`);
     else if (e.code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`cleanplate: ${e.message}\n`);
     else process.stderr.write(`cleanplate: unexpected failure: ${e.message}${process.env.CLEANPLATE_DEBUG ? `\n${e.stack}` : ' (set CLEANPLATE_DEBUG=1 for details)'}\n`);

@@ -7,14 +7,13 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import type { ColourReport } from '../align/colour.js';
 import type { AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
-import { CleanplateError } from '../errors.js';
+import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
 import { decodeImage } from '../io/decode.js';
-import { ensureWritableDir } from '../io/encode.js';
+import { encodePng, ensureWritableDir } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, type WriterOptions } from '../io/video-stream.js';
@@ -92,7 +91,7 @@ function temp(final: string): string {
 }
 
 function checkAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new CleanplateError('interrupted; no output was written');
+  if (signal?.aborted) throw new InterruptedError();
 }
 
 interface Entry {
@@ -277,7 +276,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         else await send(writer, rgbaBytes(out.foreground, out.alpha));
       }
       if (sequenceTemp) {
-        const png = await timed('encodeWait', () => sharp(toBytes(out.alpha), { raw: { width: info.width, height: info.height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer());
+        const png = await timed('encodeWait', () => encodePng(out.alpha));
         await writeFile(join(sequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
       written++;
@@ -330,6 +329,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     for (const r of readers) r.close();
     await Promise.all(writers.map((w) => w.writer.abort()));
     if (sequenceTemp) await rm(sequenceTemp, { recursive: true, force: true });
-    throw err;
+    // Ctrl-C on a terminal also stops the ffmpeg children; their failure is the interruption's.
+    throw request.signal?.aborted ? new InterruptedError() : err;
   }
 }
