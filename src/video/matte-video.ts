@@ -64,12 +64,16 @@ export interface VideoReport {
   frames: number;
   outputs: string[];
   colour?: ColourReport & { sampledFrames: number };
+  /** From the sampled frames: `static` (tripod, plate used as it is) or `moving` (aligned every frame). */
+  camera?: 'static' | 'moving';
   alignment?: { methods: Record<string, number>; medianInliers: number };
   /** Seconds per stage over the whole video; `decodeWait`/`encodeWait` are time the matting waited on ffmpeg. */
   seconds: Record<string, number>;
   fps: number;
   /** Share of the wall time spent waiting on decoding and encoding rather than matting. */
   ioShare: number;
+  /** Peak resident memory of this process so far, in MB. */
+  peakRssMB: number;
 }
 
 export interface VideoParts {
@@ -85,6 +89,18 @@ const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opu
 /** Frames looked at on each side when smoothing the homography and the crop box. */
 const WINDOW = 2;
 const COLOUR_SAMPLES = 10;
+/** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
+const STATIC_SHIFT_PX = 1;
+
+/** How far a plate→image homography moves the frame's corners at most, in pixels. */
+function cornerShift(h: number[], width: number, height: number): number {
+  let worst = 0;
+  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
+    const w = h[6]! * x + h[7]! * y + h[8]!;
+    worst = Math.max(worst, Math.hypot((h[0]! * x + h[1]! * y + h[2]!) / w - x, (h[3]! * x + h[4]! * y + h[5]!) / w - y));
+  }
+  return worst;
+}
 
 function temp(final: string): string {
   return join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
@@ -159,7 +175,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     backgroundStill = resizeCover(await loadStill(request.background, parts.maxPixels, 'background'), info.width, info.height);
   }
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
-  const useAlignment = Boolean(plateRaw) && parts.align !== 'none';
+  let useAlignment = Boolean(plateRaw) && parts.align !== 'none';
+  let camera: 'static' | 'moving' | undefined;
   const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
   const stride = Math.max(1, Math.round(request.motionStride ?? 20));
 
@@ -175,6 +192,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
       readers.push(sampler);
       const reports: ColourReport[] = [];
+      const sampledShifts: number[] = [];
       for (let frame = await sampler.next(); frame; frame = await sampler.next()) {
         checkAborted(request.signal);
         const image = fromBytes(info.width, info.height, 3, frame);
@@ -189,12 +207,19 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
             throw err;
           }
           const { alignment, placed } = aligned;
+          sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
           const matched = matchPlate(image, placed, subject);
           if (alignment.method === 'identity' && parts.align !== 'none') checkPlateShowsBackground(image, matched.plate, matched.plateValid, subject);
           reports.push(matched.colour);
         });
       }
       if (temporal) { const c = medianColour(reports); if (c) fixedColour = { ...c, sampledFrames: reports.length }; }
+      // A tripod: every sampled frame lines up with the plate as it is. Fitting a homography to each
+      // frame would only add noise (and half a second a frame), so the plate stays put.
+      if (useAlignment && temporal && sampledShifts.length >= Math.min(3, info.frames)) {
+        camera = sampledShifts.every((d) => d <= STATIC_SHIFT_PX) ? 'static' : 'moving';
+        if (camera === 'static') useAlignment = false;
+      }
     }
 
     if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(temp(output.composite), 'composite video', writerOptions('composite', info)) });
@@ -306,10 +331,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       engine: parts.engine.name, prior: parts.priorName, temporal, frames: written,
       outputs: finals,
       ...(fixedColour ? { colour: fixedColour } : {}),
+      ...(camera ? { camera } : {}),
       ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0 } } : {}),
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
       fps: +(written / wall).toFixed(3),
       ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     };
     // Publish: every output renamed into place only now that all of them are complete.
     for (const { final, writer } of writers) await rename(writer.temp, final);
