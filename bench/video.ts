@@ -6,7 +6,7 @@
  * the cost of streaming through ffmpeg is visible. Writes bench/results/video.{json,md} and the
  * README's video section.
  *
- *   npm run bench:video [-- --frames 24 --size 1280x720 --engines classic,network --prior rvm]
+ *   npm run bench:video [-- --frames 24 --size 1280x720 --engines classic,network --prior rvm --no-readme]
  */
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -36,7 +36,7 @@ async function main() {
   const { values } = parseArgs({ options: {
     frames: { type: 'string', default: '24' }, size: { type: 'string', default: '1280x720' },
     engines: { type: 'string', default: 'classic,network' }, prior: { type: 'string', default: 'rvm' },
-    out: { type: 'string', default: 'bench/results' }, readme: { type: 'boolean', default: true },
+    out: { type: 'string', default: 'bench/results' }, 'no-readme': { type: 'boolean' },
   } });
   const frames = Number(values.frames);
   const [width, height] = values.size!.split('x').map(Number) as [number, number];
@@ -80,7 +80,7 @@ async function main() {
   await writeFile(join(values.out!, 'video.json'), JSON.stringify({ frames, width, height, prior: values.prior, machine, rows }, null, 2) + '\n');
   await writeFile(join(values.out!, 'video.md'), text + '\n');
   console.log(text);
-  if (values.readme) await updateReadme(text);
+  if (!values['no-readme']) await updateReadme(text);
 }
 
 await main();

@@ -15,11 +15,13 @@ export interface VideoInfo {
   frames: number;
   rotation: number;
   codec: string;
+  /** The decoder's pixel format, e.g. yuv420p: tells how coarse the colour planes are. */
+  pixelFormat: string;
   audio?: { codec: string };
 }
 
 interface ProbeStream {
-  codec_type?: string; codec_name?: string; width?: number; height?: number;
+  codec_type?: string; codec_name?: string; pix_fmt?: string; width?: number; height?: number;
   avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string; nb_read_packets?: string;
   side_data_list?: { rotation?: number }[]; tags?: { rotate?: string };
 }
@@ -36,7 +38,7 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
   if (!info.isFile()) throw new CleanplateError('not a file', file);
   if (info.size === 0) throw new CleanplateError('video file is empty', file);
   const json = await runTool('ffprobe', ['-v', 'error', '-count_packets', '-show_entries',
-    'stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets:stream_side_data=rotation:stream_tags=rotate',
+    'stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets:stream_side_data=rotation:stream_tags=rotate',
     '-of', 'json', file], file, 'cannot read video');
   const streams = (JSON.parse(json) as { streams?: ProbeStream[] }).streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && s.width && s.height);
@@ -55,7 +57,7 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     file,
     width: quarter ? video.height! : video.width!,
     height: quarter ? video.width! : video.height!,
-    rate, fps: rational(rate), frames: packets, rotation, codec: video.codec_name ?? 'unknown',
+    rate, fps: rational(rate), frames: packets, rotation, codec: video.codec_name ?? 'unknown', pixelFormat: video.pix_fmt ?? 'unknown',
     ...(audio ? { audio: { codec: audio.codec_name ?? 'unknown' } } : {}),
   };
 }

@@ -164,3 +164,27 @@ export class FrameWriter {
     await rm(this.temp, { force: true });
   }
 }
+
+/**
+ * Sends one RGB image through ffmpeg's conversion to `pixelFormat` and back: the plate then has the
+ * same coarse colour planes as the video's frames (4:2:0 halves chroma), so chroma blur along
+ * coloured edges does not read as a difference between frame and plate.
+ */
+export function throughPixelFormat(rgb: Uint8Array, width: number, height: number, pixelFormat: string, name: string): Promise<Uint8Array> {
+  const child = spawn(tool('ffmpeg'), ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-i', 'pipe:0',
+    '-vf', `format=${pixelFormat}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => chunks.push(d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(rgb);
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) => reject(new CleanplateError(`cannot run ffmpeg: ${e.message}`, name)));
+    child.on('close', (code) => {
+      const out = Buffer.concat(chunks);
+      if (code === 0 && out.length === rgb.length) resolve(out);
+      else reject(new CleanplateError(`cannot convert to ${pixelFormat}: ${lastLine(stderr) || `ffmpeg exited with ${code}`}`, name));
+    });
+  });
+}

@@ -16,7 +16,7 @@ import { decodeImage } from '../io/decode.js';
 import { encodePng, ensureWritableDir } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
-import { FrameReader, FrameWriter, type WriterOptions } from '../io/video-stream.js';
+import { FrameReader, FrameWriter, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { alignPlate, checkPlateShowsBackground, matchPlate, placePlate } from '../pipeline.js';
@@ -57,7 +57,7 @@ export interface VideoRequest {
 }
 
 export interface VideoReport {
-  input: { file: string; width: number; height: number; frames: number; rate: string; rotation: number; audio: string | null };
+  input: { file: string; width: number; height: number; frames: number; rate: string; rotation: number; pixelFormat: string; audio: string | null };
   engine: string;
   prior: PriorName;
   temporal: boolean;
@@ -164,7 +164,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.report].filter((f): f is string => Boolean(f));
   for (const f of finals) await ensureWritableDir(dirname(f));
 
-  const plateRaw = request.plate === undefined ? undefined : await loadStill(request.plate, parts.maxPixels, 'plate');
+  let plateRaw = request.plate === undefined ? undefined : await loadStill(request.plate, parts.maxPixels, 'plate');
+  const subsampled = /^(yuvj?420p|nv12|nv21|yuvj?422p|yuv420p10le|yuv422p10le)$/.exec(info.pixelFormat)?.[1];
+  if (plateRaw && subsampled) {
+    const plateName = typeof request.plate === 'string' ? request.plate : 'plate';
+    const bytes = await throughPixelFormat(toBytes(plateRaw), plateRaw.width, plateRaw.height, subsampled.replace('10le', '').replace('nv21', 'nv12'), plateName);
+    plateRaw = fromBytes(plateRaw.width, plateRaw.height, 3, bytes);
+  }
   const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
   let backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
   if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
@@ -327,7 +333,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     const wall = (performance.now() - started) / 1000;
     const report: VideoReport = {
-      input: { file: info.file, width: info.width, height: info.height, frames: info.frames, rate: info.rate, rotation: info.rotation, audio: info.audio?.codec ?? null },
+      input: { file: info.file, width: info.width, height: info.height, frames: info.frames, rate: info.rate, rotation: info.rotation, pixelFormat: info.pixelFormat, audio: info.audio?.codec ?? null },
       engine: parts.engine.name, prior: parts.priorName, temporal, frames: written,
       outputs: finals,
       ...(fixedColour ? { colour: fixedColour } : {}),
