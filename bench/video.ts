@@ -72,12 +72,24 @@ async function main() {
     rows.push({ engine, fps: report.fps, imageFps, ioShare: report.ioShare, peakRssMB: report.peakRssMB, mad: meanMad, dtssd: dtSSD(alphas, clip.alphas), ...report.seconds });
     console.error(`${engine}: ${report.fps.toFixed(2)} fps (image path in memory ${imageFps.toFixed(2)}), waiting on ffmpeg ${(report.ioShare * 100).toFixed(1)}%, MAD ${meanMad.toFixed(2)}e-3, peak ${report.peakRssMB} MB`);
   }
+  // Memory must not grow with the video's length: the same pipeline on 30 and on 300 frames.
+  const lengths: { frames: number; peakRssMB: number; fps: number }[] = [];
+  for (const seconds of [1, 10]) {
+    const file = join(dir, `testsrc-${seconds}.mp4`), still = join(dir, 'testsrc-plate.png');
+    spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=30:d=${seconds}`, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', file]);
+    spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', file, '-frames:v', '1', still]);
+    const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'cleanplate.js'), 'video', file, '--plate', still, '--out', join(dir, `len-${seconds}`), '--color', '#000', '--prior', 'none', '--align', 'none', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(r.stderr);
+    const report = JSON.parse(r.stdout);
+    lengths.push({ frames: report.frames, peakRssMB: report.peakRssMB, fps: report.fps });
+    console.error(`${report.frames} frames of 640x360: peak ${report.peakRssMB} MB`);
+  }
   const machine = `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`;
   const table = ['| engine (prior ' + values.prior + ') | video fps | image path fps (same frames, in memory) | waiting on decode+encode | peak RSS | MAD×1e3 | dtSSD×1e2 |', '|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.engine} | ${(r.fps as number).toFixed(2)} | ${(r.imageFps as number).toFixed(2)} | ${((r.ioShare as number) * 100).toFixed(1)}% | ${r.peakRssMB} MB | ${(r.mad as number).toFixed(2)} | ${(r.dtssd as number).toFixed(2)} |`)].join('\n');
-  const text = `${table}\n\n${frames} frames of a generated ${width}x${height} 30 fps tripod clip (H.264 CRF 18 + AAC; a subject with 150 hair strands sliding 4 px a frame over a textured background; exact ground truth), outputs: composite.mp4, alpha.mp4, foreground.webm and the PNG sequence. Video fps counts everything from probing to the last rename, including the colour pre-pass over sampled frames. ${machine}; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}. Reproduce: \`npm run bench:video\`.`;
+  const text = `${table}\n\n${frames} frames of a generated ${width}x${height} 30 fps tripod clip (H.264 CRF 18 + AAC; a subject with 150 hair strands sliding 4 px a frame over a textured background; exact ground truth), outputs: composite.mp4, alpha.mp4, foreground.webm and the PNG sequence. Video fps counts everything from probing to the last rename, including the colour pre-pass over sampled frames. ${machine}; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}. Memory does not grow with length: ${lengths.map((l) => `${l.frames} frames → peak ${l.peakRssMB} MB`).join(', ')} (640x360 test pattern, classic engine, no prior). Reproduce: \`npm run bench:video\`.`;
   await mkdir(values.out!, { recursive: true });
-  await writeFile(join(values.out!, 'video.json'), JSON.stringify({ frames, width, height, prior: values.prior, machine, rows }, null, 2) + '\n');
+  await writeFile(join(values.out!, 'video.json'), JSON.stringify({ frames, width, height, prior: values.prior, machine, rows, lengths }, null, 2) + '\n');
   await writeFile(join(values.out!, 'video.md'), text + '\n');
   console.log(text);
   if (!values['no-readme']) await updateReadme(text);

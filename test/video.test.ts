@@ -10,7 +10,7 @@ import { dtSSD, mad } from '../src/eval/metrics.js';
 import { fromBytes, toBytes, type Plane } from '../src/image.js';
 import { encodePng } from '../src/io/encode.js';
 import { createMatter, type Matter } from '../src/pipeline.js';
-import { BIN, tempDir } from './helpers.js';
+import { BIN, DATA, HAS_DATA, tempDir } from './helpers.js';
 
 const HAS_FFMPEG = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = HAS_FFMPEG ? false : 'ffmpeg is not installed (apt install ffmpeg)';
@@ -205,4 +205,20 @@ test('video: Ctrl-C mid-way leaves no file under a final name and no temporary f
   assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted/);
   assert.deepEqual(await readdir(out), []);
+});
+
+test('video: a hand-held capture is aligned frame by frame', { skip: (skip || (!HAS_DATA && 'shared data not found')) }, async () => {
+  // The four frames of the paper's sample capture, taken far apart in time: the camera moves a lot.
+  const input = join(DATA, 'bgm-samples', 'input');
+  const clipFile = join(dir, 'handheld.mp4');
+  ffmpeg(['-framerate', '2', '-i', `concat:${['0001', '0500', '1000', '1500'].map((n) => join(input, `${n}_img.png`)).join('|')}`, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '18', clipFile]);
+  const m = await createMatter({ prior: 'rvm' });
+  const out = join(dir, 'handheld');
+  const report = await m.matteVideo({ input: clipFile, plate: join(input, '0001_back.png'), output: { alphaSequence: join(out, 'alpha') } });
+  assert.equal(report.camera, 'moving');
+  assert.equal(report.alignment?.methods.homography, 4, JSON.stringify(report.alignment));
+  const [first] = await readSequence(join(out, 'alpha'));
+  const at = (x: number, y: number) => first!.data[y * first!.width + x]!;
+  assert.ok(at(823, 503) > 0.95, 'face opaque');
+  assert.ok(at(274, 92) < 0.05 && at(274, 800) < 0.05, 'sky and rooftops transparent');
 });

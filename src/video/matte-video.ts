@@ -92,14 +92,27 @@ const COLOUR_SAMPLES = 10;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
 
-/** How far a plate→image homography moves the frame's corners at most, in pixels. */
-function cornerShift(h: number[], width: number, height: number): number {
+/** Neighbouring fits further than this (share of the diagonal) from a frame's own fit are motion, not jitter. */
+const SMOOTH_TOLERANCE = 0.006;
+
+function project(h: number[], x: number, y: number): [number, number] {
+  const w = h[6]! * x + h[7]! * y + h[8]!;
+  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+}
+
+/** Largest distance between where two homographies put the plate's corners, in image pixels. */
+function cornerDistance(a: number[], b: number[], width: number, height: number): number {
   let worst = 0;
   for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
-    const w = h[6]! * x + h[7]! * y + h[8]!;
-    worst = Math.max(worst, Math.hypot((h[0]! * x + h[1]! * y + h[2]!) / w - x, (h[3]! * x + h[4]! * y + h[5]!) / w - y));
+    const [ax, ay] = project(a, x, y), [bx, by] = project(b, x, y);
+    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
   }
   return worst;
+}
+
+/** How far a plate→image homography moves the frame's corners at most, in pixels. */
+function cornerShift(h: number[], width: number, height: number): number {
+  return cornerDistance(h, [1, 0, 0, 0, 1, 0, 0, 0, 1], width, height);
 }
 
 function temp(final: string): string {
@@ -279,7 +292,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await timed('align', () => {
           let homography = [1, 0, 0, 0, 1, 0, 0, 0, 1];
           if (useAlignment) {
-            const fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
+            let fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
+            const own = entry.alignment && entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
+            // Smoothing removes jitter, not motion: neighbours whose fit puts the plate elsewhere
+            // (a fast pan) are left out; a frame without a fit of its own takes its neighbours'.
+            if (own) fits = fits.filter((h) => cornerDistance(h, own, plateRaw!.width, plateRaw!.height) <= SMOOTH_TOLERANCE * Math.hypot(image.width, image.height));
             if (fits.length) homography = medianHomography(fits, plateRaw.width, plateRaw.height);
             else if (!sameSize(image, plateRaw)) throw new CleanplateError(`no reliable alignment of the plate around frame ${entry.index + 1}`, typeof request.plate === 'string' ? request.plate : 'plate');
             const method = entry.alignment?.method ?? 'failed';
