@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
@@ -186,6 +186,19 @@ test('video: damaged, unreadable and unsupported inputs fail clearly and write n
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
     assert.deepEqual(await readdir(out), [], 'no outputs');
   }
+});
+
+test('video: an output that would overwrite the input is refused and the input stays intact', { skip }, async () => {
+  const out = join(dir, 'overwrite');
+  await mkdir(out, { recursive: true });
+  const input = join(out, 'alpha.mp4');
+  const original = await readFile(join(dir, 'clip.mp4'));
+  await writeFile(input, original);
+  const r = cli(['video', input, '--plate', join(dir, 'plate.png'), '--out', out, '--prior', 'none']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /alpha\.mp4: an output would overwrite this input/);
+  assert.deepEqual(await readFile(input), original);
+  assert.deepEqual(await readdir(out), ['alpha.mp4']);
 });
 
 test('video: Ctrl-C mid-way leaves no file under a final name and no temporary files', { skip }, async () => {

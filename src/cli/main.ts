@@ -1,6 +1,6 @@
 /** The `cleanplate` command line. Errors meant for users print as one line and exit non-zero. */
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildScene } from '../demo/scene.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
@@ -45,12 +45,21 @@ async function matteCommand(args: string[]): Promise<void> {
   if (values.background && values.color) throw new CleanplateError('give either --background or --color, not both');
   if (values.pairs) return mattePairs(values.pairs, values.out, values);
   if (positionals.length !== 1) throw new CleanplateError('expected exactly one IMAGE (or --pairs DIR)');
+  refuseOverwritingInputs(values.out, ['alpha.png', 'foreground.png', 'composite.png', 'report.json'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
   const matter = await createMatter(matterOptions(values));
   const result = await matter.matte({ image: positionals[0]!, plate: values.plate, background: values.background, color: values.color });
   await writeMatteOutputs(values.out, result, { input: { image: positionals[0], plate: values.plate ?? null } });
   if (values.json) process.stdout.write(JSON.stringify(result.report, null, 2) + '\n');
   else process.stderr.write(`wrote ${values.out}/alpha.png, foreground.png${result.composite ? ', composite.png' : ''}, report.json (${Object.entries(result.report.timings).map(([k, v]) => `${k} ${v} ms`).join(', ')})\n`);
+}
+
+/** Outputs replace files by renaming: an output named like an input would destroy that input. */
+function refuseOverwritingInputs(out: string, names: string[], inputs: (string | undefined)[]): void {
+  const given = inputs.filter((f): f is string => Boolean(f)).map((f) => resolve(f));
+  for (const name of names) {
+    if (given.includes(resolve(out, name))) throw new CleanplateError('an output would overwrite this input; choose another output folder', join(out, name));
+  }
 }
 
 async function mattePairs(dir: string, out: string, values: Record<string, string | boolean | undefined>): Promise<void> {
@@ -84,6 +93,7 @@ async function videoCommand(args: string[]): Promise<void> {
   if (values.background && values.color) throw new CleanplateError('give either --background or --color, not both');
   const stride = values['motion-stride'] === undefined ? undefined : Number(values['motion-stride']);
   if (stride !== undefined && !(Number.isInteger(stride) && stride >= 1)) throw new CleanplateError(`--motion-stride '${values['motion-stride']}' is not a whole number of frames >= 1`);
+  refuseOverwritingInputs(values.out, ['alpha.mp4', 'foreground.webm', 'composite.mp4', 'report.json', 'alpha'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
   const out = values.out;
   const matter = await createMatter(matterOptions(values));

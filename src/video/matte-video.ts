@@ -5,7 +5,7 @@
  * together at the end, so an interrupted run leaves nothing under a final name.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ColourReport } from '../align/colour.js';
 import type { AlignmentReport } from '../align/homography.js';
@@ -175,7 +175,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   const info = await probeVideo(request.input);
   if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, request.input);
   const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.report].filter((f): f is string => Boolean(f));
-  for (const f of finals) await ensureWritableDir(dirname(f));
+  const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string').map((f) => resolve(f));
+  for (const f of finals) {
+    // Outputs replace files by renaming: an output named like an input would destroy that input.
+    if (inputs.includes(resolve(f))) throw new CleanplateError('an output would overwrite this input; choose another output folder', f);
+    await ensureWritableDir(dirname(f));
+  }
 
   let plateRaw = request.plate === undefined ? undefined : await loadStill(request.plate, parts.maxPixels, 'plate');
   const subsampled = /^(yuvj?420p|nv12|nv21|yuvj?422p|yuv420p10le|yuv422p10le)$/.exec(info.pixelFormat)?.[1];
