@@ -108,6 +108,18 @@ test('video without temporal cues equals the image path frame by frame', { skip 
   }
 });
 
+test('video with the network engine: motion stack and smoothed crop on, and equal to the image path with them off', { skip }, async () => {
+  const network = await createMatter({ prior: 'none', engine: 'network' });
+  const out = join(dir, 'network');
+  const report = await network.matteVideo({ input: join(dir, 'clip.mkv'), plate: join(dir, 'plate.png'), motionStride: 3, output: { alphaSequence: join(out, 'on') } });
+  assert.equal(report.engine, 'network');
+  assert.equal((await readSequence(join(out, 'on'))).length, N);
+  await network.matteVideo({ input: join(dir, 'clip.mkv'), plate: join(dir, 'plate.png'), temporal: false, output: { alphaSequence: join(out, 'off') } });
+  const off = await readSequence(join(out, 'off'));
+  const still = await network.matte({ image: fromBytes(W, H, 3, toBytes(clip.frames[4]!)), plate: join(dir, 'plate.png') });
+  assert.deepEqual(toBytes(off[4]!), toBytes(still.alpha));
+});
+
 test('video: a still subject does not flicker (temporal cues lower dtSSD)', { skip }, async () => {
   const still = buildClip(10, W, H, 0, 5);
   const file = join(dir, 'still.mkv');

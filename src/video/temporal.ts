@@ -58,7 +58,7 @@ export function medianColour(reports: ColourReport[]): ColourReport | undefined 
 
 /**
  * The crop box held steady: the median of the boxes around this frame, and the previous box kept
- * as long as it still holds the subject comfortably — a box that moves by a pixel every frame is
+ * as long as it still frames the subject — a box that moves by a pixel every frame is
  * exactly the crop jitter users saw as flicker.
  */
 export class BoxSmoother {
@@ -71,7 +71,10 @@ export class BoxSmoother {
     box.width = Math.min(width, Math.ceil(x1)) - box.x;
     box.height = Math.min(height, Math.ceil(y1)) - box.y;
     const p = this.previous;
-    const inside = p && box.x >= p.x && box.y >= p.y && box.x + box.width <= p.x + p.width && box.y + box.height <= p.y + p.height;
+    // The paper's box has a 10% margin around the subject: a box that pokes out of the previous one
+    // by a few percent still frames the subject well.
+    const slack = p ? 0.03 * Math.max(p.width, p.height) : 0;
+    const inside = p && box.x >= p.x - slack && box.y >= p.y - slack && box.x + box.width <= p.x + p.width + slack && box.y + box.height <= p.y + p.height + slack;
     if (p && inside && box.width * box.height > 0.8 * p.width * p.height) return p;
     this.previous = box;
     return box;
