@@ -45,11 +45,28 @@ function grayU8(c: Cv, image: ImageF32, scale: number): Cv {
   return mat;
 }
 
+/**
+ * The plate's ORB features, kept for the next call with the same plate: a video aligns every frame
+ * to one plate. Held through a WeakRef so the cache never keeps a plate image alive.
+ */
+let plateCache: { plate: WeakRef<ImageF32>; scale: number; keypoints: Cv; descriptors: Cv } | undefined;
+
+function plateFeatures(c: Cv, orb: Cv, plate: ImageF32, scale: number): { keypoints: Cv; descriptors: Cv } {
+  if (plateCache && plateCache.plate.deref() === plate && plateCache.scale === scale) return plateCache;
+  if (plateCache) { plateCache.keypoints.delete(); plateCache.descriptors.delete(); plateCache = undefined; }
+  const keypoints = new c.KeyPointVector(), descriptors = new c.Mat();
+  withMats((t) => {
+    const gp = t(grayU8(c, plate, scale));
+    orb.detectAndCompute(gp, t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), keypoints, descriptors);
+  });
+  plateCache = { plate: new WeakRef(plate), scale, keypoints, descriptors };
+  return plateCache;
+}
+
 function detectAndMatch(image: ImageF32, plate: ImageF32, subject: Plane | undefined, si: number, sp: number) {
   const c = cv();
   return withMats((t) => {
     const gi = t(grayU8(c, image, si));
-    const gp = t(grayU8(c, plate, sp));
     const mask = t(new c.Mat(gi.rows, gi.cols, c.CV_8UC1, new c.Scalar(255)));
     if (subject) {
       // Features on the subject move with it and would pull the fit off the background.
@@ -58,11 +75,10 @@ function detectAndMatch(image: ImageF32, plate: ImageF32, subject: Plane | undef
       for (let i = 0; i < m.length; i++) if (grown.data[i]! > 0.5) m[i] = 0;
     }
     const orb = t(new c.ORB(ORB_FEATURES));
-    const kpI = t(new c.KeyPointVector()), kpP = t(new c.KeyPointVector());
-    const desI = t(new c.Mat()), desP = t(new c.Mat());
-    const all = t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255)));
+    const kpI = t(new c.KeyPointVector());
+    const desI = t(new c.Mat());
     orb.detectAndCompute(gi, mask, kpI, desI);
-    orb.detectAndCompute(gp, all, kpP, desP);
+    const { keypoints: kpP, descriptors: desP } = plateFeatures(c, orb, plate, sp);
     const keypoints = { image: kpI.size() as number, plate: kpP.size() as number };
     const matches: Match[] = [];
     if (keypoints.image >= 2 && keypoints.plate >= 2) {
