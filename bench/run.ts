@@ -5,7 +5,7 @@
  *
  * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
  * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
- * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone. --readme-only: copy the last run's tables into the README.
+ * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone. --speed-only: speed and memory alone (README's speed section). --readme-only: copy the last run's tables into the README.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -77,7 +77,7 @@ async function main() {
   const { values } = parseArgs({ options: {
     bench: { type: 'string', default: 'bench/dev' }, data: { type: 'string', default: '../shared/data' },
     methods: { type: 'string', default: DEFAULT_METHODS.join(',') }, quick: { type: 'boolean' },
-    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, 'readme-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
+    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, 'speed-only': { type: 'boolean' }, 'readme-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
   } });
   if (values['readme-only']) {
     // Re-publish the last full run's figures (bench/results/*.md) without measuring again.
@@ -87,6 +87,11 @@ async function main() {
     return;
   }
   await loadCv();
+  if (values['speed-only']) {
+    // Re-measure speed and memory alone, keeping the last run's quality table.
+    await speedSection(values.methods!.split(','), values.quick ?? false, values.data!, values.out!, { machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`, node: process.version, date: new Date().toISOString() });
+    return;
+  }
   if (!(await stat(values.bench!).then(() => true, () => false))) {
     console.error(`building the dev benchmark in ${values.bench} from ${values.data}`);
     await buildDevBenchmark(values.data!, values.bench!);
@@ -123,14 +128,7 @@ async function main() {
   if (values['quality-only']) return;
 
   const methodList = values.methods!.split(',');
-  const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
-  const speed = runSpeed({ runs: values.quick ? 1 : 3, sizes: values.quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data: values.data! });
-  const peak = peakFlops();
-  const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
-  const speedText = `${speedTable(speed)}\n\nMedian of ${values.quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
-  await writeFile(join(values.out!, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
-  await writeFile(join(values.out!, 'speed.md'), speedText + '\n');
-  console.log(speedText);
+  await speedSection(methodList, values.quick ?? false, values.data!, values.out!, meta, false);
   if (values.quick) return;
 
   const svg = qualityTimePlot(rows.map((r) => ({ label: String(r.method), ms: r.msPerImage as number, sad: r.sad as number })), `Dev benchmark (${items.length} composites): SAD vs time per image`);
@@ -140,7 +138,21 @@ async function main() {
     await contactSheet(values.data!, sheetMethods, join(values.out!, 'contact-sheet.jpg'));
   }
   await updateReadme('results', `${table}\n\n${where}`);
-  await updateReadme('speed', speedText);
+  await updateReadme('speed', (await readFile(join(values.out!, 'speed.md'), 'utf8')).trim());
+}
+
+/** Speed of the whole `matte` per stage and size, one process each; writes speed.{md,json} (and the README's section when asked). */
+async function speedSection(methodList: string[], quick: boolean, data: string, out: string, meta: { machine: string; node: string; date: string }, readme = true): Promise<void> {
+  const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
+  const speed = runSpeed({ runs: quick ? 1 : 3, sizes: quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data });
+  const peak = peakFlops();
+  const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
+  const speedText = `${speedTable(speed)}\n\nMedian of ${quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's own, from /proc's VmHWM); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
+  await writeFile(join(out, 'speed.md'), speedText + '\n');
+  console.log(speedText);
+  if (readme && !quick) await updateReadme('speed', speedText);
 }
 
 /** A ground-truth folder view holding only the chosen items (for --quick). */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadCv } from '../src/cv.js';
+import { peakRssMB } from '../src/memory.js';
 import { buildScene } from '../src/demo/scene.js';
 import { resizeCover } from '../src/composite/index.js';
 import type { ImageF32 } from '../src/image.js';
@@ -72,7 +73,7 @@ async function child(method: string, size: string, runs: number, data: string): 
   const stages: Record<string, number> = {};
   for (const k of Object.keys(samples[0]!)) stages[k] = +median(samples.map((s) => s[k] ?? 0)).toFixed(1);
   const { total, ...perStage } = stages;
-  const row: SpeedRow = { method, size, stages: perStage, totalMs: total!, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const row: SpeedRow = { method, size, stages: perStage, totalMs: total!, peakRssMb: peakRssMB() };
   if (method === 'network' && typeof details.networkSize === 'string') {
     const [nw, nh] = details.networkSize.split('x').map(Number) as [number, number];
     const gmac = (GMAC_AT_512 * nw * nh) / (512 * 512);

@@ -24,6 +24,7 @@ import type { Prior, PriorName } from '../prior/index.js';
 import { shapePrior } from '../prior/shape.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
+import { peakRssMB } from '../memory.js';
 import { AlphaStabiliser, BoxSmoother, medianColour, medianHomography } from './temporal.js';
 
 export interface VideoOutputs {
@@ -364,7 +365,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
       fps: +(written / wall).toFixed(3),
       ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
-      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      peakRssMB: peakRssMB(),
     };
     // Publish: every output renamed into place only now that all of them are complete.
     for (const { final, writer } of writers) await rename(writer.temp, final);
