@@ -218,6 +218,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       const plateRaw = request.plate === undefined ? undefined : await load(request.plate, resolved.maxPixels, 'plate');
       const background = request.background === undefined ? undefined : await load(request.background, resolved.maxPixels, 'background');
       const colour = request.color === undefined ? undefined : parseColour(request.color);
+      if (request.plate === undefined && resolved.prior === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
       lap('decode');
 
       const priorAlpha = await prior.estimate(image);

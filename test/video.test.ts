@@ -190,6 +190,9 @@ test('video: damaged, unreadable and unsupported inputs fail clearly and write n
     [[join(dir, 'missing.mp4')], /missing\.mp4: video not found/],
     [[join(dir, 'clip.mp4')], /ffmpeg not found.*apt install ffmpeg/, { CLEANPLATE_FFMPEG: '/nonexistent/ffmpeg' }],
   ];
+  const noPlate = cli(['video', join(dir, 'clip.mp4'), '--out', join(dir, 'bad-noplate'), '--prior', 'none']);
+  assert.equal(noPlate.code, 1);
+  assert.match(noPlate.stderr, /nothing to matte from/);
   for (const [k, [input, pattern, env]] of cases.entries()) {
     const out = join(dir, `bad-${k}`);
     const r = cli(['video', ...input, '--plate', join(dir, 'plate.png'), '--out', out, '--prior', 'none'], env);

@@ -174,6 +174,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
   tool('ffmpeg');
   const info = await probeVideo(request.input);
+  if (request.plate === undefined && parts.priorName === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
   if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, request.input);
   const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.report].filter((f): f is string => Boolean(f));
   const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string').map((f) => resolve(f));
