@@ -67,7 +67,8 @@ export interface Matter {
   matteVideo(request: VideoRequest): Promise<VideoReport>;
 }
 
-async function load(source: ImageSource, maxPixels: number, name: string): Promise<ImageF32> {
+/** An image given as a path, encoded bytes or an RGB buffer, decoded within the pixel limit. */
+export async function loadImage(source: ImageSource, maxPixels: number, name: string): Promise<ImageF32> {
   if (typeof source === 'string' || source instanceof Uint8Array) return decodeImage(source, { maxPixels, name });
   if (source.channels !== 3) throw new CleanplateError(`expected an RGB image buffer, got ${source.channels} channels`, name);
   return source;
@@ -214,9 +215,9 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       const timings: Record<string, number> = {};
       let t = performance.now();
       const lap = (stage: string) => { const now = performance.now(); timings[stage] = +((timings[stage] ?? 0) + now - t).toFixed(1); t = now; };
-      const image = await load(request.image, resolved.maxPixels, 'image');
-      const plateRaw = request.plate === undefined ? undefined : await load(request.plate, resolved.maxPixels, 'plate');
-      const background = request.background === undefined ? undefined : await load(request.background, resolved.maxPixels, 'background');
+      const image = await loadImage(request.image, resolved.maxPixels, 'image');
+      const plateRaw = request.plate === undefined ? undefined : await loadImage(request.plate, resolved.maxPixels, 'plate');
+      const background = request.background === undefined ? undefined : await loadImage(request.background, resolved.maxPixels, 'background');
       const colour = request.color === undefined ? undefined : parseColour(request.color);
       if (request.plate === undefined && resolved.prior === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
       lap('decode');

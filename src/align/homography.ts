@@ -99,7 +99,8 @@ function detectAndMatch(image: ImageF32, plate: ImageF32, subject: Plane | undef
   });
 }
 
-function project(h: number[], x: number, y: number): [number, number] {
+/** Where the homography h sends the point (x, y). */
+export function project(h: number[], x: number, y: number): [number, number] {
   const w = h[6]! * x + h[7]! * y + h[8]!;
   return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
 }

@@ -12,20 +12,19 @@ import type { AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
-import { decodeImage } from '../io/decode.js';
-import { encodePng, ensureWritableDir } from '../io/encode.js';
+import { encodePng, ensureWritableDir, rgba } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
-import { alignPlate, checkPlateShowsBackground, matchPlate, placePlate } from '../pipeline.js';
+import { alignPlate, checkPlateShowsBackground, loadImage, matchPlate, placePlate } from '../pipeline.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import { shapePrior } from '../prior/shape.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
-import { AlphaStabiliser, BoxSmoother, medianColour, medianHomography } from './temporal.js';
+import { AlphaStabiliser, BoxSmoother, cornerDistance, medianColour, medianHomography } from './temporal.js';
 
 export interface VideoOutputs {
   /** H.264 composite onto the new background, with the input's audio. Needs `background` or `color`. */
@@ -96,21 +95,6 @@ const STATIC_SHIFT_PX = 1;
 /** Neighbouring fits further than this (share of the diagonal) from a frame's own fit are motion, not jitter. */
 const SMOOTH_TOLERANCE = 0.006;
 
-function project(h: number[], x: number, y: number): [number, number] {
-  const w = h[6]! * x + h[7]! * y + h[8]!;
-  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
-}
-
-/** Largest distance between where two homographies put the plate's corners, in image pixels. */
-function cornerDistance(a: number[], b: number[], width: number, height: number): number {
-  let worst = 0;
-  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
-    const [ax, ay] = project(a, x, y), [bx, by] = project(b, x, y);
-    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
-  }
-  return worst;
-}
-
 /** How far a plate→image homography moves the frame's corners at most, in pixels. */
 function cornerShift(h: number[], width: number, height: number): number {
   return cornerDistance(h, [1, 0, 0, 0, 1, 0, 0, 0, 1], width, height);
@@ -145,21 +129,6 @@ function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoIn
   return { width, height, rate, pixelFormat: 'rgb24', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio, ...h264, '-crf', '18'] };
 }
 
-function rgbaBytes(foreground: ImageF32, alpha: Plane): Uint8Array {
-  const n = alpha.data.length, out = new Uint8Array(n * 4);
-  for (let p = 0; p < n; p++) {
-    for (let c = 0; c < 3; c++) out[p * 4 + c] = Math.round(Math.min(1, Math.max(0, foreground.data[p * 3 + c]!)) * 255);
-    out[p * 4 + 3] = Math.round(Math.min(1, Math.max(0, alpha.data[p]!)) * 255);
-  }
-  return out;
-}
-
-async function loadStill(source: string | ImageF32, maxPixels: number, name: string): Promise<ImageF32> {
-  if (typeof source === 'string') return decodeImage(source, { maxPixels, name });
-  if (source.channels !== 3) throw new CleanplateError(`expected an RGB image buffer, got ${source.channels} channels`, name);
-  return source;
-}
-
 export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
   const started = performance.now();
   const seconds: Record<string, number> = { decodeWait: 0, prior: 0, align: 0, matte: 0, temporal: 0, composite: 0, encodeWait: 0 };
@@ -184,7 +153,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     await ensureWritableDir(dirname(f));
   }
 
-  let plateRaw = request.plate === undefined ? undefined : await loadStill(request.plate, parts.maxPixels, 'plate');
+  let plateRaw = request.plate === undefined ? undefined : await loadImage(request.plate, parts.maxPixels, 'plate');
   const subsampled = /^(yuvj?420p|nv12|nv21|yuvj?422p|yuv420p10le|yuv422p10le)$/.exec(info.pixelFormat)?.[1];
   if (plateRaw && subsampled) {
     const plateName = typeof request.plate === 'string' ? request.plate : 'plate';
@@ -198,7 +167,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const { width: w, height: h } = info;
     backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
   } else if (request.background !== undefined) {
-    backgroundStill = resizeCover(await loadStill(request.background, parts.maxPixels, 'background'), info.width, info.height);
+    backgroundStill = resizeCover(await loadImage(request.background, parts.maxPixels, 'background'), info.width, info.height);
   }
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   let useAlignment = Boolean(plateRaw) && parts.align !== 'none';
@@ -263,6 +232,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     readers.push(reader);
     const motion = network && temporal ? new MotionStack(info, stride) : undefined;
     if (motion) readers.push(motion);
+    let stillPlate: ReturnType<typeof matchPlate> | undefined;
     const boxes = new BoxSmoother();
     const stabiliser = temporal ? new AlphaStabiliser() : undefined;
     const history: Entry[] = [];
@@ -285,7 +255,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           }
         });
       }
-      if (network && plateRaw && temporal) entry.box = network.cropBox(image, plateRaw.width === image.width && plateRaw.height === image.height ? plateRaw : image, shapePrior(prior));
+      if (network && plateRaw && temporal) entry.box = network.cropBox(image, sameSize(plateRaw, image) ? plateRaw : image, shapePrior(prior));
       return entry;
     };
 
@@ -310,7 +280,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
             methods[method] = (methods[method] ?? 0) + 1;
             if (entry.alignment) inliers.push(entry.alignment.inliers);
           }
-          const matched = matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          // A still camera with the median colour gives every frame the same plate: correct it once.
+          const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
+          const matched = still && stillPlate ? stillPlate : matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          if (still) stillPlate = matched;
           plate = matched.plate;
           plateValid = matched.plateValid;
         });
@@ -328,7 +301,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       for (const { final, writer } of writers) {
         if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!))));
         else if (final === output.alpha) await send(writer, toBytes(out.alpha));
-        else await send(writer, rgbaBytes(out.foreground, out.alpha));
+        else await send(writer, toBytes(rgba(out.foreground, out.alpha)));
       }
       if (sequenceTemp) {
         const png = await timed('encodeWait', () => encodePng(out.alpha));

@@ -4,6 +4,7 @@
  * the picture is still (so compression noise does not make a static subject flicker).
  */
 import type { ColourReport } from '../align/colour.js';
+import { project } from '../align/homography.js';
 import { cv, withMats } from '../cv.js';
 import { createPlane, type ImageF32, type Plane } from '../image.js';
 import { boxMean } from '../ops.js';
@@ -15,9 +16,14 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function project(h: number[], x: number, y: number): [number, number] {
-  const w = h[6]! * x + h[7]! * y + h[8]!;
-  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+/** Largest distance between where two homographies put a width x height frame's corners, in pixels. */
+export function cornerDistance(a: number[], b: number[], width: number, height: number): number {
+  let worst = 0;
+  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
+    const [ax, ay] = project(a, x, y), [bx, by] = project(b, x, y);
+    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
+  }
+  return worst;
 }
 
 /**
