@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
-import { estimateAlignment, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
+import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
 import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
@@ -153,10 +153,10 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
   if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
     // A transform that fits the features but makes the plate agree less with the image is wrong
     // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
-    const unwarped = placePlate(image, plateRaw, IDENTITY);
+    const unwarped = placePlate(image, plateRaw, [...IDENTITY]);
     const mask = textureMask(image, placed.valid, unwarped.valid);
     if (disagreement(image, placed.warped, mask) > 1.05 * disagreement(image, plateRaw, mask)) {
-      alignment = { ...alignment, method: 'identity', homography: IDENTITY, fallback: `${alignment.method} made the plate agree less with the image` };
+      alignment = { ...alignment, method: 'identity', homography: [...IDENTITY], fallback: `${alignment.method} made the plate agree less with the image` };
       placed = unwarped;
     }
   }
@@ -189,8 +189,6 @@ export function checkPlateShowsBackground(image: ImageF32, plate: ImageF32, plat
     throw new CleanplateError(`plate does not show this image's background: no features match and ${(differ * 100).toFixed(0)}% of the background differs`, 'plate');
   }
 }
-
-const IDENTITY = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 export async function createMatter(options: MatterOptions = {}): Promise<Matter> {
   const resolved = {

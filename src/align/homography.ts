@@ -32,7 +32,7 @@ const RATIO = 0.8;
 const RANSAC_PX = 3;
 const MIN_INLIERS = 15;
 
-const IDENTITY = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+export const IDENTITY: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 interface Match { px: number; py: number; ix: number; iy: number }
 
@@ -210,7 +210,7 @@ function fitTranslation(matches: Match[]): number[] | undefined {
  * of feature detection. Never throws for lack of features: the report says what was used and why.
  */
 export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode): AlignmentReport {
-  const base: AlignmentReport = { requested: mode, method: 'identity', homography: IDENTITY, keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
+  const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
   if (mode === 'none') return base;
   const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
   const sp = Math.min(1, WORK_LONG_SIDE / Math.max(plate.width, plate.height));

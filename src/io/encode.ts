@@ -39,13 +39,18 @@ export async function ensureWritableDir(dir: string): Promise<void> {
   }
 }
 
+/** A temporary name beside `final`, so that the rename into place stays on one file system. */
+export function tempPath(final: string): string {
+  return join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
+}
+
 export class OutputSet {
   private readonly staged: { temp: string; final: string }[] = [];
   constructor(readonly dir: string) {}
 
   async add(name: string, bytes: Uint8Array | string): Promise<void> {
     const final = join(this.dir, name);
-    const temp = join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
+    const temp = tempPath(final);
     try {
       await writeFile(temp, bytes);
     } catch (err) {

@@ -3,7 +3,7 @@
  * decodes ahead while we matte) and pauses the pipe beyond that, so memory does not grow with the
  * video's length; a writer hands frames to an encoder that runs in its own process.
  */
-import { spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import { CleanplateError } from '../errors.js';
@@ -23,7 +23,7 @@ export interface ReaderOptions {
 
 export class FrameReader {
   readonly frameBytes: number;
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcessByStdio<null, Readable, Readable>;
   private readonly ready: Uint8Array[] = [];
   private current: Uint8Array;
   private filled = 0;
@@ -33,7 +33,6 @@ export class FrameReader {
   private stopped = false;
   private stderr = '';
   private readonly queue: number;
-  decoded = 0;
 
   constructor(readonly file: string, private readonly options: ReaderOptions) {
     this.frameBytes = options.width * options.height * (options.pixelFormat === 'rgb24' ? 3 : 1);
@@ -41,8 +40,7 @@ export class FrameReader {
     this.current = new Uint8Array(this.frameBytes);
     const args = ['-v', 'error', '-nostdin', ...(options.loop ? ['-stream_loop', '-1'] : []), '-i', file, '-map', '0:v:0',
       ...(options.filter ? ['-vf', options.filter] : []), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, 'pipe:1'];
-    this.child = spawn(tool('ffmpeg'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdin.end();
+    this.child = spawn(tool('ffmpeg'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.stdout.on('data', (chunk: Buffer) => this.take(chunk));
     this.child.on('error', (e) => this.fail(new CleanplateError(`cannot run ffmpeg to decode: ${e.message}`, file)));
@@ -57,7 +55,6 @@ export class FrameReader {
       this.filled += n;
       offset += n;
       if (this.filled === this.frameBytes) {
-        this.decoded++;
         this.deliver(this.current);
         this.current = new Uint8Array(this.frameBytes);
         this.filled = 0;

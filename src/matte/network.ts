@@ -102,7 +102,17 @@ export async function loadNetworkModel(name?: string, modelsDir = MODELS_DIR): P
 
 export class NetworkEngine implements MatteEngine {
   readonly name = 'network' as const;
+  /** S shaped from a prior plane, kept while that plane lives: video asks for the crop box before the matte. */
+  private readonly shaped = new WeakMap<Plane, Plane>();
+
   private constructor(private readonly session: ort.InferenceSession, readonly info: NetworkModelInfo, readonly modelName: string) {}
+
+  /** The network was trained on the paper's shaped S, not on the prior's raw matte. */
+  private shapedPrior(prior: Plane): Plane {
+    let s = this.shaped.get(prior);
+    if (!s) { s = shapePrior(prior); this.shaped.set(prior, s); }
+    return s;
+  }
 
   static async create(modelName?: string, modelsDir?: string): Promise<NetworkEngine> {
     const { session, info, name } = await loadNetworkModel(modelName, modelsDir);
@@ -114,9 +124,9 @@ export class NetworkEngine implements MatteEngine {
    * silhouette when it found one, else the largest region that differs clearly from the plate
    * (the subject need not be a person). Video smooths these boxes over time.
    */
-  cropBox(image: ImageF32, plate: ImageF32, priorShaped: Plane): Box {
+  cropBox(image: ImageF32, plate: ImageF32, prior: Plane): Box {
     const { width, height } = image;
-    let where = binarize(priorShaped, 0.1);
+    let where = binarize(this.shapedPrior(prior), 0.1);
     if (!where.data.some((v) => v > 0.5)) {
       const diff = createPlane(width, height);
       for (let p = 0; p < diff.data.length; p++) {
@@ -133,13 +143,12 @@ export class NetworkEngine implements MatteEngine {
     const { image, prior } = input;
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
     const plate = input.plate;
-    // The network was trained on the paper's shaped S, not on the prior's raw matte.
-    const priorShaped = shapePrior(prior);
+    const priorShaped = this.shapedPrior(prior);
     const { width, height } = image;
     if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {
       throw new CleanplateError(`image is ${width}x${height}, smaller than the network's minimum of ${MIN_NETWORK_SIDE}x${MIN_NETWORK_SIDE}`, 'image');
     }
-    const box = input.box ?? this.cropBox(image, plate, priorShaped);
+    const box = input.box ?? this.cropBox(image, plate, prior);
     const scale = Math.min(1, this.info.workingSize / Math.max(box.width, box.height));
     const w = Math.max(MIN_NETWORK_SIDE, Math.round((box.width * scale) / 4) * 4), h = Math.max(MIN_NETWORK_SIDE, Math.round((box.height * scale) / 4) * 4);
     const imageCrop = cropImage(image, box), plateCrop = cropImage(plate, box);

@@ -5,14 +5,14 @@
  * together at the end, so an interrupted run leaves nothing under a final name.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ColourReport } from '../align/colour.js';
-import type { AlignmentReport } from '../align/homography.js';
+import { IDENTITY, type AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
-import { encodePng, ensureWritableDir, rgba } from '../io/encode.js';
+import { encodePng, ensureWritableDir, rgba, tempPath } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
@@ -20,7 +20,6 @@ import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { alignPlate, checkPlateShowsBackground, loadImage, matchPlate, placePlate } from '../pipeline.js';
 import type { Prior, PriorName } from '../prior/index.js';
-import { shapePrior } from '../prior/shape.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
@@ -97,11 +96,7 @@ const SMOOTH_TOLERANCE = 0.006;
 
 /** How far a plate→image homography moves the frame's corners at most, in pixels. */
 function cornerShift(h: number[], width: number, height: number): number {
-  return cornerDistance(h, [1, 0, 0, 0, 1, 0, 0, 0, 1], width, height);
-}
-
-function temp(final: string): string {
-  return join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
+  return cornerDistance(h, [...IDENTITY], width, height);
 }
 
 function checkAborted(signal?: AbortSignal): void {
@@ -177,7 +172,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
   const readers: { close(): void }[] = backgroundVideo ? [backgroundVideo] : [];
   const writers: { final: string; writer: FrameWriter }[] = [];
-  const sequenceTemp = output.alphaSequence ? temp(output.alphaSequence.replace(/\/+$/, '')) : undefined;
+  const sequenceTemp = output.alphaSequence ? tempPath(output.alphaSequence.replace(/\/+$/, '')) : undefined;
 
   try {
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video.
@@ -217,9 +212,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       }
     }
 
-    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(temp(output.composite), 'composite video', writerOptions('composite', info)) });
-    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(temp(output.alpha), 'alpha video', writerOptions('alpha', info)) });
-    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(temp(output.foreground), 'foreground video', writerOptions('foreground', info)) });
+    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info)) });
+    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info)) });
+    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info)) });
     if (sequenceTemp) await mkdir(sequenceTemp);
     const pending = new Map<FrameWriter, Promise<void>>();
     const send = async (writer: FrameWriter, bytes: Uint8Array) => {
@@ -255,7 +250,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           }
         });
       }
-      if (network && plateRaw && temporal) entry.box = network.cropBox(image, sameSize(plateRaw, image) ? plateRaw : image, shapePrior(prior));
+      if (network && plateRaw && temporal) entry.box = network.cropBox(image, sameSize(plateRaw, image) ? plateRaw : image, prior);
       return entry;
     };
 
@@ -267,7 +262,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       let plate: ImageF32 | undefined, plateValid: Plane | undefined;
       if (plateRaw) {
         await timed('align', () => {
-          let homography = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+          let homography = [...IDENTITY];
           if (useAlignment) {
             let fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
             const own = entry.alignment && entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
@@ -344,13 +339,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // Publish: every output renamed into place only now that all of them are complete.
     for (const { final, writer } of writers) await rename(writer.temp, final);
     if (sequenceTemp && output.alphaSequence) {
-      const old = temp(`${output.alphaSequence.replace(/\/+$/, '')}-old`);
+      const old = tempPath(`${output.alphaSequence.replace(/\/+$/, '')}-old`);
       const hadOld = await rename(output.alphaSequence, old).then(() => true, () => false);
       await rename(sequenceTemp, output.alphaSequence);
       if (hadOld) await rm(old, { recursive: true, force: true });
     }
     if (output.report) {
-      const t = temp(output.report);
+      const t = tempPath(output.report);
       await writeFile(t, JSON.stringify(report, null, 2) + '\n');
       await rename(t, output.report);
     }
