@@ -75,10 +75,32 @@ export function smoothstep(edge0: number, edge1: number, x: number): number {
 }
 
 /** The q-quantile of a sample (0 for an empty one). */
+/**
+ * The value at rank floor(q·n) of `values` (as if sorted ascending), found by quickselect on a copy:
+ * O(n) instead of a sort's O(n log n), and the same answer.
+ */
 export function quantile(values: Float32Array, q: number): number {
-  if (!values.length) return 0;
-  const sorted = Float32Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const n = values.length;
+  if (!n) return 0;
+  const a = Float32Array.from(values);
+  const k = Math.min(n - 1, Math.max(0, Math.floor(q * n)));
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    // Median of three as the pivot: sorted or constant runs stay O(n).
+    const mid = (lo + hi) >> 1;
+    const x = a[lo]!, y = a[mid]!, z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) { const tmp = a[i]!; a[i] = a[j]!; a[j] = tmp; i++; j--; }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
 
 /** Mean of a plane where mask > 0.5 (or everywhere when no mask). */
