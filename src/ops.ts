@@ -48,6 +48,11 @@ function distanceTo(plane: Plane, inside: boolean): Float32Array {
   });
 }
 
+/** Distance (px) from every pixel to the nearest pixel of (plane > 0.5); 0 on the plane itself. */
+export function distanceOutside(plane: Plane): Plane {
+  return { width: plane.width, height: plane.height, channels: 1, data: distanceTo(plane, false) } as Plane;
+}
+
 /** Dilation by a disc of the given radius, in one pass whatever the radius. */
 export function dilateDisc(plane: Plane, radius: number): Plane {
   if (radius < 1) return binarize(plane);
