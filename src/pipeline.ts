@@ -8,7 +8,7 @@ import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignmentR
 import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
 import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
-import { createPlane, sameSize, toGray, type ImageF32, type Plane } from './image.js';
+import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
 import { ClassicEngine } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
@@ -49,6 +49,8 @@ export interface MatteReport {
   engineDetails: Record<string, number | string | boolean>;
   /** Milliseconds per stage. */
   timings: Record<string, number>;
+  /** Peak resident memory of the process (MB) once the outputs were encoded; set when they are written. */
+  peakRssMb?: number;
 }
 
 export interface MatteResult {
@@ -100,15 +102,16 @@ function plateAgreement(image: ImageF32, plate: ImageF32, region: Plane): { diff
 function textureMask(image: ImageF32, a: Plane, b: Plane): Int32Array {
   // Every third pixel of every third row: plenty of evidence, a ninth of the cost.
   const { width: w, height: h } = image;
-  const grey = toGray(image).data;
+  const d = image.data;
+  const grey = (p: number) => 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
   const idx: number[] = [], grad: number[] = [];
   for (let y = 1; y < h - 1; y += 3) for (let x = 1; x < w - 1; x += 3) {
     const p = y * w + x;
     if (a.data[p]! <= 0.5 || b.data[p]! <= 0.5) continue;
     idx.push(p);
-    grad.push(Math.abs(grey[p + 1]! - grey[p - 1]!) + Math.abs(grey[p + w]! - grey[p - w]!));
+    grad.push(Math.abs(grey(p + 1) - grey(p - 1)) + Math.abs(grey(p + w) - grey(p - w)));
   }
-  const cut = Float32Array.from(grad).sort()[Math.floor(0.7 * grad.length)] ?? 0;
+  const cut = quantile(Float32Array.from(grad), 0.7);
   return Int32Array.from(idx.filter((_, k) => grad[k]! > cut));
 }
 
@@ -119,9 +122,9 @@ function disagreement(image: ImageF32, plate: ImageF32, pixels: Int32Array): num
     const p = pixels[k]!;
     diffs[k] = (image.data[p * 3]! + image.data[p * 3 + 1]! + image.data[p * 3 + 2]! - plate.data[p * 3]! - plate.data[p * 3 + 1]! - plate.data[p * 3 + 2]!) / 3;
   }
-  const median = Float32Array.from(diffs).sort()[diffs.length >> 1]!;
+  const median = quantile(diffs, 0.5);
   for (let k = 0; k < diffs.length; k++) diffs[k] = Math.abs(diffs[k]! - median);
-  return diffs.sort()[diffs.length >> 1]!;
+  return quantile(diffs, 0.5);
 }
 
 export interface PlacedPlate {

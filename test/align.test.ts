@@ -11,7 +11,7 @@ function project(h: number[], x: number, y: number): [number, number] {
   return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
 }
 
-test('a known homography between plate and image is recovered within 0.5 px', async () => {
+test('a known homography between plate and image is recovered within 0.05 px (tracked corners refine the ORB fit)', async () => {
   await loadCv();
   const { background } = buildScene(640, 480, 3);
   // image = plate seen by a camera that moved: a small rotation, zoom, shift and perspective.
@@ -24,7 +24,8 @@ test('a known homography between plate and image is recovered within 0.5 px', as
     const [ax, ay] = project(report.homography, x, y), [bx, by] = project(truth, x, y);
     worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
   }
-  assert.ok(worst < 0.5, `corner error ${worst.toFixed(3)} px`);
+  assert.ok(report.flow?.used, JSON.stringify(report.flow));
+  assert.ok(worst < 0.05, `corner error ${worst.toFixed(3)} px`);
   assert.ok(invert3(report.homography));
 });
 

@@ -4,6 +4,8 @@
  * masked out of the image, a ratio test, then a ladder of models fitted by RANSAC:
  * homography → affine → translation → identity. Each rung must pass a plausibility check;
  * a wrong homography is worse than none, and a featureless plate must never crash.
+ * Whatever rung is reached is then refined to sub-pixel precision by corners tracked with
+ * pyramidal Lucas-Kanade (OpenCV), kept only when many corners spread over the frame agree.
  */
 import { cv, withMats, type Cv } from '../cv.js';
 import { toGray, type ImageF32, type Plane } from '../image.js';
@@ -22,15 +24,33 @@ export interface AlignmentReport {
   inliers: number;
   /** RMS reprojection error of the inliers, in image pixels. */
   rmsError: number;
+  /** The sub-pixel refinement by tracked corners: how many, how many fit, and whether it was used. */
+  flow?: { points: number; inliers: number; rmsError: number; used: boolean };
   /** Why a simpler model than the requested one was used, when it was. */
   fallback?: string;
 }
 
 const WORK_LONG_SIDE = 960;
+/**
+ * ORB features per image: a first try with fewer (matching costs the product of the two counts),
+ * and the full count only when that try does not end in a well-supported refined homography
+ * (plain or blurred backgrounds need every feature they have).
+ */
+const ORB_FEATURES_FIRST = 2000;
 const ORB_FEATURES = 4000;
 const RATIO = 0.8;
 const RANSAC_PX = 3;
 const MIN_INLIERS = 15;
+/** Corners tracked by the flow refinement, and how far tracking back may land from the start (working px). */
+const FLOW_POINTS = 1500;
+const FLOW_BACK_PX = 0.3;
+/** RANSAC radius for the tracked corners (working px): they are precise, so the fit may be strict. */
+const FLOW_RANSAC_PX = 1;
+/** Share of the tracked corners that must fit the refined homography. */
+const FLOW_MIN_SHARE = 0.3;
+/** Eight unknowns from a cluster of corners extrapolate badly: ask for many, spread over the frame. */
+const FLOW_MIN_INLIERS = 80;
+const FLOW_MIN_SPREAD = 0.25;
 
 export const IDENTITY: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
@@ -46,57 +66,130 @@ function grayU8(c: Cv, image: ImageF32, scale: number): Cv {
 }
 
 /**
- * The plate's ORB features, kept for the next call with the same plate: a video aligns every frame
- * to one plate. Held through a WeakRef so the cache never keeps a plate image alive.
+ * The plate's grey working image and ORB features, kept for the next call with the same plate: a
+ * video aligns every frame to one plate. Held through a WeakRef so the cache never keeps a plate
+ * image alive.
  */
-let plateCache: { plate: WeakRef<ImageF32>; scale: number; keypoints: Cv; descriptors: Cv } | undefined;
+interface PlateFeatures { keypoints: Cv; descriptors: Cv }
+let plateCache: { plate: WeakRef<ImageF32>; scale: number; grey: Cv; features: Map<number, PlateFeatures> } | undefined;
 
-function plateFeatures(c: Cv, orb: Cv, plate: ImageF32, scale: number): { keypoints: Cv; descriptors: Cv } {
-  if (plateCache && plateCache.plate.deref() === plate && plateCache.scale === scale) return plateCache;
-  if (plateCache) { plateCache.keypoints.delete(); plateCache.descriptors.delete(); plateCache = undefined; }
-  const keypoints = new c.KeyPointVector(), descriptors = new c.Mat();
-  withMats((t) => {
-    const gp = t(grayU8(c, plate, scale));
-    orb.detectAndCompute(gp, t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), keypoints, descriptors);
-  });
-  plateCache = { plate: new WeakRef(plate), scale, keypoints, descriptors };
-  return plateCache;
+function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: number): PlateFeatures & { grey: Cv } {
+  if (!plateCache || plateCache.plate.deref() !== plate || plateCache.scale !== scale) {
+    if (plateCache) {
+      plateCache.grey.delete();
+      for (const f of plateCache.features.values()) { f.keypoints.delete(); f.descriptors.delete(); }
+    }
+    plateCache = { plate: new WeakRef(plate), scale, grey: grayU8(c, plate, scale), features: new Map() };
+  }
+  const { grey, features } = plateCache;
+  let found = features.get(count);
+  if (!found) {
+    found = { keypoints: new c.KeyPointVector(), descriptors: new c.Mat() };
+    const everywhere = new c.Mat(grey.rows, grey.cols, c.CV_8UC1, new c.Scalar(255));
+    orb.detectAndCompute(grey, everywhere, found.keypoints, found.descriptors);
+    everywhere.delete();
+    features.set(count, found);
+  }
+  return { grey, ...found };
 }
 
-function detectAndMatch(image: ImageF32, plate: ImageF32, subject: Plane | undefined, si: number, sp: number) {
-  const c = cv();
-  return withMats((t) => {
-    const gi = t(grayU8(c, image, si));
-    const mask = t(new c.Mat(gi.rows, gi.cols, c.CV_8UC1, new c.Scalar(255)));
-    if (subject) {
-      // Features on the subject move with it and would pull the fit off the background.
-      const grown = dilateDisc(resize(subject, gi.cols, gi.rows), 0.03 * Math.hypot(gi.cols, gi.rows));
-      const m = mask.data as Uint8Array;
-      for (let i = 0; i < m.length; i++) if (grown.data[i]! > 0.5) m[i] = 0;
-    }
-    const orb = t(new c.ORB(ORB_FEATURES));
-    const kpI = t(new c.KeyPointVector());
-    const desI = t(new c.Mat());
-    orb.detectAndCompute(gi, mask, kpI, desI);
-    const { keypoints: kpP, descriptors: desP } = plateFeatures(c, orb, plate, sp);
-    const keypoints = { image: kpI.size() as number, plate: kpP.size() as number };
-    const matches: Match[] = [];
-    if (keypoints.image >= 2 && keypoints.plate >= 2) {
-      const matcher = t(new c.BFMatcher(c.NORM_HAMMING, false));
-      const knn = t(new c.DMatchVectorVector());
-      matcher.knnMatch(desI, desP, knn, 2);
-      for (let i = 0; i < knn.size(); i++) {
-        const pair = knn.get(i);
-        if (pair.size() < 2) continue;
-        const a = pair.get(0), b = pair.get(1);
-        if (a.distance < RATIO * b.distance) {
-          const ki = kpI.get(a.queryIdx).pt, kp = kpP.get(a.trainIdx).pt;
-          matches.push({ ix: ki.x / si, iy: ki.y / si, px: kp.x / sp, py: kp.y / sp });
-        }
+/** The image's grey working-scale picture, and a mask that leaves out the subject (grown a little). */
+function imageGrey(c: Cv, t: <M extends { delete(): void }>(m: M) => M, image: ImageF32, subject: Plane | undefined, si: number) {
+  const gi = t(grayU8(c, image, si));
+  const mask = t(new c.Mat(gi.rows, gi.cols, c.CV_8UC1, new c.Scalar(255)));
+  if (subject) {
+    // Features on the subject move with it and would pull the fit off the background.
+    const grown = dilateDisc(resize(subject, gi.cols, gi.rows), 0.03 * Math.hypot(gi.cols, gi.rows));
+    const m = mask.data as Uint8Array;
+    for (let i = 0; i < m.length; i++) if (grown.data[i]! > 0.5) m[i] = 0;
+  }
+  return { gi, mask };
+}
+
+/** `count` ORB features on each side, matched by Hamming distance with the ratio test. */
+function detectAndMatch(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, mask: Cv, plate: ImageF32, count: number, si: number, sp: number) {
+  const orb = t(new c.ORB(count));
+  const kpI = t(new c.KeyPointVector());
+  const desI = t(new c.Mat());
+  orb.detectAndCompute(gi, mask, kpI, desI);
+  const { grey: gp, keypoints: kpP, descriptors: desP } = plateFeatures(c, orb, count, plate, sp);
+  const keypoints = { image: kpI.size() as number, plate: kpP.size() as number };
+  const matches: Match[] = [];
+  if (keypoints.image >= 2 && keypoints.plate >= 2) {
+    const matcher = t(new c.BFMatcher(c.NORM_HAMMING, false));
+    const knn = t(new c.DMatchVectorVector());
+    matcher.knnMatch(desI, desP, knn, 2);
+    for (let i = 0; i < knn.size(); i++) {
+      const pair = knn.get(i);
+      if (pair.size() < 2) continue;
+      const a = pair.get(0), b = pair.get(1);
+      if (a.distance < RATIO * b.distance) {
+        const ki = kpI.get(a.queryIdx).pt, kp = kpP.get(a.trainIdx).pt;
+        matches.push({ ix: ki.x / si, iy: ki.y / si, px: kp.x / sp, py: kp.y / sp });
       }
     }
-    return { keypoints, matches };
-  });
+  }
+  return { gp, keypoints, matches };
+}
+
+/**
+ * Sub-pixel refinement of a coarse plate → image homography: the plate is warped onto the image by
+ * it, corners of the warped plate (off the subject) are tracked into the image by pyramidal
+ * Lucas-Kanade, kept when tracking back lands where they started, and a homography is fitted to
+ * them. ORB keypoints sit on a pixel grid of their pyramid level; tracked corners do not, so a few
+ * hundred of them pin the plate down more precisely than thousands of ORB matches, and cost less.
+ */
+function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, coarse: number[]): Match[] {
+  const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
+  const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
+  const warped = t(new c.Mat());
+  c.warpPerspective(gp, warped, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_LINEAR, c.BORDER_CONSTANT, new c.Scalar(0));
+  // Corners only where the warped plate has real pixels well inside its border.
+  const cover = t(new c.Mat());
+  c.warpPerspective(t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), cover, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
+  const eroded = t(new c.Mat());
+  c.erode(cover, eroded, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(31, 31))));
+  const where = t(new c.Mat());
+  c.bitwise_and(eroded, mask, where);
+  const corners = t(new c.Mat());
+  c.goodFeaturesToTrack(warped, corners, FLOW_POINTS, 0.001, 8, where, 5);
+  const n = corners.rows as number;
+  if (n < MIN_INLIERS) return [];
+  const tracked = t(new c.Mat()), back = t(new c.Mat());
+  const status = t(new c.Mat()), backStatus = t(new c.Mat()), err = t(new c.Mat()), backErr = t(new c.Mat());
+  const win = new c.Size(21, 21);
+  const criteria = new c.TermCriteria(c.TermCriteria_COUNT + c.TermCriteria_EPS, 30, 0.01);
+  c.calcOpticalFlowPyrLK(warped, gi, corners, tracked, status, err, win, 3, criteria);
+  c.calcOpticalFlowPyrLK(gi, warped, tracked, back, backStatus, backErr, win, 3, criteria);
+  const p0 = corners.data32F as Float32Array, p1 = tracked.data32F as Float32Array, pb = back.data32F as Float32Array;
+  const ok = status.data as Uint8Array, okBack = backStatus.data as Uint8Array;
+  const inverse = invert3(coarse);
+  if (!inverse) return [];
+  const out: Match[] = [];
+  for (let k = 0; k < n; k++) {
+    if (!ok[k] || !okBack[k]) continue;
+    if (Math.hypot(pb[2 * k]! - p0[2 * k]!, pb[2 * k + 1]! - p0[2 * k + 1]!) > FLOW_BACK_PX) continue;
+    const [px, py] = project(inverse, p0[2 * k]! / si, p0[2 * k + 1]! / si);
+    out.push({ px, py, ix: p1[2 * k]! / si, iy: p1[2 * k + 1]! / si });
+  }
+  return out;
+}
+
+/** Whether h's inliers span at least FLOW_MIN_SPREAD of the image's width and of its height (5th–95th percentile). */
+function spread(h: number[], matches: Match[], thresholdPx: number, image: ImageF32): boolean {
+  const xs: number[] = [], ys: number[] = [];
+  for (const m of matches) {
+    const [x, y] = project(h, m.px, m.py);
+    if ((x - m.ix) ** 2 + (y - m.iy) ** 2 <= thresholdPx * thresholdPx) { xs.push(m.ix); ys.push(m.iy); }
+  }
+  const span = (v: number[]) => { v.sort((a, b) => a - b); return v[Math.floor(0.95 * (v.length - 1))]! - v[Math.floor(0.05 * (v.length - 1))]!; };
+  return xs.length > 0 && span(xs) >= FLOW_MIN_SPREAD * image.width && span(ys) >= FLOW_MIN_SPREAD * image.height;
+}
+
+function multiply3(a: number[], b: number[]): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < 3; r++) for (let col = 0; col < 3; col++) out.push(a[r * 3]! * b[col]! + a[r * 3 + 1]! * b[3 + col]! + a[r * 3 + 2]! * b[6 + col]!);
+  return out;
 }
 
 /** Where the homography h sends the point (x, y). */
@@ -166,13 +259,13 @@ export function invert3(m: number[]): number[] | undefined {
   return [A / det, -(b * i - c * h) / det, (b * f - c * e) / det, B / det, (a * i - c * g) / det, -(a * f - c * d) / det, C / det, -(a * h - b * g) / det, (a * e - b * d) / det];
 }
 
-function fitHomography(matches: Match[]): number[] | undefined {
+function fitHomography(matches: Match[], thresholdPx = RANSAC_PX): number[] | undefined {
   const c = cv();
   return withMats((t) => {
     const src = t(c.matFromArray(matches.length, 1, c.CV_32FC2, matches.flatMap((m) => [m.px, m.py])));
     const dst = t(c.matFromArray(matches.length, 1, c.CV_32FC2, matches.flatMap((m) => [m.ix, m.iy])));
     const mask = t(new c.Mat());
-    const h = t(c.findHomography(src, dst, c.RANSAC, RANSAC_PX, mask, 2000, 0.995));
+    const h = t(c.findHomography(src, dst, c.RANSAC, thresholdPx, mask, 2000, 0.995));
     if (h.empty() || h.rows !== 3) return undefined;
     const v = Array.from(h.data64F as Float64Array);
     return v.map((x) => x / v[8]!);
@@ -214,27 +307,60 @@ export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Pla
   if (mode === 'none') return base;
   const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
   const sp = Math.min(1, WORK_LONG_SIDE / Math.max(plate.width, plate.height));
-  const { keypoints, matches } = detectAndMatch(image, plate, subject, si, sp);
-  const report: AlignmentReport = { ...base, keypoints, matches: matches.length };
-  const threshold = RANSAC_PX / Math.min(si, sp);
+  const c = cv();
+  return withMats((t) => {
+    const { gi, mask } = imageGrey(c, t, image, subject, si);
+    let result: AlignmentReport = base;
+    for (const count of [ORB_FEATURES_FIRST, ORB_FEATURES]) {
+      const { gp, keypoints, matches } = detectAndMatch(c, t, gi, mask, plate, count, si, sp);
+      const coarse = ladder({ ...base, keypoints, matches: matches.length }, matches, mode, image, plate, RANSAC_PX / Math.min(si, sp));
+      // Identity is a starting point only for a plate of the image's own size and framing.
+      const start = coarse.method !== 'identity' || (image.width === plate.width && image.height === plate.height);
+      result = start ? refined(coarse, c, t, gi, gp, mask, si, sp, image, plate) : coarse;
+      if (result.flow?.used) break;
+    }
+    return result;
+  });
+}
+
+/** The ORB matches' ladder: homography → affine → translation → identity, each checked. */
+function ladder(report: AlignmentReport, matches: Match[], mode: AlignMode, image: ImageF32, plate: ImageF32, threshold: number): AlignmentReport {
   const reasons: string[] = [];
   if (matches.length < MIN_INLIERS) {
-    reasons.push(`only ${matches.length} feature matches (featureless or unrelated plate)`);
-  } else {
-    const rungs: [AlignMethod, (m: Match[]) => number[] | undefined][] =
-      mode === 'homography' ? [['homography', fitHomography]] : [['homography', fitHomography], ['affine', fitAffine], ['translation', fitTranslation]];
-    const minInliers = Math.max(MIN_INLIERS, Math.round(0.15 * matches.length));
-    for (const [method, fit] of rungs) {
-      const h = fit(matches);
-      if (!h) { reasons.push(`${method}: no fit`); continue; }
-      const { inliers, rms } = inlierStats(h, matches, threshold);
-      const problem = inliers < (method === 'translation' ? MIN_INLIERS : minInliers)
-        ? `${inliers} inliers of ${matches.length} matches` : plausible(h, image, plate);
-      if (problem) { reasons.push(`${method}: ${problem}`); continue; }
-      return { ...report, method, homography: h, inliers, rmsError: rms, ...(reasons.length ? { fallback: reasons.join('; ') } : {}) };
-    }
+    return { ...report, fallback: `only ${matches.length} feature matches (featureless or unrelated plate); using the plate as it is` };
+  }
+  const rungs: [AlignMethod, (m: Match[]) => number[] | undefined][] =
+    mode === 'homography' ? [['homography', fitHomography]] : [['homography', fitHomography], ['affine', fitAffine], ['translation', fitTranslation]];
+  const minInliers = Math.max(MIN_INLIERS, Math.round(0.15 * matches.length));
+  for (const [method, fit] of rungs) {
+    const h = fit(matches);
+    if (!h) { reasons.push(`${method}: no fit`); continue; }
+    const { inliers, rms } = inlierStats(h, matches, threshold);
+    const problem = inliers < (method === 'translation' ? MIN_INLIERS : minInliers)
+      ? `${inliers} inliers of ${matches.length} matches` : plausible(h, image, plate);
+    if (problem) { reasons.push(`${method}: ${problem}`); continue; }
+    return { ...report, method, homography: h, inliers, rmsError: rms, ...(reasons.length ? { fallback: reasons.join('; ') } : {}) };
   }
   return { ...report, fallback: reasons.join('; ') + '; using the plate as it is' };
+}
+
+/**
+ * The coarse transform replaced by a homography fitted to tracked corners, when enough of them
+ * agree on it and it passes the same plausibility check. Any rung of the ladder (even identity,
+ * for a plate too plain for ORB but with corners) is a good enough start for the tracker.
+ */
+function refined(coarse: AlignmentReport, c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, image: ImageF32, plate: ImageF32): AlignmentReport {
+  const tracked = refineByFlow(c, t, gi, gp, mask, si, sp, coarse.homography);
+  const threshold = FLOW_RANSAC_PX / si;
+  const h = tracked.length >= MIN_INLIERS ? fitHomography(tracked, threshold) : undefined;
+  if (!h) return { ...coarse, flow: { points: tracked.length, inliers: 0, rmsError: 0, used: false } };
+  const { inliers, rms } = inlierStats(h, tracked, threshold);
+  const used = inliers >= Math.max(FLOW_MIN_INLIERS, FLOW_MIN_SHARE * tracked.length) && spread(h, tracked, threshold, image) && !plausible(h, image, plate);
+  const flow = { points: tracked.length, inliers, rmsError: rms, used };
+  if (!used) return { ...coarse, flow };
+  if (coarse.method === 'homography') return { ...coarse, homography: h, flow };
+  const from = coarse.method === 'identity' ? 'no transform' : `an ${coarse.method} start`;
+  return { ...coarse, method: 'homography', homography: h, flow, fallback: `${coarse.fallback}; tracked corners from ${from} gave a homography` };
 }
 
 /**
