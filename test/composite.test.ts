@@ -54,3 +54,22 @@ test('the guided filter in strips equals the guided filter on the whole image', 
   for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i]! - b.data[i]!));
   assert.ok(max < 1e-5, `max difference ${max}`);
 });
+
+test('the guided filter limited to a region equals the whole filter there and leaves the rest as it was', async () => {
+  await loadCv();
+  const { guidedFilter, guidedFilterWhole } = await import('../src/matte/guided.js');
+  const w = 300, h = 640;
+  const guide = { width: w, height: h, channels: 3, data: Float32Array.from({ length: w * h * 3 }, (_, i) => Math.sin(i * 0.37) * 0.5 + 0.5) };
+  const input = { width: w, height: h, channels: 1 as const, data: Float32Array.from({ length: w * h }, (_, i) => ((i * 7) % 97) / 97) };
+  const where = { width: w, height: h, channels: 1 as const, data: new Float32Array(w * h) };
+  for (let y = 200; y < 420; y++) for (let x = 90; x < 160; x++) where.data[y * w + x] = 1;
+  const a = guidedFilter(guide, input, 3, 1e-4, where), b = guidedFilterWhole(guide, input, 3, 1e-4);
+  let inside = 0, outside = 0;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const i = y * w + x;
+    if (where.data[i]) inside = Math.max(inside, Math.abs(a.data[i]! - b.data[i]!));
+    else if (y < 190 || y >= 430 || x < 80 || x >= 170) outside = Math.max(outside, Math.abs(a.data[i]! - input.data[i]!));
+  }
+  assert.ok(inside < 1e-5, `inside: max difference ${inside}`);
+  assert.equal(outside, 0);
+});

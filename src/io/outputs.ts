@@ -1,5 +1,6 @@
 /** Writes the CLI's contract outputs as one atomic set. */
 import { performance } from 'node:perf_hooks';
+import { peakRssMB } from '../memory.js';
 import type { MatteResult } from '../pipeline.js';
 import { encodePng, ensureWritableDir, OutputSet, rgba } from './encode.js';
 
@@ -14,6 +15,7 @@ export async function writeMatteOutputs(dir: string, result: MatteResult, extra:
     ];
     if (result.composite) files.push(['composite.png', await encodePng(result.composite)]);
     result.report.timings.encode = +(performance.now() - t0).toFixed(1);
+    result.report.peakRssMb = peakRssMB();
     for (const [name, bytes] of files) await set.add(name, bytes);
     await set.add('report.json', JSON.stringify({ ...result.report, ...extra }, null, 2) + '\n');
     return await set.commit();

@@ -13,9 +13,9 @@
  * 4. A light colour-guided filter removes per-pixel noise; F by the regularised compositing solve.
  */
 import { createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
-import { binarize, components, dilateDisc, erodeDisc, fillHoles, gaussianBlur } from '../ops.js';
+import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
-import { estimateForeground, propagate } from './foreground.js';
+import { estimateForeground, propagateCoarse } from './foreground.js';
 import { guidedFilter } from './guided.js';
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
@@ -123,10 +123,10 @@ export class ClassicEngine implements MatteEngine {
     const ringOut = Math.max(3, 0.03 * diag), ringIn = Math.max(2, 0.006 * diag);
     // Weak evidence joins only through a connected path to the core (strands reach out from the
     // subject; parallax clutter floats apart), and never further than a tenth of the diagonal.
-    const near = dilateDisc(core, ringOut);
-    const far = dilateDisc(core, 0.1 * diag);
+    const fromCore = distanceOutside(core).data;
+    const far = 0.1 * diag;
     const reach = createPlane(width, height);
-    for (let i = 0; i < reach.data.length; i++) reach.data[i] = near.data[i]! > 0.5 || (d.data[i]! > lo && far.data[i]! > 0.5) ? 1 : 0;
+    for (let i = 0; i < reach.data.length; i++) reach.data[i] = fromCore[i]! <= ringOut || (d.data[i]! > lo && fromCore[i]! <= far) ? 1 : 0;
     const { labels: reachLabels, stats: reachStats } = components(reach);
     const touches = new Uint8Array(reachStats.length + 1);
     for (let i = 0; i < reachLabels.length; i++) if (core.data[i]! > 0.5) touches[reachLabels[i]!] = 1;
@@ -155,7 +155,7 @@ export class ClassicEngine implements MatteEngine {
     const alpha = createPlane(width, height);
     let ambiguous = 0;
     for (let pass = 0; pass < 2; pass++) {
-      const fHat = propagate(image, opaque, (w) => w);
+      const fHat = propagateCoarse(image, opaque, (w) => w);
       ambiguous = 0;
       for (let p = 0; p < alpha.data.length; p++) {
         if (sure.data[p]! > 0.5) { alpha.data[p] = 1; continue; }
@@ -180,7 +180,7 @@ export class ClassicEngine implements MatteEngine {
     }
     const band = region;
     const refineRadius = this.options.refineRadius ?? 3;
-    const refined = refineRadius > 0 ? guidedFilter(image, alpha, refineRadius, 1e-4) : alpha;
+    const refined = refineRadius > 0 ? guidedFilter(image, alpha, refineRadius, 1e-4, band) : alpha;
     // Keep the refinement from spreading alpha beyond the band or into the sure core.
     for (let p = 0; p < refined.data.length; p++) {
       if (sure.data[p]! > 0.5) refined.data[p] = 1;

@@ -5,6 +5,7 @@
  * small, so background colour does not bleed into hair.
  */
 import { createImage, createPlane, type ImageF32, type Plane } from '../image.js';
+import { resize } from '../ops.js';
 import { pushPull } from './pushpull.js';
 
 const LAMBDA = 0.02;
@@ -14,6 +15,28 @@ export function propagate(image: ImageF32, weights: Plane, select: (w: number) =
   const w = createPlane(weights.width, weights.height);
   for (let i = 0; i < w.data.length; i++) w.data[i] = select(weights.data[i]!);
   return pushPull(image, w);
+}
+
+/**
+ * propagate() computed at half resolution and enlarged: for a smooth estimate that is only compared
+ * with the image (never shown), the full-resolution level adds little and costs three quarters.
+ */
+export function propagateCoarse(image: ImageF32, weights: Plane, select: (w: number) => number): ImageF32 {
+  const w = Math.max(1, Math.ceil(image.width / 2)), h = Math.max(1, Math.ceil(image.height / 2));
+  if (w < 2 || h < 2) return propagate(image, weights, select);
+  // Shrunk premultiplied, so that unselected pixels' colours do not leak into the estimate.
+  const chosen = createPlane(weights.width, weights.height);
+  const weighted = createImage(image.width, image.height, 3);
+  for (let p = 0; p < chosen.data.length; p++) {
+    const wt = (chosen.data[p] = select(weights.data[p]!));
+    for (let c = 0; c < 3; c++) weighted.data[p * 3 + c] = image.data[p * 3 + c]! * wt;
+  }
+  const small = resize(weighted, w, h), smallWeight = resize(chosen, w, h);
+  for (let p = 0; p < smallWeight.data.length; p++) {
+    const wt = smallWeight.data[p]!;
+    for (let c = 0; c < 3; c++) small.data[p * 3 + c] = wt > 0 ? small.data[p * 3 + c]! / wt : 0;
+  }
+  return resize(pushPull(small, smallWeight), image.width, image.height);
 }
 
 export function estimateForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {

@@ -55,25 +55,45 @@ export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number,
 
 const STRIP_ROWS = 256;
 
-function rows<T extends ImageF32>(image: T, y0: number, y1: number): T {
-  const stride = image.width * image.channels;
-  return { width: image.width, height: y1 - y0, channels: image.channels, data: image.data.slice(y0 * stride, y1 * stride) } as T;
+function region<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
+  const c = image.channels, w = x1 - x0;
+  const out = new Float32Array(w * (y1 - y0) * c);
+  for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * c, (y * image.width + x1) * c), (y - y0) * w * c);
+  return { width: w, height: y1 - y0, channels: c, data: out } as T;
+}
+
+/** Bounding box [x0, y0, x1, y1) of mask > 0.5, or undefined when it is empty. */
+function bounds(mask: Plane): [number, number, number, number] | undefined {
+  const { width, height } = mask;
+  let x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    if (mask.data[y * width + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
+  }
+  return x1 < 0 ? undefined : [x0, y0, x1 + 1, y1 + 1];
 }
 
 /**
  * The filter holds about 25 full-size planes at once; on a 4K frame that is close to 1 GB. Its
  * output at a pixel depends only on a (4r+1)^2 neighbourhood, so large images are filtered in
  * strips of rows with a 2r overlap, which bounds memory and gives the same result.
+ * With `where`, only the box around its pixels is filtered (same result there); pixels outside that
+ * box keep their input value, which spares a subject's engine the rest of the frame.
  */
-export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
-  if (input.height <= STRIP_ROWS * 2) return guidedFilterWhole(guide, input, radius, eps);
-  const out = createPlane(input.width, input.height);
+export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number, where?: Plane): Plane {
   const halo = 2 * radius;
-  for (let y0 = 0; y0 < input.height; y0 += STRIP_ROWS) {
-    const y1 = Math.min(input.height, y0 + STRIP_ROWS);
+  const box = where ? bounds(where) : [0, 0, input.width, input.height];
+  if (!box) return { ...input, data: input.data.slice() };
+  const x0 = Math.max(0, box[0]! - halo), x1 = Math.min(input.width, box[2]! + halo);
+  const top = Math.max(0, box[1]! - halo), bottom = Math.min(input.height, box[3]! + halo);
+  const whole = x0 === 0 && x1 === input.width && top === 0 && bottom === input.height;
+  if (whole && input.height <= STRIP_ROWS * 2) return guidedFilterWhole(guide, input, radius, eps);
+  const out = whole ? createPlane(input.width, input.height) : { ...input, data: input.data.slice() };
+  const w = x1 - x0;
+  for (let y0 = top; y0 < bottom; y0 += STRIP_ROWS) {
+    const y1 = Math.min(bottom, y0 + STRIP_ROWS);
     const a = Math.max(0, y0 - halo), b = Math.min(input.height, y1 + halo);
-    const strip = guidedFilterWhole(rows(guide, a, b), rows(input, a, b), radius, eps);
-    out.data.set(strip.data.subarray((y0 - a) * input.width, (y1 - a) * input.width), y0 * input.width);
+    const strip = guidedFilterWhole(region(guide, x0, a, x1, b), region(input, x0, a, x1, b), radius, eps);
+    for (let y = y0; y < y1; y++) out.data.set(strip.data.subarray((y - a) * w, (y - a + 1) * w), y * input.width + x0);
   }
   return out;
 }
