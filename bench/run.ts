@@ -23,7 +23,7 @@ import { createMatter, type Matter } from '../src/pipeline.js';
 import { buildDevBenchmark } from './build-dev.js';
 import { contactSheet } from './contact.js';
 import { qualityTimePlot } from './plot.js';
-import { runSpeed, speedTable } from './speed.js';
+import { cliMemory, runSpeed, speedTable } from './speed.js';
 import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
 type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<{ alpha: Plane; foreground?: ImageF32 }> };
@@ -141,15 +141,18 @@ async function main() {
   await updateReadme('speed', (await readFile(join(values.out!, 'speed.md'), 'utf8')).trim());
 }
 
-/** Speed of the whole `matte` per stage and size, one process each; writes speed.{md,json} (and the README's section when asked). */
+/** Speed of the whole `matte` per stage and size, interleaved rounds of one process per method; writes speed.{md,json} (and the README's section when asked). */
 async function speedSection(methodList: string[], quick: boolean, data: string, out: string, meta: { machine: string; node: string; date: string }, readme = true): Promise<void> {
   const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
-  const speed = runSpeed({ runs: quick ? 1 : 3, sizes: quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data });
+  const rounds = quick ? 1 : 5;
+  const speed = runSpeed({ runs: rounds, sizes: quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data });
   const peak = peakFlops();
   const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
-  const speedText = `${speedTable(speed)}\n\nMedian of ${quick ? 1 : 3} runs after a warm-up, each method and size in its own process (peak RSS is that process's own, from /proc's VmHWM); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
+  const memory = quick ? [] : await cliMemory(speedMethods.filter((m) => m !== 'rvm'), data);
+  const memoryLine = memory.length ? `\n\nOne \`cleanplate matte\` at 3840x2160 with plate and colour composite (one CLI process per engine, all outputs written; peak RSS from its report.json; target < 2 GB): ${memory.map((m) => `${m.engine} ${m.peakRssMb} MB in ${(m.totalMs / 1000).toFixed(1)} s`).join(', ')}.` : '';
+  const speedText = `${speedTable(speed)}${memoryLine}\n\nMedian of ${rounds} rounds; a round runs every method once, each in a fresh process (one warm-up, one timed run), so that the VM's drifting speed hits all methods alike; peak RSS is the highest of a method's processes (/proc's VmHWM); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'speed.json'), JSON.stringify({ meta, peak, rows: speed }, null, 2) + '\n');
+  await writeFile(join(out, 'speed.json'), JSON.stringify({ meta, peak, rows: speed, cli4k: memory }, null, 2) + '\n');
   await writeFile(join(out, 'speed.md'), speedText + '\n');
   console.log(speedText);
   if (readme && !quick) await updateReadme('speed', speedText);

@@ -1,7 +1,7 @@
 /**
  * Per-stage milliseconds of the whole `matte` path at 512x512, 1280x720 and 1920x1080 for each
- * method, median of several runs after a warm-up, each method and size in its own process so that
- * its peak resident memory is its own.
+ * method: the median of several rounds (each a fresh process, one warm-up, one timed run), rounds
+ * interleaving the methods; peak resident memory is the highest of its method's processes.
  *
  *   node dist/bench/speed.js [--runs 3] [--sizes 512x512,1280x720,1920x1080] [--methods rvm,classic,network]
  */
@@ -11,6 +11,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadCv } from '../src/cv.js';
 import { peakRssMB } from '../src/memory.js';
@@ -38,7 +39,7 @@ function median(values: number[]): number {
 }
 
 /** Input files of the requested size (the real hand-held capture, else the synthetic scene). */
-async function inputs(width: number, height: number, data: string): Promise<{ image: string; plate: string }> {
+export async function inputs(width: number, height: number, data: string): Promise<{ image: string; plate: string }> {
   const img = join(data, 'bgm-samples', 'input', '0001_img.png');
   let image: ImageF32, plate: ImageF32;
   if (existsSync(img)) {
@@ -83,15 +84,57 @@ async function child(method: string, size: string, runs: number, data: string): 
   return row;
 }
 
+/**
+ * Each method and size in its own process (so that peak memory is its own), and the runs taken in
+ * rounds that visit every method in turn: a shared VM's speed drifts by tens of percent within
+ * a minute, and interleaving lets that drift hit every method alike instead of whichever ran then.
+ */
 export function runSpeed(opts: { runs: number; sizes: string[]; methods: string[]; data: string }): SpeedRow[] {
   const rows: SpeedRow[] = [];
   const self = fileURLToPath(import.meta.url);
-  for (const size of opts.sizes) for (const method of opts.methods) {
-    const r = spawnSync(process.execPath, [self, '--child', method, '--size', size, '--runs', String(opts.runs), '--data', opts.data], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) { console.error(`${method} @ ${size}: ${r.stderr.trim().split('\n').pop()}`); continue; }
-    const row = JSON.parse(r.stdout.trim().split('\n').pop()!) as SpeedRow;
-    rows.push(row);
-    console.error(`${method} @ ${size}: ${row.totalMs.toFixed(0)} ms, peak ${row.peakRssMb} MB`);
+  for (const size of opts.sizes) {
+    const rounds = new Map<string, SpeedRow[]>();
+    for (let round = 0; round < opts.runs; round++) for (const method of opts.methods) {
+      const r = spawnSync(process.execPath, [self, '--child', method, '--size', size, '--runs', '1', '--data', opts.data], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (r.status !== 0) { console.error(`${method} @ ${size}: ${r.stderr.trim().split('\n').pop()}`); continue; }
+      const row = JSON.parse(r.stdout.trim().split('\n').pop()!) as SpeedRow;
+      rounds.set(method, [...(rounds.get(method) ?? []), row]);
+    }
+    for (const method of opts.methods) {
+      const runs = rounds.get(method);
+      if (!runs?.length) continue;
+      const stages: Record<string, number> = {};
+      for (const k of Object.keys(runs[0]!.stages)) stages[k] = +median(runs.map((x) => x.stages[k] ?? 0)).toFixed(1);
+      const typical = runs.find((x) => x.totalMs === median(runs.map((y) => y.totalMs)))!;
+      const row: SpeedRow = { ...typical, stages, peakRssMb: Math.max(...runs.map((x) => x.peakRssMb)) };
+      rows.push(row);
+      console.error(`${method} @ ${size}: ${row.totalMs.toFixed(0)} ms (runs ${runs.map((x) => x.totalMs.toFixed(0)).join(', ')}), peak ${row.peakRssMb} MB`);
+    }
+  }
+  return rows;
+}
+
+export interface CliMemoryRow { engine: string; size: string; peakRssMb: number; totalMs: number }
+
+/**
+ * What a user's single `cleanplate matte` costs at 4K: one CLI process per engine (plate, colour
+ * composite, all outputs written), its peak resident memory from its own report.json.
+ */
+export async function cliMemory(engines: string[], data: string, size = '3840x2160'): Promise<CliMemoryRow[]> {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  await loadCv();
+  const { image, plate } = await inputs(w, h, data);
+  const cli = fileURLToPath(new URL('../../bin/cleanplate.js', import.meta.url));
+  const rows: CliMemoryRow[] = [];
+  for (const engine of engines) {
+    const out = await mkdtemp(join(tmpdir(), 'cleanplate-4k-'));
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [cli, 'matte', image, '--plate', plate, '--engine', engine, '--color', '#00b140', '--out', join(out, 'o'), '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const totalMs = performance.now() - t0;
+    if (r.status !== 0) { console.error(`4K ${engine}: ${r.stderr.trim().split('\n').pop()}`); continue; }
+    const report = JSON.parse(r.stdout) as { peakRssMb: number };
+    rows.push({ engine, size, peakRssMb: report.peakRssMb, totalMs });
+    console.error(`4K ${engine}: peak ${report.peakRssMb} MB, ${(totalMs / 1000).toFixed(1)} s`);
   }
   return rows;
 }
