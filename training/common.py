@@ -27,7 +27,7 @@ def save_checkpoint(path, **state):
 
 
 def load_generator(path, **overrides):
-    state = torch.load(path, map_location='cpu')
+    state = torch.load(path, map_location='cpu', weights_only=False)  # our own files; newer torch defaults to True
     cfg = dict(state.get('config', {}))
     cfg.update(overrides)
     g = Generator(ngf=cfg.get('ngf', 16), n_blocks_shared=cfg.get('blocks', 7), n_blocks_head=cfg.get('head_blocks', 3))

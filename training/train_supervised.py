@@ -7,6 +7,7 @@ Logs one JSON line per --log-every steps to OUT/log.jsonl and validates on a fix
 """
 import argparse
 import os
+import time
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ def parse(argv=None):
     p.add_argument('--val-every', type=int, default=200)
     p.add_argument('--val-size', type=int, default=16)
     p.add_argument('--save-every', type=int, default=100)
+    p.add_argument('--minutes', type=float, help='stop (and save) after this much wall-clock time, for a lent machine with a fixed budget')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     return p.parse_args(argv)
 
@@ -64,7 +66,7 @@ def main(argv=None):
     opt = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
     step = 0
     if args.resume and os.path.exists(args.resume):
-        state = torch.load(args.resume, map_location=device)
+        state = torch.load(args.resume, map_location=device, weights_only=False)  # our own files; newer torch defaults to True
         g.load_state_dict(state['generator'])
         if 'optimizer' in state:
             opt.load_state_dict(state['optimizer'])
@@ -81,7 +83,12 @@ def main(argv=None):
     log = Log(os.path.join(args.out, 'log.jsonl'))
     ckpt = os.path.join(args.out, 'last.pt')
     g.train()
+    started = time.time()
     while step < args.steps:
+        if args.minutes is not None and time.time() - started > 60 * args.minutes:
+            save_checkpoint(ckpt, generator=g.state_dict(), optimizer=opt.state_dict(), step=step, config=config, args=vars(args))
+            log.write(step=step, stopped='time budget', val_alpha_l1=validate(g, val, device))
+            break
         batch = {k: v.to(device) for k, v in next(loader).items()}
         alpha, fg = run_generator(g, batch)
         loss, terms = supervised_loss(alpha, fg, batch)

@@ -117,6 +117,36 @@ def test_supervised_training_resumes(tmp_path, pool, monkeypatch):
     assert torch.load(tmp_path / 'last.pt')['step'] == 3
     rows = [json.loads(l) for l in open(tmp_path / 'log.jsonl')]
     assert any('val_alpha_l1' in r for r in rows) and rows[-1]['step'] == 3
+    # A time budget (a lent machine's minutes) stops the run early with a checkpoint and a final validation.
+    train_supervised.main(common + ['--steps', '1000', '--minutes', '0', '--resume', str(tmp_path / 'last.pt')])
+    assert torch.load(tmp_path / 'last.pt')['step'] == 3
+    last = json.loads(open(tmp_path / 'log.jsonl').read().splitlines()[-1])
+    assert last['stopped'] == 'time budget' and 'val_alpha_l1' in last
+
+
+def test_packed_pool_keeps_photos_and_cutouts_in_order(tmp_path, monkeypatch):
+    import pack_pool
+    photos, cutouts = tmp_path / 'src' / 'photos', tmp_path / 'src' / 'cutouts'
+    photos.mkdir(parents=True)
+    cutouts.mkdir(parents=True)
+    for k in range(3):
+        y, x = np.mgrid[0:90, 0:120]
+        smooth = np.stack([x * 2, y * 2 + k * 20, (x + y) % 200], -1)  # a photo-like smooth picture
+        Image.fromarray(smooth.astype(np.uint8)).save(photos / f'p{k}.png')
+        a = np.zeros((64, 64, 4), np.uint8)
+        a[..., :3] = 200
+        a[16:48, 16:48, 3] = 255
+        Image.fromarray(a, 'RGBA').save(cutouts / f'c{k}.png')
+    monkeypatch.setattr(data, 'DEFAULT_PHOTO_DIRS', [str(photos)])
+    monkeypatch.setattr(data, 'DEFAULT_CUTOUT_DIRS', [str(cutouts)])
+    pack_pool.main(['--out', str(tmp_path / 'pool')])
+    original = data.PhotoPool(seed=1)
+    packed = data.PhotoPool([str(tmp_path / 'pool' / 'photos')], [str(tmp_path / 'pool' / 'cutouts')], seed=1)
+    assert len(packed.photos) == 3 and len(packed.cutouts) == 3
+    for a, b in zip(original.photos, packed.photos):
+        assert a.shape == b.shape and (a - b).abs().mean() < 0.02  # JPEG at quality 95
+    for a, b in zip(original.cutouts, packed.cutouts):
+        assert torch.equal(a, b)  # PNG: exact
 
 
 def test_adversarial_stage_runs_end_to_end_on_a_tiny_folder(tmp_path, pool, monkeypatch):
