@@ -112,3 +112,24 @@ export function meanOf(a: Plane, mask?: Plane): number {
   }
   return n ? s / n : 0;
 }
+
+/** The rectangle [x0, x1) x [y0, y1) of an image, copied. */
+export function cropRect<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
+  const c = image.channels, w = x1 - x0;
+  const out = new Float32Array(w * (y1 - y0) * c);
+  for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * c, (y * image.width + x1) * c), (y - y0) * w * c);
+  return { width: w, height: y1 - y0, channels: c, data: out } as T;
+}
+
+/** Bounding rectangle [x0, y0, x1, y1) of the pixels above `threshold`, or undefined when there are none. */
+export function supportRect(plane: Plane, threshold: number): [number, number, number, number] | undefined {
+  const { width, height } = plane;
+  let x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (plane.data[row + x]! > threshold) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; y1 = y; }
+    }
+  }
+  return x1 < 0 ? undefined : [x0, y0, x1 + 1, y1 + 1];
+}

@@ -4,7 +4,7 @@
  * the closed form F = (α(I - (1-α)B) + λF̂) / (α² + λ): exact where α is large, F̂ where α is
  * small, so background colour does not bleed into hair.
  */
-import { createImage, createPlane, type ImageF32, type Plane } from '../image.js';
+import { createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { resize } from '../ops.js';
 import { pushPull } from './pushpull.js';
 
@@ -39,12 +39,36 @@ export function propagateCoarse(image: ImageF32, weights: Plane, select: (w: num
   return resize(pushPull(small, smallWeight), image.width, image.height);
 }
 
+/** Alpha below half an 8-bit level: every output shows it as fully transparent, so F is left 0. */
+const INVISIBLE = 1 / 512;
+/** Pixels of context around alpha's support that the colour propagation sees. */
+const CONTEXT_PX = 32;
+
+/**
+ * F where alpha is visible (zero elsewhere). Solved inside the rectangle around
+ * alpha's support: a subject that fills a third of the frame costs a third.
+ */
 export function estimateForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {
+  const { width, height } = image;
+  const rect = supportRect(alpha, INVISIBLE);
+  if (!rect) return createImage(width, height, 3);
+  const x0 = Math.max(0, rect[0] - CONTEXT_PX), y0 = Math.max(0, rect[1] - CONTEXT_PX);
+  const x1 = Math.min(width, rect[2] + CONTEXT_PX), y1 = Math.min(height, rect[3] + CONTEXT_PX);
+  if ((x1 - x0) * (y1 - y0) > 0.8 * width * height) return solveForeground(image, alpha, background);
+  const part = solveForeground(cropRect(image, x0, y0, x1, y1), cropRect(alpha, x0, y0, x1, y1), background && cropRect(background, x0, y0, x1, y1));
+  const out = createImage(width, height, 3);
+  const rowLength = (x1 - x0) * 3;
+  for (let y = y0; y < y1; y++) out.data.set(part.data.subarray((y - y0) * rowLength, (y - y0 + 1) * rowLength), (y * width + x0) * 3);
+  return out;
+}
+
+function solveForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {
   const fHat = propagate(image, alpha, (a) => (a > 0.95 ? 1 : 0));
   const bHat = background ?? propagate(image, alpha, (a) => (a < 0.05 ? 1 : 0));
   const out = createImage(image.width, image.height, 3);
   for (let p = 0; p < alpha.data.length; p++) {
     const a = alpha.data[p]!;
+    if (a <= INVISIBLE) continue; // no output shows a colour here
     for (let c = 0; c < 3; c++) {
       const i = p * 3 + c;
       let f: number;

@@ -3,7 +3,7 @@
  * edges of a colour guide, used to refine and upsample alpha. OpenCV.js's build has no ximgproc
  * module, so this is written on top of its box filter.
  */
-import { createPlane, type ImageF32, type Plane } from '../image.js';
+import { createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { boxMean } from '../ops.js';
 
 function channel(image: ImageF32, c: number): Plane {
@@ -55,23 +55,6 @@ export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number,
 
 const STRIP_ROWS = 256;
 
-function region<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
-  const c = image.channels, w = x1 - x0;
-  const out = new Float32Array(w * (y1 - y0) * c);
-  for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * c, (y * image.width + x1) * c), (y - y0) * w * c);
-  return { width: w, height: y1 - y0, channels: c, data: out } as T;
-}
-
-/** Bounding box [x0, y0, x1, y1) of mask > 0.5, or undefined when it is empty. */
-function bounds(mask: Plane): [number, number, number, number] | undefined {
-  const { width, height } = mask;
-  let x0 = width, y0 = height, x1 = -1, y1 = -1;
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    if (mask.data[y * width + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
-  }
-  return x1 < 0 ? undefined : [x0, y0, x1 + 1, y1 + 1];
-}
-
 /**
  * The filter holds about 25 full-size planes at once; on a 4K frame that is close to 1 GB. Its
  * output at a pixel depends only on a (4r+1)^2 neighbourhood, so large images are filtered in
@@ -81,7 +64,7 @@ function bounds(mask: Plane): [number, number, number, number] | undefined {
  */
 export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number, where?: Plane): Plane {
   const halo = 2 * radius;
-  const box = where ? bounds(where) : [0, 0, input.width, input.height];
+  const box = where ? supportRect(where, 0.5) : [0, 0, input.width, input.height];
   if (!box) return { ...input, data: input.data.slice() };
   const x0 = Math.max(0, box[0]! - halo), x1 = Math.min(input.width, box[2]! + halo);
   const top = Math.max(0, box[1]! - halo), bottom = Math.min(input.height, box[3]! + halo);
@@ -92,7 +75,7 @@ export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps:
   for (let y0 = top; y0 < bottom; y0 += STRIP_ROWS) {
     const y1 = Math.min(bottom, y0 + STRIP_ROWS);
     const a = Math.max(0, y0 - halo), b = Math.min(input.height, y1 + halo);
-    const strip = guidedFilterWhole(region(guide, x0, a, x1, b), region(input, x0, a, x1, b), radius, eps);
+    const strip = guidedFilterWhole(cropRect(guide, x0, a, x1, b), cropRect(input, x0, a, x1, b), radius, eps);
     for (let y = y0; y < y1; y++) out.data.set(strip.data.subarray((y - a) * w, (y - a + 1) * w), y * input.width + x0);
   }
   return out;
