@@ -23,7 +23,7 @@ import { createMatter, type Matter } from '../src/pipeline.js';
 import { buildDevBenchmark } from './build-dev.js';
 import { contactSheet } from './contact.js';
 import { qualityTimePlot } from './plot.js';
-import { cliMemory, runSpeed, speedTable } from './speed.js';
+import { cliMemory, cliPaired, runPaired, runSpeed, speedTable } from './speed.js';
 import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
 type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<{ alpha: Plane; foreground?: ImageF32 }> };
@@ -148,11 +148,16 @@ async function speedSection(methodList: string[], quick: boolean, data: string, 
   const speed = runSpeed({ runs: rounds, sizes: quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data });
   const peak = peakFlops();
   const net = speed.filter((r) => r.network).map((r) => `${r.size}: network input ${r.network!.networkSize}, ${r.network!.gmac} GMac in ${r.network!.inferenceMs.toFixed(0)} ms = ${r.network!.gflops} effective GFLOP/s (direct-convolution count)${peak ? ` (${((100 * r.network!.gflops) / peak.gflops).toFixed(0)}% of the ${peak.gflops} GFLOP/s fp32 matmul peak measured by bench/peak_flops.py, numpy ${peak.numpy})` : ''}`);
+  const engines = speedMethods.filter((m) => m !== 'rvm');
+  const command = quick ? [] : await cliPaired(engines, '1920x1080', 5, data);
+  const paired = quick ? [] : runPaired(engines, '1920x1080', 7, data);
+  const ratios = (rows: typeof paired) => rows.map((p) => `${p.engine} **${p.ratio.toFixed(2)}x** (${p.withPlateMs} ms vs ${p.priorOnlyMs} ms)`).join(', ');
+  const pairedLine = command.length ? `\n\nWith plate / without, at 1920x1080 (target ≤ 2.5x). The whole \`cleanplate matte\` command, a fresh process each (start-up and model loading included), the two commands alternating, median of ${command[0]!.pairs} pair ratios: ${ratios(command)}. In one warm process (the library matting image after image; start-up paid once), alternating, median of ${paired[0]?.pairs ?? 0} pairs: ${ratios(paired)}.` : '';
   const memory = quick ? [] : await cliMemory(speedMethods.filter((m) => m !== 'rvm'), data);
   const memoryLine = memory.length ? `\n\nOne \`cleanplate matte\` at 3840x2160 with plate and colour composite (one CLI process per engine, all outputs written; peak RSS from its report.json; target < 2 GB): ${memory.map((m) => `${m.engine} ${m.peakRssMb} MB in ${(m.totalMs / 1000).toFixed(1)} s`).join(', ')}.` : '';
-  const speedText = `${speedTable(speed)}${memoryLine}\n\nMedian of ${rounds} rounds; a round runs every method once, each in a fresh process (one warm-up, one timed run), so that the VM's drifting speed hits all methods alike; peak RSS is the highest of a method's processes (/proc's VmHWM); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
+  const speedText = `${speedTable(speed)}${pairedLine}${memoryLine}\n\nMedian of ${rounds} rounds; a round runs every method once, each in a fresh process (one warm-up, one timed run), so that the VM's drifting speed hits all methods alike; peak RSS is the highest of a method's processes (/proc's VmHWM); input: the real hand-held capture resized to cover each size; composite onto a colour. ${meta.machine}; Node ${meta.node}; ${meta.date.slice(0, 10)}.${net.length ? '\n\n' + net.map((l) => `- ${l}`).join('\n') + '\n\n' + FLOPS_NOTE : ''}`;
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'speed.json'), JSON.stringify({ meta, peak, rows: speed, cli4k: memory }, null, 2) + '\n');
+  await writeFile(join(out, 'speed.json'), JSON.stringify({ meta, peak, rows: speed, ratio1080p: { command, warm: paired }, cli4k: memory }, null, 2) + '\n');
   await writeFile(join(out, 'speed.md'), speedText + '\n');
   console.log(speedText);
   if (readme && !quick) await updateReadme('speed', speedText);

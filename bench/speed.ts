@@ -114,6 +114,78 @@ export function runSpeed(opts: { runs: number; sizes: string[]; methods: string[
   return rows;
 }
 
+export interface PairedRow { engine: string; size: string; pairs: number; priorOnlyMs: number; withPlateMs: number; ratio: number }
+
+/**
+ * The with-plate / prior-only cost ratio measured in one process: prior-only and with-plate runs
+ * alternate, and each with-plate run is divided by the prior-only run just before it, so a drift
+ * of the machine's speed cancels within each pair. Median of the pair ratios.
+ */
+async function pairedChild(engine: string, size: string, pairs: number, data: string): Promise<PairedRow> {
+  await loadCv();
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  const matter = await createMatter({ prior: 'rvm', engine: engine as MatterOptions['engine'] });
+  const { image, plate } = await inputs(w, h, data);
+  const once = async (withPlate: boolean) => {
+    const t0 = performance.now();
+    const result = await matter.matte({ image, plate: withPlate ? plate : undefined, color: '#00b140' });
+    await encodePng(result.alpha); await encodePng(rgba(result.foreground, result.alpha)); await encodePng(result.composite!);
+    return performance.now() - t0;
+  };
+  await once(false); await once(true); // warm-up
+  const priorOnly: number[] = [], withPlate: number[] = [], ratios: number[] = [];
+  for (let k = 0; k < pairs; k++) {
+    const a = await once(false), b = await once(true);
+    priorOnly.push(a); withPlate.push(b); ratios.push(b / a);
+  }
+  return { engine, size, pairs, priorOnlyMs: +median(priorOnly).toFixed(0), withPlateMs: +median(withPlate).toFixed(0), ratio: +median(ratios).toFixed(2) };
+}
+
+export function runPaired(engines: string[], size: string, pairs: number, data: string): PairedRow[] {
+  const self = fileURLToPath(import.meta.url);
+  const rows: PairedRow[] = [];
+  for (const engine of engines) {
+    const r = spawnSync(process.execPath, [self, '--paired', engine, '--size', size, '--runs', String(pairs), '--data', data], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) { console.error(`paired ${engine}: ${r.stderr.trim().split('\n').pop()}`); continue; }
+    const row = JSON.parse(r.stdout.trim().split('\n').pop()!) as PairedRow;
+    rows.push(row);
+    console.error(`paired ${engine} @ ${size}: prior-only ${row.priorOnlyMs} ms, with plate ${row.withPlateMs} ms, ratio ${row.ratio}`);
+  }
+  return rows;
+}
+
+/**
+ * The issue's own measure: the whole `cleanplate matte` command (a fresh process: start-up, model
+ * loading, decode, matte, encode) with a plate against the same command without one, alternating,
+ * median of the pair ratios.
+ */
+export async function cliPaired(engines: string[], size: string, pairs: number, data: string): Promise<PairedRow[]> {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  await loadCv();
+  const { image, plate } = await inputs(w, h, data);
+  const cli = fileURLToPath(new URL('../../bin/cleanplate.js', import.meta.url));
+  const rows: PairedRow[] = [];
+  for (const engine of engines) {
+    const out = await mkdtemp(join(tmpdir(), 'cleanplate-pair-'));
+    const once = (withPlate: boolean, k: number) => {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [cli, 'matte', image, ...(withPlate ? ['--plate', plate] : []), '--engine', engine, '--color', '#00b140', '--out', join(out, `${withPlate ? 'p' : 'n'}${k}`)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`cleanplate matte (${engine}): ${r.stderr.trim()}`);
+      return performance.now() - t0;
+    };
+    once(false, -1); once(true, -1); // warm the file cache
+    const priorOnly: number[] = [], withPlate: number[] = [], ratios: number[] = [];
+    for (let k = 0; k < pairs; k++) {
+      const a = once(false, k), b = once(true, k);
+      priorOnly.push(a); withPlate.push(b); ratios.push(b / a);
+    }
+    const row = { engine, size, pairs, priorOnlyMs: +median(priorOnly).toFixed(0), withPlateMs: +median(withPlate).toFixed(0), ratio: +median(ratios).toFixed(2) };
+    rows.push(row);
+    console.error(`cleanplate matte ${engine} @ ${size}: prior-only ${row.priorOnlyMs} ms, with plate ${row.withPlateMs} ms, ratio ${row.ratio}`);
+  }
+  return rows;
+}
+
 export interface CliMemoryRow { engine: string; size: string; peakRssMb: number; totalMs: number }
 
 /**
@@ -151,11 +223,13 @@ export function speedTable(rows: SpeedRow[]): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: {
-    child: { type: 'string' }, size: { type: 'string' }, runs: { type: 'string', default: '3' },
+    child: { type: 'string' }, paired: { type: 'string' }, size: { type: 'string' }, runs: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '512x512,1280x720,1920x1080' }, methods: { type: 'string', default: 'rvm,classic,network' },
     data: { type: 'string', default: '../shared/data' },
   } });
-  if (values.child) {
+  if (values.paired) {
+    process.stdout.write(JSON.stringify(await pairedChild(values.paired, values.size!, Number(values.runs), values.data!)) + '\n');
+  } else if (values.child) {
     process.stdout.write(JSON.stringify(await child(values.child, values.size!, Number(values.runs), values.data!)) + '\n');
   } else {
     console.log(speedTable(runSpeed({ runs: Number(values.runs), sizes: values.sizes!.split(','), methods: values.methods!.split(','), data: values.data! })));
