@@ -154,16 +154,20 @@ export function runPaired(engines: string[], size: string, pairs: number, data: 
   return rows;
 }
 
+/** Input files of a size ("WxH") and the path of the CLI that the command-level measures run. */
+async function cliInputs(size: string, data: string): Promise<{ image: string; plate: string; cli: string }> {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  await loadCv();
+  return { ...(await inputs(w, h, data)), cli: fileURLToPath(new URL('../../bin/cleanplate.js', import.meta.url)) };
+}
+
 /**
  * The issue's own measure: the whole `cleanplate matte` command (a fresh process: start-up, model
  * loading, decode, matte, encode) with a plate against the same command without one, alternating,
  * median of the pair ratios.
  */
 export async function cliPaired(engines: string[], size: string, pairs: number, data: string): Promise<PairedRow[]> {
-  const [w, h] = size.split('x').map(Number) as [number, number];
-  await loadCv();
-  const { image, plate } = await inputs(w, h, data);
-  const cli = fileURLToPath(new URL('../../bin/cleanplate.js', import.meta.url));
+  const { image, plate, cli } = await cliInputs(size, data);
   const rows: PairedRow[] = [];
   for (const engine of engines) {
     const out = await mkdtemp(join(tmpdir(), 'cleanplate-pair-'));
@@ -193,10 +197,7 @@ export interface CliMemoryRow { engine: string; size: string; peakRssMb: number;
  * composite, all outputs written), its peak resident memory from its own report.json.
  */
 export async function cliMemory(engines: string[], data: string, size = '3840x2160'): Promise<CliMemoryRow[]> {
-  const [w, h] = size.split('x').map(Number) as [number, number];
-  await loadCv();
-  const { image, plate } = await inputs(w, h, data);
-  const cli = fileURLToPath(new URL('../../bin/cleanplate.js', import.meta.url));
+  const { image, plate, cli } = await cliInputs(size, data);
   const rows: CliMemoryRow[] = [];
   for (const engine of engines) {
     const out = await mkdtemp(join(tmpdir(), 'cleanplate-4k-'));
