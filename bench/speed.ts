@@ -133,12 +133,15 @@ async function pairedChild(engine: string, size: string, pairs: number, data: st
     return performance.now() - t0;
   };
   await once(false); await once(true); // warm-up
-  const priorOnly: number[] = [], withPlate: number[] = [], ratios: number[] = [];
-  for (let k = 0; k < pairs; k++) {
-    const a = await once(false), b = await once(true);
-    priorOnly.push(a); withPlate.push(b); ratios.push(b / a);
-  }
-  return { engine, size, pairs, priorOnlyMs: +median(priorOnly).toFixed(0), withPlateMs: +median(withPlate).toFixed(0), ratio: +median(ratios).toFixed(2) };
+  const priorOnly: number[] = [], withPlate: number[] = [];
+  for (let k = 0; k < pairs; k++) { priorOnly.push(await once(false)); withPlate.push(await once(true)); }
+  return pairedRow(engine, size, priorOnly, withPlate);
+}
+
+/** Medians of alternating prior-only / with-plate timings, and the median of each pair's ratio. */
+function pairedRow(engine: string, size: string, priorOnly: number[], withPlate: number[]): PairedRow {
+  const ratios = withPlate.map((b, k) => b / priorOnly[k]!);
+  return { engine, size, pairs: ratios.length, priorOnlyMs: +median(priorOnly).toFixed(0), withPlateMs: +median(withPlate).toFixed(0), ratio: +median(ratios).toFixed(2) };
 }
 
 export function runPaired(engines: string[], size: string, pairs: number, data: string): PairedRow[] {
@@ -178,12 +181,9 @@ export async function cliPaired(engines: string[], size: string, pairs: number, 
       return performance.now() - t0;
     };
     once(false, -1); once(true, -1); // warm the file cache
-    const priorOnly: number[] = [], withPlate: number[] = [], ratios: number[] = [];
-    for (let k = 0; k < pairs; k++) {
-      const a = once(false, k), b = once(true, k);
-      priorOnly.push(a); withPlate.push(b); ratios.push(b / a);
-    }
-    const row = { engine, size, pairs, priorOnlyMs: +median(priorOnly).toFixed(0), withPlateMs: +median(withPlate).toFixed(0), ratio: +median(ratios).toFixed(2) };
+    const priorOnly: number[] = [], withPlate: number[] = [];
+    for (let k = 0; k < pairs; k++) { priorOnly.push(once(false, k)); withPlate.push(once(true, k)); }
+    const row = pairedRow(engine, size, priorOnly, withPlate);
     rows.push(row);
     console.error(`cleanplate matte ${engine} @ ${size}: prior-only ${row.priorOnlyMs} ms, with plate ${row.withPlateMs} ms, ratio ${row.ratio}`);
   }
