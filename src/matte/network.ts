@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { CleanplateError } from '../errors.js';
-import { createImage, createPlane, toGray, type ImageF32, type Plane } from '../image.js';
+import { createPlane, cropRect, supportRect, toGray, type ImageF32, type Plane } from '../image.js';
 import { binarize, components, dilateDisc, erodeDisc, largestComponent, resize } from '../ops.js';
 import { MODELS_DIR } from '../paths.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
@@ -33,11 +33,9 @@ export interface Box { x: number; y: number; width: number; height: number }
 
 /** The paper's crop: a square around the subject's box, grown by 10% on each side, clipped. */
 export function subjectBox(mask: Plane, width: number, height: number): Box {
-  let x0 = width, y0 = height, x1 = -1, y1 = -1;
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    if (mask.data[y * width + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
-  }
-  if (x1 < 0) return { x: 0, y: 0, width, height };
+  const rect = supportRect(mask, 0.5);
+  if (!rect) return { x: 0, y: 0, width, height };
+  const [x0, y0, x1, y1] = [rect[0], rect[1], rect[2] - 1, rect[3] - 1];
   const side = Math.max(x1 - x0 + 1, y1 - y0 + 1) * 1.2;
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
   const bx0 = Math.max(0, Math.floor(cx - side / 2)), by0 = Math.max(0, Math.floor(cy - side / 2));
@@ -63,13 +61,7 @@ export function scaleBox(box: Box, sx: number, sy: number): Box {
 }
 
 export function cropImage<T extends ImageF32>(image: T, box: Box): T {
-  const c = image.channels;
-  const out = createImage(box.width, box.height, c);
-  for (let y = 0; y < box.height; y++) {
-    const src = ((box.y + y) * image.width + box.x) * c;
-    out.data.set(image.data.subarray(src, src + box.width * c), y * box.width * c);
-  }
-  return out as T;
+  return cropRect(image, box.x, box.y, box.x + box.width, box.y + box.height);
 }
 
 function toNCHW(image: ImageF32, width: number, height: number): Float32Array {
