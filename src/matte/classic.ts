@@ -155,7 +155,7 @@ export class ClassicEngine implements MatteEngine {
     const alpha = createPlane(width, height);
     let ambiguous = 0;
     for (let pass = 0; pass < 2; pass++) {
-      const fHat = propagateCoarse(image, opaque, (w) => w);
+      const fHat = propagateCoarse(image, opaque);
       ambiguous = 0;
       for (let p = 0; p < alpha.data.length; p++) {
         if (sure.data[p]! > 0.5) { alpha.data[p] = 1; continue; }

@@ -18,23 +18,24 @@ export function propagate(image: ImageF32, weights: Plane, select: (w: number) =
 }
 
 /**
- * propagate() computed at half resolution and enlarged: for a smooth estimate that is only compared
- * with the image (never shown), the full-resolution level adds little and costs three quarters.
+ * A smooth colour estimate from pixels weighted by `weights`, like propagate(), computed at half
+ * resolution and enlarged: for an estimate that is only compared with the image (never shown), the
+ * full-resolution level adds little and costs three quarters.
  */
-export function propagateCoarse(image: ImageF32, weights: Plane, select: (w: number) => number): ImageF32 {
-  const w = Math.max(1, Math.ceil(image.width / 2)), h = Math.max(1, Math.ceil(image.height / 2));
-  if (w < 2 || h < 2) return propagate(image, weights, select);
+export function propagateCoarse(image: ImageF32, weights: Plane): ImageF32 {
+  const w = Math.ceil(image.width / 2), h = Math.ceil(image.height / 2);
+  if (w < 2 || h < 2) return pushPull(image, weights);
   // Shrunk premultiplied, so that unselected pixels' colours do not leak into the estimate.
-  const chosen = createPlane(weights.width, weights.height);
-  const weighted = createImage(image.width, image.height, 3);
-  for (let p = 0; p < chosen.data.length; p++) {
-    const wt = (chosen.data[p] = select(weights.data[p]!));
-    for (let c = 0; c < 3; c++) weighted.data[p * 3 + c] = image.data[p * 3 + c]! * wt;
+  const ch = image.channels;
+  const weighted = createImage(image.width, image.height, ch);
+  for (let p = 0; p < weights.data.length; p++) {
+    const wt = weights.data[p]!;
+    for (let c = 0; c < ch; c++) weighted.data[p * ch + c] = image.data[p * ch + c]! * wt;
   }
-  const small = resize(weighted, w, h), smallWeight = resize(chosen, w, h);
+  const small = resize(weighted, w, h), smallWeight = resize(weights, w, h);
   for (let p = 0; p < smallWeight.data.length; p++) {
     const wt = smallWeight.data[p]!;
-    for (let c = 0; c < 3; c++) small.data[p * 3 + c] = wt > 0 ? small.data[p * 3 + c]! / wt : 0;
+    for (let c = 0; c < ch; c++) small.data[p * ch + c] = wt > 0 ? small.data[p * ch + c]! / wt : 0;
   }
   return resize(pushPull(small, smallWeight), image.width, image.height);
 }
