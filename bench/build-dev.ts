@@ -70,7 +70,7 @@ export async function buildDevBenchmark(dataDir: string, outDir: string, seed = 
   return names;
 }
 
-function sample(big: ImageF32, m: number[], w: number, h: number): ImageF32 {
+export function sample(big: ImageF32, m: number[], w: number, h: number): ImageF32 {
   return withMats((t) => {
     const c = cv();
     const src = t(new c.Mat(big.height, big.width, c.CV_32FC3));

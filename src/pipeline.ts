@@ -4,6 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
+import { assessPlate, type PlateAssessment } from './align/plate-check.js';
+import { realignEdges, type ResidueReport } from './align/residue.js';
 import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
 import { loadCv } from './cv.js';
@@ -13,7 +15,6 @@ import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
 import { ClassicEngine } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
-import { binarize, dilateDisc } from './ops.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
 import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
 
@@ -43,9 +44,12 @@ export interface MatteReport {
   engine: EngineName;
   prior: PriorName;
   size: { width: number; height: number };
-  plate: boolean;
+  /** Whether a plate was given, and when it was, how much of the visible background it explains and what to look at. */
+  plate: { given: boolean; confidence?: number; warnings: string[]; check?: Omit<PlateAssessment, 'warnings' | 'refuse' | 'confidence'> };
   alignment?: AlignmentReport;
   colour?: ColourReport;
+  /** The plate's strong edges re-aligned locally to the image (pixels looked at, pixels moved). */
+  residue?: ResidueReport;
   engineDetails: Record<string, number | string | boolean>;
   /** Milliseconds per stage. */
   timings: Record<string, number>;
@@ -74,24 +78,6 @@ export async function loadImage(source: ImageSource, maxPixels: number, name: st
   if (typeof source === 'string' || source instanceof Uint8Array) return decodeImage(source, { maxPixels, name });
   if (source.channels !== 3) throw new CleanplateError(`expected an RGB image buffer, got ${source.channels} channels`, name);
   return source;
-}
-
-/**
- * Of the background pixels: the share that still differ strongly after alignment and colour
- * matching, and the share that agree closely. A subject the prior did not mark adds to the first
- * but cannot take away the second; an unrelated plate agrees almost nowhere.
- */
-function plateAgreement(image: ImageF32, plate: ImageF32, region: Plane): { differ: number; agree: number } {
-  let n = 0, bad = 0, good = 0;
-  for (let p = 0; p < region.data.length; p += 7) {
-    if (region.data[p]! <= 0.5) continue;
-    n++;
-    let s = 0;
-    for (let c = 0; c < 3; c++) s += Math.abs(image.data[p * 3 + c]! - plate.data[p * 3 + c]!);
-    if (s / 3 > 0.1) bad++;
-    else if (s / 3 < 0.03) good++;
-  }
-  return n ? { differ: bad / n, agree: good / n } : { differ: 0, agree: 1 };
 }
 
 /**
@@ -182,15 +168,22 @@ export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane 
   return { plate, plateValid: placed.valid, colour };
 }
 
-/** A plate that no feature matched and whose background mostly differs is the wrong plate. */
-export function checkPlateShowsBackground(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined): void {
-  const zone = subject ? dilateDisc(binarize(subject, 0.3), 0.05 * Math.hypot(image.width, image.height)) : undefined;
-  const region = binarize(plateValid);
-  if (zone) for (let i = 0; i < region.data.length; i++) if (zone.data[i]! > 0.5) region.data[i] = 0;
-  const { differ, agree } = plateAgreement(image, plate, region);
-  if (differ > 0.5 && agree < 0.2) {
-    throw new CleanplateError(`plate does not show this image's background: no features match and ${(differ * 100).toFixed(0)}% of the background differs`, 'plate');
-  }
+/**
+ * The plate check of DESIGN's contract: assess the plate as the engine will see it, refuse it only
+ * when it certainly shows another scene, and otherwise hand back warnings and a confidence.
+ */
+export function checkPlate(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport): PlateAssessment {
+  const featureSupport = alignment.requested === 'none' || alignment.method !== 'identity';
+  const assessment = assessPlate({ image, plate, plateValid, subject, featureSupport });
+  if (assessment.refuse) throw new CleanplateError(assessment.refuse, 'plate');
+  return assessment;
+}
+
+/** The report's plate entry from the check (or its absence). */
+export function plateReport(a: PlateAssessment | undefined): MatteReport['plate'] {
+  if (!a) return { given: false, warnings: [] };
+  const { confidence, warnings, refuse: _refuse, ...check } = a;
+  return { given: true, confidence, warnings, check };
 }
 
 export async function createMatter(options: MatterOptions = {}): Promise<Matter> {
@@ -227,12 +220,14 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       lap('prior');
 
       let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
+      let assessment: PlateAssessment | undefined, residue: ResidueReport | undefined;
       if (plateRaw) {
         const subject = resolved.prior !== 'none' ? priorAlpha : undefined;
         const aligned = alignPlate(image, plateRaw, subject, resolved.align);
         alignment = aligned.alignment;
         ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject));
-        if (alignment.method === 'identity' && resolved.align !== 'none') checkPlateShowsBackground(image, plate, plateValid, subject);
+        ({ plate, report: residue } = realignEdges(image, plate, plateValid));
+        assessment = checkPlate(image, plate, plateValid, subject, alignment);
         lap('align');
       }
 
@@ -255,9 +250,10 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
           engine: engine.name,
           prior: resolved.prior,
           size: { width: image.width, height: image.height },
-          plate: Boolean(plate),
+          plate: plateReport(assessment),
           ...(alignment ? { alignment } : {}),
           ...(colourReport ? { colour: colourReport } : {}),
+          ...(residue ? { residue } : {}),
           engineDetails: out.details,
           timings,
         },

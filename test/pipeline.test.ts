@@ -26,7 +26,7 @@ test('synthetic hair scene: the plate-guided matte beats the prior alone by a wi
   assert.ok(a.mad < 0.6 * b.mad, `MAD with plate ${a.mad.toFixed(1)} vs prior only ${b.mad.toFixed(1)}`);
   assert.ok(a.mse < 0.5 * b.mse, `MSE with plate ${a.mse.toFixed(1)} vs prior only ${b.mse.toFixed(1)}`);
   assert.ok(a.mad < 45, `MAD ${a.mad}`);
-  assert.equal(priorOnly.report.plate, false);
+  assert.equal(priorOnly.report.plate.given, false);
 });
 
 test('real hand-held capture: face opaque; sky, trees and rooftops transparent', { skip: !HAS_DATA && 'shared data not found' }, async () => {
@@ -61,6 +61,6 @@ test('without a plate the prior\'s own matte is returned', async () => {
   const scene = buildScene(320, 240, 4);
   const matter = await createMatter({ prior: 'selfie' });
   const r = await matter.matte({ image: scene.image });
-  assert.equal(r.report.plate, false);
+  assert.equal(r.report.plate.given, false);
   assert.deepEqual(Array.from(r.alpha.data.slice(0, 50)), Array.from(r.prior.data.slice(0, 50)));
 });

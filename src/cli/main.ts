@@ -50,8 +50,14 @@ async function matteCommand(args: string[]): Promise<void> {
   const matter = await createMatter(matterOptions(values));
   const result = await matter.matte({ image: positionals[0]!, plate: values.plate, background: values.background, color: values.color });
   await writeMatteOutputs(values.out, result, { input: { image: positionals[0], plate: values.plate ?? null } });
+  warnPlate(values.plate, result.report.plate.warnings);
   if (values.json) process.stdout.write(JSON.stringify(result.report, null, 2) + '\n');
   else process.stderr.write(`wrote ${values.out}/alpha.png, foreground.png${result.composite ? ', composite.png' : ''}, report.json (${Object.entries(result.report.timings).map(([k, v]) => `${k} ${v} ms`).join(', ')})\n`);
+}
+
+/** The plate check's warnings as one line on stderr (they are in report.json too). */
+function warnPlate(plate: string | undefined, warnings: string[]): void {
+  if (plate && warnings.length) process.stderr.write(`cleanplate: warning: ${plate}: ${warnings.join('; ')}\n`);
 }
 
 /** Outputs replace files by renaming: an output named like an input would destroy that input. */
@@ -78,6 +84,7 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
     await ensureWritableDir(join(out, n));
     await writeMatteOutputs(join(out, n), result);
     reports.push({ name: n, ...result.report });
+    warnPlate(join(dir, `${n}_back.png`), result.report.plate.warnings);
     progress.step(i + 1, n);
   }
   if (values.json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
@@ -120,6 +127,7 @@ async function videoCommand(args: string[]): Promise<void> {
         progress.step(p.frame, `${p.fps.toFixed(2)} fps`);
       },
     });
+    warnPlate(values.plate, report.plate.warnings);
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
   } finally {

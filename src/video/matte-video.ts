@@ -18,7 +18,9 @@ import { probeVideo, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
-import { alignPlate, checkPlateShowsBackground, loadImage, matchPlate, placePlate } from '../pipeline.js';
+import { alignPlate, checkPlate, loadImage, matchPlate, placePlate, plateReport, type MatteReport } from '../pipeline.js';
+import type { PlateAssessment } from '../align/plate-check.js';
+import { realignEdges } from '../align/residue.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
@@ -63,6 +65,8 @@ export interface VideoReport {
   frames: number;
   outputs: string[];
   colour?: ColourReport & { sampledFrames: number };
+  /** The plate check over the sampled frames: the median confidence, every distinct warning. */
+  plate: MatteReport['plate'];
   /** From the sampled frames: `static` (tripod, plate used as it is) or `moving` (aligned every frame). */
   camera?: 'static' | 'moving';
   alignment?: { methods: Record<string, number>; medianInliers: number };
@@ -124,6 +128,15 @@ function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoIn
   return { width, height, rate, pixelFormat: 'rgb24', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio, ...h264, '-crf', '18'] };
 }
 
+/** The sampled frames' plate checks as one entry: the median confidence, every distinct warning once. */
+function summarisePlate(given: boolean, assessments: PlateAssessment[]): MatteReport['plate'] {
+  if (!given || !assessments.length) return { given, warnings: [] };
+  const sorted = [...assessments].sort((a, b) => a.confidence - b.confidence);
+  const median = sorted[sorted.length >> 1]!;
+  const warnings = [...new Set(assessments.flatMap((a) => a.warnings))];
+  return { ...plateReport(median), warnings };
+}
+
 export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
   const started = performance.now();
   const seconds: Record<string, number> = { decodeWait: 0, prior: 0, align: 0, matte: 0, temporal: 0, composite: 0, encodeWait: 0 };
@@ -177,12 +190,14 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   try {
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video.
     let fixedColour: (ColourReport & { sampledFrames: number }) | undefined;
+    const assessments: PlateAssessment[] = [];
     if (plateRaw) {
       const step = Math.max(1, Math.ceil(info.frames / COLOUR_SAMPLES));
       const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
       readers.push(sampler);
       const reports: ColourReport[] = [];
       const sampledShifts: number[] = [];
+      const refusals: CleanplateError[] = [];
       for (let frame = await sampler.next(); frame; frame = await sampler.next()) {
         checkAborted(request.signal);
         const image = fromBytes(info.width, info.height, 3, frame);
@@ -199,10 +214,17 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           const { alignment, placed } = aligned;
           sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
           const matched = matchPlate(image, placed, subject);
-          if (alignment.method === 'identity' && parts.align !== 'none') checkPlateShowsBackground(image, matched.plate, matched.plateValid, subject);
+          try {
+            assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
+          } catch (err) {
+            // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
+            if (!(err instanceof CleanplateError)) throw err;
+            refusals.push(err);
+          }
           reports.push(matched.colour);
         });
       }
+      if (refusals.length && !assessments.length) throw refusals[0]!;
       if (temporal) { const c = medianColour(reports); if (c) fixedColour = { ...c, sampledFrames: reports.length }; }
       // A tripod: every sampled frame lines up with the plate as it is. Fitting a homography to each
       // frame would only add noise (and half a second a frame), so the plate stays put.
@@ -279,7 +301,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
           const matched = still && stillPlate ? stillPlate : matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
           if (still) stillPlate = matched;
-          plate = matched.plate;
+          // Residue along the plate's edges moves with the frame: re-aligned on every frame.
+          plate = realignEdges(image, matched.plate, matched.plateValid).plate;
           plateValid = matched.plateValid;
         });
       }
@@ -329,6 +352,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       engine: parts.engine.name, prior: parts.priorName, temporal, frames: written,
       outputs: finals,
       ...(fixedColour ? { colour: fixedColour } : {}),
+      plate: summarisePlate(plateRaw !== undefined, assessments),
       ...(camera ? { camera } : {}),
       ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0 } } : {}),
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
