@@ -42,7 +42,9 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     '-of', 'json', file], file, 'cannot read video');
   const streams = (JSON.parse(json) as { streams?: ProbeStream[] }).streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && s.width && s.height);
-  if (!video) throw new CleanplateError('no video stream found (is it a video file?)', file);
+  if (!streams.length) throw new CleanplateError('no audio or video streams found: not a video, or damaged or truncated', file);
+  if (!video && streams.some((s) => s.codec_type === 'video')) throw new CleanplateError('the video stream has no picture size: damaged or truncated', file);
+  if (!video) throw new CleanplateError(`no video stream found: the file holds only ${[...new Set(streams.map((s) => s.codec_type ?? 'unknown'))].join(' and ')}`, file);
   const audio = streams.find((s) => s.codec_type === 'audio');
   const packets = Number(video.nb_read_packets ?? 0);
   const declared = Number(video.nb_frames ?? 0);
