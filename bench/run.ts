@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { loadCv } from '../src/cv.js';
-import { evaluateFolder } from '../src/eval/evaluate.js';
+import { assertComplete, evaluateFolder } from '../src/eval/evaluate.js';
 import { createPlane, type ImageF32, type Plane } from '../src/image.js';
 import { decodeImage } from '../src/io/decode.js';
 import { encodePng } from '../src/io/encode.js';
@@ -114,6 +114,7 @@ async function main() {
     }
     const gtDir = values.quick ? await subset(values.bench!, items) : values.bench!;
     const result = await evaluateFolder(predDir, gtDir);
+    assertComplete(result, predDir); // every method wrote every item above: a gap is a bug, not a score
     rows.push({ method: method.name, label: method.label, ...result.mean, msPerImage: ms / items.length, items: result.items });
     console.error(`${method.name}: SAD ${result.mean.sad.toFixed(2)} MSE ${result.mean.mseUnknown.toFixed(2)} (${(ms / items.length).toFixed(0)} ms/image)`);
   }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { buildScene } from '../demo/scene.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { alphaMetrics } from '../eval/metrics.js';
-import { evaluateFolder, formatTable } from '../eval/evaluate.js';
+import { evaluateFolder, formatTable, incompleteSummary } from '../eval/evaluate.js';
 import { ensureWritableDir } from '../io/encode.js';
 import { writeMatteOutputs } from '../io/outputs.js';
 import { createMatter, type MatterOptions } from '../pipeline.js';
@@ -140,6 +140,9 @@ async function evalCommand(args: string[]): Promise<void> {
   if (!values.pred || !values.gt) throw new CleanplateError('eval needs --pred DIR and --gt DIR');
   const result = await evaluateFolder(values.pred, values.gt);
   process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
+  // What was there is printed above; a missing or unscorable item still fails the command.
+  const summary = incompleteSummary(result, values.pred);
+  if (summary) throw new CleanplateError(summary);
 }
 
 async function demoCommand(args: string[]): Promise<void> {

@@ -31,15 +31,19 @@ export function runTool(name: 'ffmpeg' | 'ffprobe', args: string[], file: string
     child.on('error', (e) => reject(new CleanplateError(`${what}: ${e.message}`, file)));
     child.on('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new CleanplateError(`${what}: ${lastLine(err) || `${name} exited with ${code}`}`, file));
+      else reject(new CleanplateError(`${what}: ${lastLine(err, file) || `${name} exited with ${code}`}`, file));
     });
   });
 }
 
-/** The most telling line of an ffmpeg error log, without the `[demuxer @ 0x...]` prefix. */
-export function lastLine(stderr: string): string {
+/**
+ * The most telling line of an ffmpeg error log, without the `[demuxer @ 0x...]` prefix, and without
+ * the `FILE: ` that ffmpeg puts first when `file` is given (our errors name the file already).
+ */
+export function lastLine(stderr: string, file?: string): string {
   const lines = stderr.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim()).filter(Boolean);
-  return lines.at(-1) ?? '';
+  const line = lines.at(-1) ?? '';
+  return file && line.startsWith(`${file}: `) ? line.slice(file.length + 2) : line;
 }
 
 /** ffmpeg messages that mean the input is damaged even though ffmpeg itself exits 0. */

@@ -39,10 +39,14 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
   if (info.size === 0) throw new CleanplateError('video file is empty', file);
   const json = await runTool('ffprobe', ['-v', 'error', '-count_packets', '-show_entries',
     'stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets:stream_side_data=rotation:stream_tags=rotate',
-    '-of', 'json', file], file, 'cannot read video');
+    '-of', 'json', file], file, 'cannot read video (not a video, or damaged or truncated)');
   const streams = (JSON.parse(json) as { streams?: ProbeStream[] }).streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && s.width && s.height);
-  if (!video) throw new CleanplateError('no video stream found (is it a video file?)', file);
+  if (!video) {
+    // A file cut inside its index can still list a stream, of type 'data' or without a size.
+    const audioOnly = streams.length > 0 && streams.every((s) => s.codec_type === 'audio');
+    throw new CleanplateError(audioOnly ? 'no video stream found: the file holds only audio' : 'no usable video stream found: not a video, or damaged or truncated', file);
+  }
   const audio = streams.find((s) => s.codec_type === 'audio');
   const packets = Number(video.nb_read_packets ?? 0);
   const declared = Number(video.nb_frames ?? 0);

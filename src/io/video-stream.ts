@@ -71,8 +71,8 @@ export class FrameReader {
   private finish(code: number | null): void {
     this.ended = true;
     if (this.stopped) return this.settle();
-    if (code !== 0) this.fail(new CleanplateError(`cannot decode video: ${lastLine(this.stderr) || `ffmpeg exited with ${code}`}`, this.file));
-    else if (DAMAGE.test(this.stderr)) this.fail(new CleanplateError(`video is damaged or truncated: ${lastLine(this.stderr)}`, this.file));
+    if (code !== 0) this.fail(new CleanplateError(`cannot decode video: ${lastLine(this.stderr, this.file) || `ffmpeg exited with ${code}`}`, this.file));
+    else if (DAMAGE.test(this.stderr)) this.fail(new CleanplateError(`video is damaged or truncated: ${lastLine(this.stderr, this.file)}`, this.file));
     else if (this.filled) this.fail(new CleanplateError('video ends in the middle of a frame', this.file));
     this.settle();
   }
