@@ -5,14 +5,14 @@
 import { performance } from 'node:perf_hooks';
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessPlate, type PlateAssessment } from './align/plate-check.js';
-import { realignEdges, type ResidueReport } from './align/residue.js';
 import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from './composite/index.js';
 import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
-import { ClassicEngine } from './matte/classic.js';
+import { binarize, resize } from './ops.js';
+import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
@@ -27,6 +27,8 @@ export interface MatterOptions {
   modelsDir?: string;
   /** Which network model of models/network.json (default: the manifest's default). */
   networkModel?: string;
+  /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
+  classic?: ClassicOptions;
 }
 
 export type ImageSource = string | Uint8Array | ImageF32;
@@ -48,8 +50,6 @@ export interface MatteReport {
   plate: { given: boolean; confidence?: number; warnings: string[]; check?: Omit<PlateAssessment, 'warnings' | 'refuse' | 'confidence'> };
   alignment?: AlignmentReport;
   colour?: ColourReport;
-  /** The plate's strong edges re-aligned locally to the image (pixels looked at, pixels moved). */
-  residue?: ResidueReport;
   engineDetails: Record<string, number | string | boolean>;
   /** Milliseconds per stage. */
   timings: Record<string, number>;
@@ -67,7 +67,7 @@ export interface MatteResult {
 }
 
 export interface Matter {
-  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel'>>;
+  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
@@ -152,12 +152,24 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
   return { alignment, placed };
 }
 
+/** Six numbers need no megapixels: the gain/bias fit runs on the images shrunk to ≤ 512 px. */
+const COLOUR_LONG_SIDE = 512;
+
+function fitColourCoarse(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined): ColourReport {
+  const scale = Math.min(1, COLOUR_LONG_SIDE / Math.max(image.width, image.height));
+  if (scale === 1) return fitColour(image, placed.warped, colourRing(subject, placed.valid));
+  const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
+  // The coverage must be complete in a shrunk pixel for the pixel to count.
+  const valid = binarize(resize(placed.valid, w, h), 0.999);
+  return fitColour(resize(image, w, h), resize(placed.warped, w, h), colourRing(subject && resize(subject, w, h), valid));
+}
+
 /**
  * Colour-matches a placed plate to the image (fitted here, or a fixed correction such as a video's
  * median) and fills what the plate does not cover from the image, as the paper does.
  */
 export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, fixed?: ColourReport): { plate: ImageF32; plateValid: Plane; colour: ColourReport } {
-  const colour = fixed ?? fitColour(image, placed.warped, colourRing(subject, placed.valid));
+  const colour = fixed ?? fitColourCoarse(image, placed, subject);
   const covered = placed.valid.data.every((v) => v >= 0.5);
   if (!colour.applied && covered) return { plate: placed.warped, plateValid: placed.valid, colour };
   // Copied before filling: the placed plate may be the caller's own buffer.
@@ -196,7 +208,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   if (!['rvm', 'selfie', 'none'].includes(resolved.prior)) throw new CleanplateError(`unknown prior '${resolved.prior}' (rvm, selfie or none)`);
   if (!['auto', 'homography', 'none'].includes(resolved.align)) throw new CleanplateError(`unknown alignment '${resolved.align}' (auto, homography or none)`);
   let engine: MatteEngine;
-  if (resolved.engine === 'classic') engine = new ClassicEngine();
+  if (resolved.engine === 'classic') engine = new ClassicEngine(options.classic);
   else if (resolved.engine === 'network') engine = await NetworkEngine.create(options.networkModel, options.modelsDir);
   else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
   await loadCv();
@@ -220,13 +232,12 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       lap('prior');
 
       let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
-      let assessment: PlateAssessment | undefined, residue: ResidueReport | undefined;
+      let assessment: PlateAssessment | undefined;
       if (plateRaw) {
         const subject = resolved.prior !== 'none' ? priorAlpha : undefined;
         const aligned = alignPlate(image, plateRaw, subject, resolved.align);
         alignment = aligned.alignment;
         ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject));
-        ({ plate, report: residue } = realignEdges(image, plate, plateValid));
         assessment = checkPlate(image, plate, plateValid, subject, alignment);
         lap('align');
       }
@@ -253,7 +264,6 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
           plate: plateReport(assessment),
           ...(alignment ? { alignment } : {}),
           ...(colourReport ? { colour: colourReport } : {}),
-          ...(residue ? { residue } : {}),
           engineDetails: out.details,
           timings,
         },

@@ -11,12 +11,21 @@
  *    α = (I−B)·(F̂−B)/|F̂−B|², F̂ the subject's colours propagated from nearby opaque pixels; where F̂
  *    and B coincide the equation is ill-posed and the prior's alpha is used instead.
  * 4. A light colour-guided filter removes per-pixel noise; F by the regularised compositing solve.
+ *
+ * Coarse to fine (as BackgroundMattingV2): steps 1–2 and the subject colours F̂ — every decision about
+ * the whole frame — run at a working resolution (long side ≤ WORK_LONG_SIDE). Full resolution is
+ * spent only in the uncertain band (region minus sure interior): the compositing-equation alpha,
+ * the guided refinement and the foreground solve. Outside the band alpha is 0 or 1 by construction.
+ * The difference d itself is measured at full resolution (it is cheap): its noise level sets the
+ * thresholds, and it reaches the working resolution by max-pooling for the weak evidence, so a
+ * one-pixel strand that an average would dilute still extends the region it belongs to.
  */
-import { createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
-import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur } from '../ops.js';
+import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
+import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur, resize } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
+import { realignEdges } from '../align/residue.js';
 import { estimateForeground, propagateCoarse } from './foreground.js';
-import { guidedFilter } from './guided.js';
+import { guidedFilter, guidedFilterFast } from './guided.js';
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
   const out = createPlane(a.width, a.height);
@@ -91,6 +100,121 @@ function supportedPrior(prior: Plane, strong: Plane): Plane {
 export interface ClassicOptions {
   /** Radius of the colour-guided refinement (0 disables it). */
   refineRadius?: number;
+  /** Long side of the working resolution for whole-frame decisions; 0 decides at full resolution. */
+  workLongSide?: number;
+}
+
+/** Chosen by measurement on the dev benchmark and the real captures (README, speed section). */
+export const WORK_LONG_SIDE = 512;
+/** Share of the low threshold that a working cell's own difference must reach for max-pooled evidence to count. */
+const WEAK_GATE = 0.5;
+
+/** Block maximum: the working-resolution view of d in which thin strong differences survive. */
+function maxPool(plane: Plane, width: number, height: number): Plane {
+  if (plane.width === width && plane.height === height) return plane;
+  const out = createPlane(width, height);
+  const sx = width / plane.width, sy = height / plane.height;
+  for (let y = 0; y < plane.height; y++) {
+    const row = Math.min(height - 1, Math.floor(y * sy)) * width;
+    for (let x = 0; x < plane.width; x++) {
+      const q = row + Math.min(width - 1, Math.floor(x * sx));
+      const v = plane.data[y * plane.width + x]!;
+      if (v > out.data[q]!) out.data[q] = v;
+    }
+  }
+  return out;
+}
+
+/** What the working resolution decides for the whole frame. */
+interface Decision {
+  /** Where alpha may be non-zero. */
+  region: Plane;
+  /** Opaque for sure. */
+  sure: Plane;
+  /** Alpha where the compositing equation is ill-posed (prior or the evidence's silhouette). */
+  fallback: Plane;
+  /** The subject's colours, propagated from opaque pixels (second pass). */
+  fHat: ImageF32;
+}
+
+/**
+ * Compositing-equation alpha at one pixel with the known background, blended towards the fallback
+ * where F̂ and B are too alike for the equation to decide. Returns [alpha, trust].
+ */
+function equationAlpha(image: Float32Array, plate: Float32Array, fHat: Float32Array, p: number, q: number, noise: number, fallback: number): [number, number] {
+  let num = 0, den = 0;
+  for (let c = 0; c < 3; c++) {
+    const fb = fHat[q * 3 + c]! - plate[p * 3 + c]!;
+    num += (image[p * 3 + c]! - plate[p * 3 + c]!) * fb;
+    den += fb * fb;
+  }
+  const sep = Math.sqrt(den / 3);
+  const floor = Math.min(0.45, (1.5 * noise) / Math.max(sep, 1e-3));
+  const eq = den > 1e-6 ? num / den : 0;
+  const a = Math.min(1, Math.max(0, (eq - floor) / Math.max(0.05, 1 - 2 * floor)));
+  const trust = smoothstep(0.04, 0.16, sep);
+  return [trust * a + (1 - trust) * fallback, trust];
+}
+
+/**
+ * The whole-frame decisions on (possibly downscaled) images: d is the difference at this scale and
+ * `weak` the difference that decides the region's reach (d itself, or a max-pooled full-resolution d).
+ * F̂ comes from the pixels a first pass finds opaque (the sure interior and thick strong evidence
+ * seed it), re-estimated once.
+ */
+function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: Plane, noise: number, lo: number, hi: number): Decision {
+  const { width, height } = image;
+  const diag = Math.hypot(width, height);
+  // Strong evidence, opened to drop specks and one-pixel parallax lines.
+  const strongRaw = binarize(d, hi);
+  const strong = dilateDisc(erodeDisc(strongRaw, 1), 1);
+  const kept = subjectEvidence(strong, prior);
+  const priorCore = supportedPrior(prior, strong);
+  const evidenceCore = fillHoles(erodeDisc(dilateDisc(kept, 2), 2));
+  const core = createPlane(width, height);
+  for (let i = 0; i < core.data.length; i++) core.data[i] = evidenceCore.data[i]! > 0.5 || priorCore.data[i]! > 0.5 ? 1 : 0;
+
+  // Where alpha may be non-zero: the core grown by a ring, extended along weak evidence touching it.
+  const ringOut = Math.max(3, 0.03 * diag), ringIn = Math.max(2, 0.006 * diag);
+  // Weak evidence joins only through a connected path to the core (strands reach out from the
+  // subject; parallax clutter floats apart), and never further than a tenth of the diagonal.
+  const fromCore = distanceOutside(core).data;
+  const far = 0.1 * diag;
+  const reach = createPlane(width, height);
+  for (let i = 0; i < reach.data.length; i++) reach.data[i] = fromCore[i]! <= ringOut || (weak.data[i]! > lo && fromCore[i]! <= far) ? 1 : 0;
+  const { labels: reachLabels, stats: reachStats } = components(reach);
+  const touches = new Uint8Array(reachStats.length + 1);
+  for (let i = 0; i < reachLabels.length; i++) if (core.data[i]! > 0.5) touches[reachLabels[i]!] = 1;
+  const region = createPlane(width, height);
+  for (let i = 0; i < region.data.length; i++) region.data[i] = touches[reachLabels[i]!] ? 1 : 0;
+  // Opaque for sure: only the interior of a prior silhouette that the plate supports. Evidence
+  // alone never forces alpha to 1: a semi-transparent strand differs from the plate as much as skin.
+  const confident = createPlane(width, height);
+  for (let i = 0; i < confident.data.length; i++) confident.data[i] = priorCore.data[i]! > 0.5 && prior.data[i]! > 0.95 ? 1 : 0;
+  const sure = erodeDisc(confident, ringIn);
+  // Where the compositing equation is ill-posed, fall back on the prior or on the evidence's silhouette.
+  const silhouette = gaussianBlur(evidenceCore, 2 * Math.round(ringIn) + 1);
+  const fallback = createPlane(width, height);
+  for (let i = 0; i < fallback.data.length; i++) fallback.data[i] = Math.max(prior.data[i]!, silhouette.data[i]!);
+
+  // Subject colours F̂: first from the sure interior and thick strong evidence inside the core, then
+  // re-estimated from the pixels the first pass found opaque.
+  let opaque = createPlane(width, height);
+  // Strong difference alone does not mean opaque (a half-transparent strand over a contrasting
+  // background differs strongly too): take thick strong regions away from the core's edge.
+  const thick = erodeDisc(strongRaw, 2);
+  const interior = erodeDisc(core, 2 * ringIn);
+  for (let i = 0; i < opaque.data.length; i++) {
+    opaque.data[i] = sure.data[i]! > 0.5 || (thick.data[i]! > 0.5 && interior.data[i]! > 0.5) ? 1 : 0;
+  }
+  const first = propagateCoarse(image, opaque);
+  opaque = createPlane(width, height);
+  for (let p = 0; p < opaque.data.length; p++) {
+    if (sure.data[p]! > 0.5) opaque.data[p] = 1;
+    else if (region.data[p]! > 0.5) opaque.data[p] = equationAlpha(image.data, plate.data, first.data, p, p, noise, fallback.data[p]!)[0] > 0.9 ? 1 : 0;
+  }
+  const fHat = propagateCoarse(image, opaque);
+  return { region, sure, fallback, fHat };
 }
 
 export class ClassicEngine implements MatteEngine {
@@ -104,94 +228,103 @@ export class ClassicEngine implements MatteEngine {
       return { alpha, foreground: estimateForeground(image, alpha), details: { source: 'prior' } };
     }
     const { width, height } = image;
-    const diag = Math.hypot(width, height);
-    const d = colourDistance(image, plate);
-    const noise = noiseLevel(d, prior, input.plateValid);
+    const times: Record<string, number> = {};
+    let t0 = performance.now();
+    const lap = (k: string) => { const now = performance.now(); times[k] = +(now - t0).toFixed(1); t0 = now; };
+    const dFull = colourDistance(image, plate);
+    const noise = noiseLevel(dFull, prior, input.plateValid);
     const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
     const hi = lo + 0.04;
-
-    // Strong evidence, opened to drop specks and one-pixel parallax lines.
-    const strongRaw = binarize(d, hi);
-    const strong = dilateDisc(erodeDisc(strongRaw, 1), 1);
-    const kept = subjectEvidence(strong, prior);
-    const priorCore = supportedPrior(prior, strong);
-    const evidenceCore = fillHoles(erodeDisc(dilateDisc(kept, 2), 2));
-    const core = createPlane(width, height);
-    for (let i = 0; i < core.data.length; i++) core.data[i] = evidenceCore.data[i]! > 0.5 || priorCore.data[i]! > 0.5 ? 1 : 0;
-
-    // Where alpha may be non-zero: the core grown by a ring, extended along weak evidence touching it.
-    const ringOut = Math.max(3, 0.03 * diag), ringIn = Math.max(2, 0.006 * diag);
-    // Weak evidence joins only through a connected path to the core (strands reach out from the
-    // subject; parallax clutter floats apart), and never further than a tenth of the diagonal.
-    const fromCore = distanceOutside(core).data;
-    const far = 0.1 * diag;
-    const reach = createPlane(width, height);
-    for (let i = 0; i < reach.data.length; i++) reach.data[i] = fromCore[i]! <= ringOut || (d.data[i]! > lo && fromCore[i]! <= far) ? 1 : 0;
-    const { labels: reachLabels, stats: reachStats } = components(reach);
-    const touches = new Uint8Array(reachStats.length + 1);
-    for (let i = 0; i < reachLabels.length; i++) if (core.data[i]! > 0.5) touches[reachLabels[i]!] = 1;
-    const region = createPlane(width, height);
-    for (let i = 0; i < region.data.length; i++) region.data[i] = touches[reachLabels[i]!] ? 1 : 0;
-    // Opaque for sure: only the interior of a prior silhouette that the plate supports. Evidence
-    // alone never forces alpha to 1: a semi-transparent strand differs from the plate as much as skin.
-    const confident = createPlane(width, height);
-    for (let i = 0; i < confident.data.length; i++) confident.data[i] = priorCore.data[i]! > 0.5 && prior.data[i]! > 0.95 ? 1 : 0;
-    const sure = erodeDisc(confident, ringIn);
-    // Where the compositing equation is ill-posed, fall back on the prior or on the evidence's silhouette.
-    const silhouette = gaussianBlur(evidenceCore, 2 * Math.round(ringIn) + 1);
-    const fallback = createPlane(width, height);
-    for (let i = 0; i < fallback.data.length; i++) fallback.data[i] = Math.max(prior.data[i]!, silhouette.data[i]!);
-
-    // Subject colours F̂: first from the sure interior and thick strong evidence inside the core, then
-    // re-estimated from the pixels the first pass found opaque.
-    let opaque = createPlane(width, height);
-    // Strong difference alone does not mean opaque (a half-transparent strand over a contrasting
-    // background differs strongly too): take thick strong regions away from the core's edge.
-    const thick = erodeDisc(strongRaw, 2);
-    const interior = erodeDisc(core, 2 * ringIn);
-    for (let i = 0; i < opaque.data.length; i++) {
-      opaque.data[i] = sure.data[i]! > 0.5 || (thick.data[i]! > 0.5 && interior.data[i]! > 0.5) ? 1 : 0;
+    const long = this.options.workLongSide ?? WORK_LONG_SIDE;
+    const scale = long > 0 ? Math.min(1, long / Math.max(width, height)) : 1;
+    const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+    const coarse = w !== width || h !== height;
+    const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
+    // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
+    // on the working grid for the decisions, and at full resolution inside the band below.
+    const imageS = small(image), priorS = small(prior);
+    const { plate: plateS, report: residueS, shifts } = realignEdges(imageS, small(plate), { valid: input.plateValid && small(input.plateValid) });
+    const dS = colourDistance(imageS, plateS);
+    lap('difference');
+    // Weak evidence: the full-resolution difference max-pooled (a strand a cell dilutes still counts),
+    // but only in cells whose re-aligned, averaged difference shows something too: a residue line
+    // along a plate edge, gone after re-alignment, must not carry the region along it.
+    let weak = dS;
+    if (coarse) {
+      weak = maxPool(dFull, w, h);
+      for (let i = 0; i < weak.data.length; i++) if (dS.data[i]! < WEAK_GATE * lo) weak.data[i] = dS.data[i]!;
     }
+    const decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
+    lap('decide');
+
+    // Back to full resolution, decided on the working grid: the region grown and the sure interior
+    // shrunk by one working pixel, so that the band (where alpha is computed at full resolution)
+    // covers every pixel whose working cell or a neighbour is uncertain. A full-resolution pixel
+    // then only looks up its cell: no morphology or resizing of whole full-resolution planes.
+    const regionS = coarse ? dilateDisc(decision.region, 1) : decision.region;
+    const sureS = coarse ? erodeDisc(decision.sure, 1) : decision.sure;
     const alpha = createPlane(width, height);
-    let ambiguous = 0;
-    for (let pass = 0; pass < 2; pass++) {
-      const fHat = propagateCoarse(image, opaque);
-      ambiguous = 0;
-      for (let p = 0; p < alpha.data.length; p++) {
-        if (sure.data[p]! > 0.5) { alpha.data[p] = 1; continue; }
-        if (region.data[p]! <= 0.5) { alpha.data[p] = 0; continue; }
-        let num = 0, den = 0;
-        for (let c = 0; c < 3; c++) {
-          const i = p * 3 + c;
-          const fb = fHat.data[i]! - plate.data[i]!;
-          num += (image.data[i]! - plate.data[i]!) * fb;
-          den += fb * fb;
-        }
-        const sep = Math.sqrt(den / 3);
-        const floor = Math.min(0.45, (1.5 * noise) / Math.max(sep, 1e-3));
-        const eq = den > 1e-6 ? num / den : 0;
-        const a = Math.min(1, Math.max(0, (eq - floor) / Math.max(0.05, 1 - 2 * floor)));
-        const trust = smoothstep(0.04, 0.16, sep);
-        if (trust < 0.5) ambiguous++;
-        alpha.data[p] = trust * a + (1 - trust) * fallback.data[p]!;
+    const band = createPlane(width, height);
+    const inBand = new Uint8Array(width * height);
+    let bandPixels = 0;
+    for (let y = 0; y < height; y++) {
+      const row = Math.min(h - 1, Math.floor(y * scale)) * w;
+      for (let x = 0; x < width; x++) {
+        const cell = row + Math.min(w - 1, Math.floor(x * scale)), p = y * width + x;
+        if (sureS.data[cell]! > 0.5) alpha.data[p] = 1;
+        else if (regionS.data[cell]! > 0.5) { band.data[p] = 1; inBand[p] = 1; bandPixels++; }
       }
-      opaque = createPlane(width, height);
-      for (let i = 0; i < opaque.data.length; i++) opaque.data[i] = alpha.data[i]! > 0.9 ? 1 : 0;
     }
-    const band = region;
+    // On a full-resolution grid the working plate is already re-aligned everywhere.
+    const { plate: plateB, report: residue } = coarse ? realignEdges(image, plate, { valid: input.plateValid, where: inBand, hint: shifts }) : { plate: plateS, report: residueS };
+    lap('realign');
+    // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
+    const fx = new Float32Array(width), fx0 = new Int32Array(width);
+    for (let x = 0; x < width; x++) { const u = Math.min(w - 1, Math.max(0, (x + 0.5) * scale - 0.5)); fx0[x] = Math.floor(u); fx[x] = u - Math.floor(u); }
+    const fHatS = decision.fHat.data, fallbackS = decision.fallback.data;
+    const fHatFull = createImage(width, height, 3);
+    const fHatPixel = new Float32Array(3);
+    let ambiguous = 0;
+    for (let y = 0; y < height; y++) {
+      const v = Math.min(h - 1, Math.max(0, (y + 0.5) * scale - 0.5)), y0 = Math.floor(v), y1 = Math.min(h - 1, y0 + 1), fy = v - y0;
+      for (let x = 0; x < width; x++) {
+        const p = y * width + x;
+        if (!inBand[p]) continue;
+        const x0 = fx0[x]!, x1 = Math.min(w - 1, x0 + 1), gx = fx[x]!;
+        const k00 = y0 * w + x0, k01 = y0 * w + x1, k10 = y1 * w + x0, k11 = y1 * w + x1;
+        const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
+        for (let c = 0; c < 3; c++) {
+          const f = b00 * fHatS[k00 * 3 + c]! + b01 * fHatS[k01 * 3 + c]! + b10 * fHatS[k10 * 3 + c]! + b11 * fHatS[k11 * 3 + c]!;
+          fHatPixel[c] = f; fHatFull.data[p * 3 + c] = f;
+        }
+        const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
+        const [a, trust] = equationAlpha(image.data, plateB.data, fHatPixel, p, 0, noise, fallback);
+        alpha.data[p] = a;
+        if (trust < 0.5) ambiguous++;
+      }
+    }
+    lap('band');
     const refineRadius = this.options.refineRadius ?? 3;
-    const refined = refineRadius > 0 ? guidedFilter(image, alpha, refineRadius, 1e-4, band) : alpha;
+    // Coarse grids get the fast guided filter (coefficients at half resolution); full-resolution
+    // decisions (small images) the exact one.
+    const refined = refineRadius <= 0 ? alpha
+      : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
     // Keep the refinement from spreading alpha beyond the band or into the sure core.
     for (let p = 0; p < refined.data.length; p++) {
-      if (sure.data[p]! > 0.5) refined.data[p] = 1;
-      else if (band.data[p]! <= 0.5) refined.data[p] = 0;
+      if (band.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;
       else if (refined.data[p]! < 0.01) refined.data[p] = 0;
     }
-    const foreground = estimateForeground(image, refined, plate);
+    lap('refine');
+    const foreground = estimateForeground(image, refined, plateB, fHatFull);
+    lap('foreground');
     return {
       alpha: refined,
       foreground,
-      details: { noise: +noise.toFixed(4), thresholdLow: +lo.toFixed(4), thresholdHigh: +hi.toFixed(4), bandPixels: count(band), ambiguousPixels: ambiguous },
+      details: {
+        noise: +noise.toFixed(4), thresholdLow: +lo.toFixed(4), thresholdHigh: +hi.toFixed(4), workScale: +scale.toFixed(4),
+        bandPixels, realignedPixels: residue.realigned, bandShare: +(bandPixels / (width * height)).toFixed(4), ambiguousPixels: ambiguous,
+        ...Object.fromEntries(Object.entries(times).map(([k, v]) => [`ms_${k}`, v])),
+      },
     };
   }
 }

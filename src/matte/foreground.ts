@@ -47,24 +47,26 @@ const CONTEXT_PX = 32;
 
 /**
  * F where alpha is visible (zero elsewhere). Solved inside the rectangle around
- * alpha's support: a subject that fills a third of the frame costs a third.
+ * alpha's support: a subject that fills a third of the frame costs a third. `subjectColours`, when
+ * the engine already has a smooth estimate F̂ (valid wherever alpha is between 0 and 1), replaces
+ * the propagation from opaque pixels.
  */
-export function estimateForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {
+export function estimateForeground(image: ImageF32, alpha: Plane, background?: ImageF32, subjectColours?: ImageF32): ImageF32 {
   const { width, height } = image;
   const rect = supportRect(alpha, INVISIBLE);
   if (!rect) return createImage(width, height, 3);
   const x0 = Math.max(0, rect[0] - CONTEXT_PX), y0 = Math.max(0, rect[1] - CONTEXT_PX);
   const x1 = Math.min(width, rect[2] + CONTEXT_PX), y1 = Math.min(height, rect[3] + CONTEXT_PX);
-  if ((x1 - x0) * (y1 - y0) > 0.8 * width * height) return solveForeground(image, alpha, background);
-  const part = solveForeground(cropRect(image, x0, y0, x1, y1), cropRect(alpha, x0, y0, x1, y1), background && cropRect(background, x0, y0, x1, y1));
+  if ((x1 - x0) * (y1 - y0) > 0.8 * width * height) return solveForeground(image, alpha, background, subjectColours);
+  const part = solveForeground(cropRect(image, x0, y0, x1, y1), cropRect(alpha, x0, y0, x1, y1), background && cropRect(background, x0, y0, x1, y1), subjectColours && cropRect(subjectColours, x0, y0, x1, y1));
   const out = createImage(width, height, 3);
   const rowLength = (x1 - x0) * 3;
   for (let y = y0; y < y1; y++) out.data.set(part.data.subarray((y - y0) * rowLength, (y - y0 + 1) * rowLength), (y * width + x0) * 3);
   return out;
 }
 
-function solveForeground(image: ImageF32, alpha: Plane, background?: ImageF32): ImageF32 {
-  const fHat = propagate(image, alpha, (a) => (a > 0.95 ? 1 : 0));
+function solveForeground(image: ImageF32, alpha: Plane, background?: ImageF32, subjectColours?: ImageF32): ImageF32 {
+  const fHat = subjectColours ?? propagate(image, alpha, (a) => (a > 0.95 ? 1 : 0));
   const bHat = background ?? propagate(image, alpha, (a) => (a < 0.05 ? 1 : 0));
   const out = createImage(image.width, image.height, 3);
   for (let p = 0; p < alpha.data.length; p++) {

@@ -4,7 +4,7 @@
  * module, so this is written on top of its box filter.
  */
 import { createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
-import { boxMean } from '../ops.js';
+import { boxMean, resize } from '../ops.js';
 
 function channel(image: ImageF32, c: number): Plane {
   const out = createPlane(image.width, image.height);
@@ -18,7 +18,8 @@ function product(a: Plane, b: Plane): Plane {
   return out;
 }
 
-export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
+/** The filter's local linear coefficients, already box-averaged: q = mA·I + mB. */
+function coefficients(guide: ImageF32, input: Plane, radius: number, eps: number): { I: Plane[]; mA: Float32Array[]; mB: Float32Array } {
   const n = input.data.length;
   const I = [0, 1, 2].map((c) => channel(guide, c));
   const mI = I.map((p) => boxMean(p, radius).data);
@@ -43,8 +44,12 @@ export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number,
     A[0]!.data[i] = a0; A[1]!.data[i] = a1; A[2]!.data[i] = a2;
     B.data[i] = mp[i]! - a0 * m0 - a1 * m1 - a2 * m2;
   }
-  const mA = A.map((p) => boxMean(p, radius).data);
-  const mB = boxMean(B, radius).data;
+  return { I, mA: A.map((p) => boxMean(p, radius).data), mB: boxMean(B, radius).data };
+}
+
+export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
+  const n = input.data.length;
+  const { I, mA, mB } = coefficients(guide, input, radius, eps);
   const out = createPlane(input.width, input.height);
   for (let i = 0; i < n; i++) {
     const v = mA[0]![i]! * I[0]!.data[i]! + mA[1]![i]! * I[1]!.data[i]! + mA[2]![i]! * I[2]!.data[i]! + mB[i]!;
@@ -77,6 +82,40 @@ export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps:
     const a = Math.max(0, y0 - halo), b = Math.min(input.height, y1 + halo);
     const strip = guidedFilterWhole(cropRect(guide, x0, a, x1, b), cropRect(input, x0, a, x1, b), radius, eps);
     for (let y = y0; y < y1; y++) out.data.set(strip.data.subarray((y - a) * w, (y - a + 1) * w), y * input.width + x0);
+  }
+  return out;
+}
+
+/**
+ * The fast guided filter (He and Sun 2015): the coefficients are computed on the guide and input
+ * shrunk by `step` (box means of a smaller radius), enlarged bilinearly, and applied to the
+ * full-resolution guide, only at the pixels of `where` (the others keep their input value).
+ * Costs about 1/step² of the exact filter; the coefficients are smooth, so little is lost.
+ */
+export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane, step = 2): Plane {
+  const box = supportRect(where, 0.5);
+  const out = { ...input, data: input.data.slice() };
+  if (!box) return out;
+  const halo = 2 * radius + 2 * step;
+  const x0 = Math.max(0, box[0] - halo), x1 = Math.min(input.width, box[2] + halo);
+  const y0 = Math.max(0, box[1] - halo), y1 = Math.min(input.height, box[3] + halo);
+  const cw = x1 - x0, ch = y1 - y0;
+  const sw = Math.max(1, Math.round(cw / step)), sh = Math.max(1, Math.round(ch / step));
+  const g = resize(cropRect(guide, x0, y0, x1, y1), sw, sh), p = resize(cropRect(input, x0, y0, x1, y1), sw, sh);
+  const { mA, mB } = coefficients(g, p, Math.max(1, Math.round(radius / step)), eps);
+  const sx = sw / cw, sy = sh / ch;
+  for (let y = y0; y < y1; y++) {
+    const v = Math.min(sh - 1, Math.max(0, (y - y0 + 0.5) * sy - 0.5)), r0 = Math.floor(v), r1 = Math.min(sh - 1, r0 + 1), fy = v - r0;
+    for (let x = x0; x < x1; x++) {
+      const q = y * input.width + x;
+      if (where.data[q]! <= 0.5) continue;
+      const u = Math.min(sw - 1, Math.max(0, (x - x0 + 0.5) * sx - 0.5)), c0 = Math.floor(u), c1 = Math.min(sw - 1, c0 + 1), fx = u - c0;
+      const k00 = r0 * sw + c0, k01 = r0 * sw + c1, k10 = r1 * sw + c0, k11 = r1 * sw + c1;
+      const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+      const at = (a: Float32Array) => w00 * a[k00]! + w01 * a[k01]! + w10 * a[k10]! + w11 * a[k11]!;
+      const val = at(mA[0]!) * guide.data[q * 3]! + at(mA[1]!) * guide.data[q * 3 + 1]! + at(mA[2]!) * guide.data[q * 3 + 2]! + at(mB);
+      out.data[q] = val < 0 ? 0 : val > 1 ? 1 : val;
+    }
   }
   return out;
 }

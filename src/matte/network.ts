@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { realignEdges } from '../align/residue.js';
 import { CleanplateError } from '../errors.js';
 import { createPlane, cropRect, supportRect, toGray, type ImageF32, type Plane } from '../image.js';
 import { binarize, components, dilateDisc, erodeDisc, largestComponent, resize } from '../ops.js';
@@ -134,7 +135,8 @@ export class NetworkEngine implements MatteEngine {
   async matte(input: MatteInput): Promise<MatteOutput> {
     const { image, prior } = input;
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
-    const plate = input.plate;
+    // Alignment residue along the plate's edges is not subject (see align/residue.ts).
+    const { plate, report: residue } = realignEdges(image, input.plate, { valid: input.plateValid });
     const priorShaped = this.shapedPrior(prior);
     const { width, height } = image;
     if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {
@@ -167,7 +169,7 @@ export class NetworkEngine implements MatteEngine {
     keepMainSubject(alpha);
     const foreground = estimateForeground(image, alpha, plate);
     for (let p = 0; p < alpha.data.length; p++) if (alpha.data[p]! <= 0.01) { alpha.data[p] = 0; foreground.data.fill(0, p * 3, p * 3 + 3); }
-    return { alpha, foreground, details: { model: this.modelName, crop: `${box.width}x${box.height}+${box.x}+${box.y}`, networkSize: `${w}x${h}`, inferenceMs: +inferenceMs.toFixed(1) } };
+    return { alpha, foreground, details: { model: this.modelName, crop: `${box.width}x${box.height}+${box.x}+${box.y}`, networkSize: `${w}x${h}`, inferenceMs: +inferenceMs.toFixed(1), realignedPixels: residue.realigned } };
   }
 }
 

@@ -20,7 +20,6 @@ import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { alignPlate, checkPlate, loadImage, matchPlate, placePlate, plateReport, type MatteReport } from '../pipeline.js';
 import type { PlateAssessment } from '../align/plate-check.js';
-import { realignEdges } from '../align/residue.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
@@ -301,8 +300,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
           const matched = still && stillPlate ? stillPlate : matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
           if (still) stillPlate = matched;
-          // Residue along the plate's edges moves with the frame: re-aligned on every frame.
-          plate = realignEdges(image, matched.plate, matched.plateValid).plate;
+          plate = matched.plate;
           plateValid = matched.plateValid;
         });
       }
