@@ -134,7 +134,7 @@ async function videoCommand(args: string[]): Promise<void> {
         progress.step(p.frame, `${p.fps.toFixed(2)} fps`);
       },
     });
-    warnPlate(values.plate, report.plate.warnings);
+    warnPlate(values.plate === 'auto' ? 'the plate built from the input' : values.plate, report.plate.warnings);
     if (report.autoPlate && !values.json) process.stderr.write(`built the plate from ${report.autoPlate.frames.used} frames of the input: background seen at ${(report.autoPlate.coverage * 100).toFixed(2)}% of the pixels (camera ${report.autoPlate.camera})\n`);
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
