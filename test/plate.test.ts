@@ -118,6 +118,7 @@ test('plate: a subject that never leaves → coverage message naming the place, 
   const prior: Prior = { name: 'selfie', estimate: async (image) => ({ width: image.width, height: image.height, channels: 1, data: union }) as Plane };
   const built = await buildPlate({ sources: [file], prior, priorName: 'selfie', align: 'auto', maxPixels: 1e8 });
   assert.ok(built.insufficient, 'refused');
+  console.log(`still subject: ${built.insufficient}`);
   assert.match(built.insufficient!, /^only \d+\.\d% of the background was ever seen \(99\.5% needed\): the subject never left the lower middle of the frame .*; film a second or two with the subject out of frame, or pass a plate$/);
   assert.equal(built.insufficient!.split('\n').length, 1);
   // Every opaque subject pixel is marked never seen; what is marked lies near the subject.
