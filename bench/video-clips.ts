@@ -15,11 +15,13 @@ import { resize } from '../src/ops.js';
 
 export interface DataClip { name: string; input: string; plate: string; alphas: Plane[] }
 
-export async function buildDataClip(dataDir: string, object: string, background: string, outDir: string, frames = 16, width = 960, height = 540, seed = 3): Promise<DataClip> {
+/** `heightShare`: the object's height as a share of the frame's; `step`: px a frame (it stops at the frame's side). */
+export async function buildDataClip(dataDir: string, object: string, background: string, outDir: string, frames = 16, width = 960, height = 540, seed = 3,
+  heightShare = 0.8, step = 6, suffix = ''): Promise<DataClip> {
   const random = rng(seed);
   const fgFull = await decodeImage(join(dataDir, 'alphamatting-dev', 'image', `${object}.png`));
   const alphaFull = await readPlane(join(dataDir, 'alphamatting-dev', 'alpha', `${object}.png`));
-  const scale = (0.8 * height) / fgFull.height;
+  const scale = (heightShare * height) / fgFull.height;
   const fw = Math.round(fgFull.width * scale), fh = Math.round(fgFull.height * scale);
   const fg = resize(fgFull, fw, fh), alpha = resize(alphaFull, fw, fh) as Plane;
   const big = await decodeImage(join(dataDir, background));
@@ -28,7 +30,7 @@ export async function buildDataClip(dataDir: string, object: string, background:
   const plate = createImage(width, height, 3);
   for (let i = 0; i < plate.data.length; i++) plate.data[i] = Math.min(1, Math.max(0, gain[i % 3]! * bg.data[i]! + bias[i % 3]! + 0.008 * gaussian(random)));
   const alphas: Plane[] = [], raw: Uint8Array[] = [];
-  const y0 = height - fh, travel = Math.min(width - fw, 6 * frames);
+  const y0 = height - fh, travel = Math.min(width - fw, step * frames);
   for (let t = 0; t < frames; t++) {
     const x0 = Math.round((width - fw - travel) / 2 + (travel * t) / Math.max(1, frames - 1));
     const a = createPlane(width, height), image = createImage(width, height, 3);
@@ -45,7 +47,7 @@ export async function buildDataClip(dataDir: string, object: string, background:
     alphas.push(a);
     raw.push(toBytes(image));
   }
-  const input = join(outDir, `${object}.mp4`), platePath = join(outDir, `${object}.plate.png`);
+  const input = join(outDir, `${object}${suffix}.mp4`), platePath = join(outDir, `${object}${suffix}.plate.png`);
   const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', '30', '-i', 'pipe:0',
     '-c:v', 'libx264', '-preset', 'medium', ...(process.env.CLIP_CODEC ? process.env.CLIP_CODEC.split(' ') : ['-crf', '18', '-pix_fmt', 'yuv420p']), input], { input: Buffer.concat(raw), maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(String(r.stderr));

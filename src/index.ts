@@ -16,4 +16,6 @@ export type { PriorName } from './prior/index.js';
 export type { EngineName } from './matte/engine.js';
 export type { VideoRequest, VideoReport, VideoOutputs, VideoProgress } from './video/matte-video.js';
 export { probeVideo } from './io/video-probe.js';
+export { buildPlate, MIN_COVERAGE } from './plate/source.js';
+export type { PlateOptions, PlateReport, PlateBuild } from './plate/source.js';
 export type { VideoInfo } from './io/video-probe.js';

@@ -9,6 +9,7 @@ import { evaluateFolder, formatTable, incompleteSummary } from '../eval/evaluate
 import { ensureWritableDir } from '../io/encode.js';
 import { writeMatteOutputs } from '../io/outputs.js';
 import { createMatter, type MatterOptions } from '../pipeline.js';
+import { plateCommand } from './plate.js';
 import { Progress } from './progress.js';
 
 const USAGE = `cleanplate — background matting with a clean plate
@@ -16,13 +17,16 @@ const USAGE = `cleanplate — background matting with a clean plate
   cleanplate matte IMAGE [--plate PLATE] --out DIR [--background FILE | --color HEX]
                    [--prior rvm|selfie|none] [--engine classic|network] [--align auto|homography|none] [--json]
   cleanplate matte --pairs DIR --out DIR2 [same options]   (NAME_img.png + NAME_back.png)
-  cleanplate video INPUT --plate PLATE --out DIR [--background IMAGE|VIDEO | --color HEX] [--alpha-sequence]
-                   [--prior ...] [--engine ...] [--align ...] [--no-temporal] [--motion-stride T] [--json]
+  cleanplate video INPUT --plate PLATE|auto --out DIR [--background IMAGE|VIDEO | --color HEX] [--alpha-sequence]
+                   [--format webm|prores|png] [--prior ...] [--engine ...] [--align ...] [--no-temporal] [--motion-stride T] [--json]
+  cleanplate plate SOURCE... --out plate.png [--from SEC] [--to SEC] [--coverage-map FILE] [--prior ...] [--align ...] [--json]
+                   (SOURCE: one video, or several photos; writes plate.png and plate.json)
   cleanplate eval --pred DIR --gt DIR [--json]
   cleanplate demo [--out DIR] [--json]
 
 Outputs: DIR/alpha.png, DIR/foreground.png (RGBA), DIR/composite.png (with --background/--color), DIR/report.json.
-Video outputs: DIR/alpha.mp4 (grey H.264), DIR/foreground.webm (VP9 with alpha), DIR/composite.mp4 (H.264 with the
+Video outputs: DIR/alpha.mp4 (grey H.264), DIR/foreground.webm (VP9 with alpha; --format prores: DIR/foreground.mov,
+ProRes 4444 with alpha and audio; --format png: DIR/foreground/000001.png... RGBA), DIR/composite.mp4 (H.264 with the
 input's audio, with --background/--color), DIR/alpha/000001.png... (--alpha-sequence), DIR/report.json.
 Video needs ffmpeg on the PATH (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg).`;
 
@@ -93,14 +97,17 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
 async function videoCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { ...MATTE_OPTIONS, 'alpha-sequence': { type: 'boolean' }, 'no-temporal': { type: 'boolean' }, 'motion-stride': { type: 'string' } },
+    options: { ...MATTE_OPTIONS, 'alpha-sequence': { type: 'boolean' }, 'no-temporal': { type: 'boolean' }, 'motion-stride': { type: 'string' }, format: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new CleanplateError('expected exactly one INPUT video');
   if (!values.out) throw new CleanplateError('--out DIR is required');
   if (values.background && values.color) throw new CleanplateError('give either --background or --color, not both');
   const stride = values['motion-stride'] === undefined ? undefined : Number(values['motion-stride']);
   if (stride !== undefined && !(Number.isInteger(stride) && stride >= 1)) throw new CleanplateError(`--motion-stride '${values['motion-stride']}' is not a whole number of frames >= 1`);
-  refuseOverwritingInputs(values.out, ['alpha.mp4', 'foreground.webm', 'composite.mp4', 'report.json', 'alpha'], [positionals[0], values.plate, values.background]);
+  const format = values.format ?? 'webm';
+  if (!['webm', 'prores', 'png'].includes(format)) throw new CleanplateError(`unknown --format '${format}' (webm, prores or png)`);
+  const foreground = format === 'png' ? { foregroundSequence: join(values.out, 'foreground') } : { foreground: join(values.out, format === 'prores' ? 'foreground.mov' : 'foreground.webm') };
+  refuseOverwritingInputs(values.out, ['alpha.mp4', 'foreground.webm', 'foreground.mov', 'foreground', 'composite.mp4', 'report.json', 'alpha'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
   const out = values.out;
   const matter = await createMatter(matterOptions(values));
@@ -117,7 +124,7 @@ async function videoCommand(args: string[]): Promise<void> {
       input: positionals[0]!, plate: values.plate, background: values.background, color: values.color,
       temporal: !values['no-temporal'], motionStride: stride, signal: controller.signal,
       output: {
-        alpha: join(out, 'alpha.mp4'), foreground: join(out, 'foreground.webm'),
+        alpha: join(out, 'alpha.mp4'), ...foreground,
         ...(values.background || values.color ? { composite: join(out, 'composite.mp4') } : {}),
         ...(values['alpha-sequence'] ? { alphaSequence: join(out, 'alpha') } : {}),
         report: join(out, 'report.json'),
@@ -127,7 +134,8 @@ async function videoCommand(args: string[]): Promise<void> {
         progress.step(p.frame, `${p.fps.toFixed(2)} fps`);
       },
     });
-    warnPlate(values.plate, report.plate.warnings);
+    warnPlate(values.plate === 'auto' ? 'the plate built from the input' : values.plate, report.plate.warnings);
+    if (report.autoPlate && !values.json) process.stderr.write(`built the plate from ${report.autoPlate.frames.used} frames of the input: background seen at ${(report.autoPlate.coverage * 100).toFixed(2)}% of the pixels (camera ${report.autoPlate.camera})\n`);
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
   } finally {
@@ -177,10 +185,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'matte': await matteCommand(rest); break;
       case 'video': await videoCommand(rest); break;
+      case 'plate': await plateCommand(rest); break;
       case 'eval': await evalCommand(rest); break;
       case 'demo': await demoCommand(rest); break;
       case undefined: case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return command ? 0 : 2;
-      default: throw new CleanplateError(`unknown command '${command}' (matte, video, eval or demo; see --help)`);
+      default: throw new CleanplateError(`unknown command '${command}' (matte, video, plate, eval or demo; see --help)`);
     }
     return 0;
   } catch (err) {

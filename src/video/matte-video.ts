@@ -25,14 +25,17 @@ import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
 import { AlphaStabiliser, BoxSmoother, cornerDistance, medianColour, medianHomography } from './temporal.js';
+import { buildPlate, type PlateReport } from '../plate/source.js';
 
 export interface VideoOutputs {
   /** H.264 composite onto the new background, with the input's audio. Needs `background` or `color`. */
   composite?: string;
   /** Grey H.264 alpha. */
   alpha?: string;
-  /** VP9 WebM with straight alpha. */
+  /** Foreground with straight alpha: VP9 WebM, or ProRes 4444 with the input's audio when the name ends in `.mov`. */
   foreground?: string;
+  /** A folder of RGBA PNGs (straight alpha), 000001.png … one per input frame. */
+  foregroundSequence?: string;
   /** A folder of lossless 8-bit alpha PNGs, 000001.png … one per input frame. */
   alphaSequence?: string;
   /** A JSON report: options, per-stage time, alignment and colour statistics. */
@@ -43,6 +46,7 @@ export interface VideoProgress { frame: number; frames: number; fps: number; eta
 
 export interface VideoRequest {
   input: string;
+  /** A plate image, or `'auto'`: built from the input itself (see src/plate/). */
   plate?: string | ImageF32;
   output: VideoOutputs;
   /** A new background: an image (scaled to cover) or a video (looped or trimmed to the input's length). */
@@ -66,6 +70,8 @@ export interface VideoReport {
   colour?: ColourReport & { sampledFrames: number };
   /** The plate check over the sampled frames: the median confidence, every distinct warning. */
   plate: MatteReport['plate'];
+  /** With `plate: 'auto'`: how the plate was built from the input (frames, coverage, camera). */
+  autoPlate?: PlateReport;
   /** From the sampled frames: `static` (tripod, plate used as it is) or `moving` (aligned every frame). */
   camera?: 'static' | 'moving';
   alignment?: { methods: Record<string, number>; medianInliers: number };
@@ -88,6 +94,7 @@ export interface VideoParts {
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.gif', '.ogv']);
 const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
+const AUDIO_COPYABLE_TO_MOV = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'pcm_s16le', 'pcm_s24le', 'pcm_s32le', 'pcm_f32le']);
 /** Frames looked at on each side when smoothing the homography and the crop box. */
 const WINDOW = 2;
 const COLOUR_SAMPLES = 10;
@@ -114,12 +121,19 @@ interface Entry {
   box?: Box;
 }
 
-function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoInfo): WriterOptions {
+function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoInfo, file = ''): WriterOptions {
   const { width, height, rate } = info;
   // 4:2:0 needs even sides; odd-sized video keeps its exact size in 4:4:4 instead.
   const chroma = width % 2 || height % 2 ? 'yuv444p' : 'yuv420p';
   const h264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', chroma, '-movflags', '+faststart'];
   if (kind === 'alpha') return { width, height, rate, pixelFormat: 'gray', output: [...h264, '-crf', '10'] };
+  if (kind === 'foreground' && extname(file).toLowerCase() === '.mov') {
+    // ProRes 4444 with 16-bit alpha, straight (unpremultiplied) as editors expect, BT.709 tagged; audio copied (PCM where MOV cannot hold it).
+    const audio = info.audio ? ['-map', '1:a:0', '-c:a', AUDIO_COPYABLE_TO_MOV.has(info.audio.codec) ? 'copy' : 'pcm_s16le'] : [];
+    return { width, height, rate, pixelFormat: 'rgba', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio,
+      '-vf', 'scale=out_color_matrix=bt709:out_range=tv,format=yuva444p10le', '-c:v', 'prores_ks', '-profile:v', '4444', '-pix_fmt', 'yuva444p10le', '-alpha_bits', '16',
+      '-vendor', 'apl0', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-f', 'mov'] };
+  }
   if (kind === 'foreground') {
     return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-f', 'webm'] };
   }
@@ -145,24 +159,32 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   };
   const { output } = request;
   const temporal = request.temporal ?? true;
-  if (!output.composite && !output.alpha && !output.foreground && !output.alphaSequence) throw new CleanplateError('no video output requested (composite, alpha, foreground or alphaSequence)');
+  if (!output.composite && !output.alpha && !output.foreground && !output.alphaSequence && !output.foregroundSequence) throw new CleanplateError('no video output requested (composite, alpha, foreground, alphaSequence or foregroundSequence)');
   if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
   if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
   tool('ffmpeg');
   const info = await probeVideo(request.input);
   if (request.plate === undefined && parts.priorName === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
   if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, request.input);
-  const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.report].filter((f): f is string => Boolean(f));
-  const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string').map((f) => resolve(f));
+  const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.foregroundSequence, output.report].filter((f): f is string => Boolean(f));
+  const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string' && f !== 'auto').map((f) => resolve(f));
   for (const f of finals) {
     // Outputs replace files by renaming: an output named like an input would destroy that input.
     if (inputs.includes(resolve(f))) throw new CleanplateError('an output would overwrite this input; choose another output folder', f);
     await ensureWritableDir(dirname(f));
   }
 
-  let plateRaw = request.plate === undefined ? undefined : await loadImage(request.plate, parts.maxPixels, 'plate');
+  let plateRaw = request.plate === undefined || request.plate === 'auto' ? undefined : await loadImage(request.plate, parts.maxPixels, 'plate');
+  let autoPlate: PlateReport | undefined;
+  if (request.plate === 'auto') {
+    const built = await buildPlate({ sources: [request.input], prior: parts.prior, priorName: parts.priorName, align: parts.align, maxPixels: parts.maxPixels, signal: request.signal });
+    if (built.insufficient) throw new CleanplateError(built.insufficient, request.input);
+    plateRaw = built.plate;
+    autoPlate = built.report;
+  }
   const subsampled = /^(yuvj?420p|nv12|nv21|yuvj?422p|yuv420p10le|yuv422p10le)$/.exec(info.pixelFormat)?.[1];
-  if (plateRaw && subsampled) {
+  // A plate built from the decoded frames already has their colour planes.
+  if (plateRaw && subsampled && !autoPlate) {
     const plateName = typeof request.plate === 'string' ? request.plate : 'plate';
     const bytes = await throughPixelFormat(toBytes(plateRaw), plateRaw.width, plateRaw.height, subsampled.replace('10le', '').replace('nv21', 'nv12'), plateName);
     plateRaw = fromBytes(plateRaw.width, plateRaw.height, 3, bytes);
@@ -185,6 +207,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   const readers: { close(): void }[] = backgroundVideo ? [backgroundVideo] : [];
   const writers: { final: string; writer: FrameWriter }[] = [];
   const sequenceTemp = output.alphaSequence ? tempPath(output.alphaSequence.replace(/\/+$/, '')) : undefined;
+  const fgSequenceTemp = output.foregroundSequence ? tempPath(output.foregroundSequence.replace(/\/+$/, '')) : undefined;
 
   try {
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video.
@@ -235,8 +258,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info)) });
     if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info)) });
-    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info)) });
+    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info, output.foreground)) });
     if (sequenceTemp) await mkdir(sequenceTemp);
+    if (fgSequenceTemp) await mkdir(fgSequenceTemp);
     const pending = new Map<FrameWriter, Promise<void>>();
     const send = async (writer: FrameWriter, bytes: Uint8Array) => {
       // One frame in flight per encoder: it encodes frame n while we matte frame n+1.
@@ -323,6 +347,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         const png = await timed('encodeWait', () => encodePng(out.alpha));
         await writeFile(join(sequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
+      if (fgSequenceTemp) {
+        const png = await timed('encodeWait', () => encodePng(rgba(out.foreground, out.alpha)));
+        await writeFile(join(fgSequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
+      }
       written++;
       history.push(entry);
       if (history.length > WINDOW) history.shift();
@@ -351,6 +379,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       outputs: finals,
       ...(fixedColour ? { colour: fixedColour } : {}),
       plate: summarisePlate(plateRaw !== undefined, assessments),
+      ...(autoPlate ? { autoPlate } : {}),
       ...(camera ? { camera } : {}),
       ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0 } } : {}),
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
@@ -360,10 +389,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     };
     // Publish: every output renamed into place only now that all of them are complete.
     for (const { final, writer } of writers) await rename(writer.temp, final);
-    if (sequenceTemp && output.alphaSequence) {
-      const old = tempPath(`${output.alphaSequence.replace(/\/+$/, '')}-old`);
-      const hadOld = await rename(output.alphaSequence, old).then(() => true, () => false);
-      await rename(sequenceTemp, output.alphaSequence);
+    for (const [temp, final] of [[sequenceTemp, output.alphaSequence], [fgSequenceTemp, output.foregroundSequence]]) {
+      if (!temp || !final) continue;
+      const old = tempPath(`${final.replace(/\/+$/, '')}-old`);
+      const hadOld = await rename(final, old).then(() => true, () => false);
+      await rename(temp, final);
       if (hadOld) await rm(old, { recursive: true, force: true });
     }
     if (output.report) {
@@ -376,6 +406,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     for (const r of readers) r.close();
     await Promise.all(writers.map((w) => w.writer.abort()));
     if (sequenceTemp) await rm(sequenceTemp, { recursive: true, force: true });
+    if (fgSequenceTemp) await rm(fgSequenceTemp, { recursive: true, force: true });
     // Ctrl-C on a terminal also stops the ffmpeg children; their failure is the interruption's.
     throw request.signal?.aborted ? new InterruptedError() : err;
   }
