@@ -240,19 +240,20 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       progress: { framesDone: 0, framesTotal: kind === 'image' ? 1 : inputs.input.frames ?? 0, fps: 0, etaSeconds: null },
       error: null, outputs: [], attempts: 0, createdAt: t, updatedAt: t, ...(keyHash ? { keyHash } : {}),
     };
+    // The record is written before the key is claimed, so a key always points at a job that exists.
+    await store.writeRecord(record);
     if (keyHash) {
-      const bound = await store.claimKey(keyHash, id);
-      if (bound !== id) {
-        if (await store.readRecord(bound)) {
-          void reply.code(202).header('idempotent-replayed', 'true');
-          return { id: bound };
-        }
-        // The first job was deleted: the key is free again.
+      let bound = await store.claimKey(keyHash, id);
+      if (bound !== id && !(await store.readRecord(bound))) {
+        // The job the key was bound to is gone (deleted by a process that died before releasing the key).
         await store.releaseKey(keyHash);
-        if ((await store.claimKey(keyHash, id)) !== id) throw new HttpError(409, 'a request with this idempotency key is being processed; retry');
+        bound = await store.claimKey(keyHash, id);
+      }
+      if (bound !== id) {
+        void reply.code(202).header('idempotent-replayed', 'true').header('location', `/v1/jobs/${bound}`);
+        return { id: bound }; // this upload is discarded (onResponse)
       }
     }
-    await store.writeRecord(record);
     request.accepted = true;
     await backend.enqueue(record);
     void reply.code(202).header('location', `/v1/jobs/${id}`);
@@ -290,7 +291,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     void reply.header('accept-ranges', 'bytes').type(OUTPUT_TYPES[name]!);
     const range = parseRange(request.headers.range, file.size);
     if (range === null) {
-      return reply.code(416).header('content-range', `bytes */${file.size}`).send({ error: `range not satisfiable (size ${file.size})` });
+      return reply.code(416).type('application/json').header('content-range', `bytes */${file.size}`).send({ error: `range not satisfiable (size ${file.size})` });
     }
     if (range) {
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${file.size}`).header('content-length', range.end - range.start + 1);
