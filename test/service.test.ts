@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { loadCv } from '../src/cv.js';
-import { buildScene } from '../src/demo/scene.js';
+import { buildClip, buildScene } from '../src/demo/scene.js';
+import { toBytes } from '../src/image.js';
 import { encodePng } from '../src/io/encode.js';
 import { parseRange } from '../src/service/server.js';
 import { BIN, tempDir } from './helpers.js';
@@ -227,6 +228,34 @@ test('a job pending when the server is killed is run after a restart', async () 
   const j = await finished(b.url, r.body.id!);
   assert.equal(j.state, 'completed', j.error ?? '');
   assert.deepEqual(j.outputs, ['alpha.png', 'foreground.png', 'report.json']);
+});
+
+const HAS_FFMPEG = spawnSync('ffmpeg', ['-version']).status === 0;
+
+test('a video job: progress in frames, video outputs with their content types', { skip: !HAS_FFMPEG && 'ffmpeg is not installed (apt install ffmpeg)' }, async () => {
+  const clip = buildClip(10, 96, 64, 2);
+  const video = join(dir, 'clip.mkv');
+  const enc = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '96x64', '-framerate', '25', '-i', 'pipe:0', '-c:v', 'ffv1', video], { input: Buffer.concat(clip.frames.map(toBytes)) });
+  assert.equal(enc.status, 0, String(enc.stderr));
+  const clipPlate = join(dir, 'clip-plate.png');
+  await writeFile(clipPlate, await encodePng(clip.plate));
+  const r = await post(server.url, { input: video, plate: clipPlate }, { prior: 'none', color: '#0000ff' });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  const j = await finished(server.url, r.body.id!);
+  assert.equal(j.state, 'completed', j.error ?? '');
+  assert.deepEqual(j.outputs, ['alpha.mp4', 'composite.mp4', 'foreground.webm', 'report.json']);
+  assert.equal(j.progress.framesDone, 10);
+  assert.equal(j.progress.framesTotal, 10);
+  const mp4 = await fetch(`${server.url}/v1/jobs/${r.body.id}/outputs/alpha.mp4`, { headers: { range: 'bytes=0-99' } });
+  assert.equal(mp4.status, 206);
+  assert.equal(mp4.headers.get('content-type'), 'video/mp4');
+  assert.equal((await fetch(`${server.url}/v1/jobs/${r.body.id}/outputs/foreground.webm`)).headers.get('content-type'), 'video/webm');
+  const report = (await (await fetch(`${server.url}/v1/jobs/${r.body.id}/outputs/report.json`)).json()) as { frames: number };
+  assert.equal(report.frames, 10);
+  // A plate that is a video, or a video background for an image, is refused.
+  const bad = await post(server.url, { input: image, plate: video }, { prior: 'none' });
+  assert.equal(bad.status, 422);
+  assert.match(bad.body.error!, /^plate: not a readable image/);
 });
 
 test('openapi.json describes every route', async () => {

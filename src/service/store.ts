@@ -166,7 +166,7 @@ export class DirStore implements JobStore {
   }
 
   async openOutput(id: string, name: string) {
-    if (!JOB_ID.test(id) || !/^[a-z]+\.[a-z]+$/.test(name)) return undefined;
+    if (!JOB_ID.test(id) || !/^[a-z]+\.[a-z0-9]+$/.test(name)) return undefined;
     const path = join(this.jobDir(id), 'outputs', name);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) return undefined;
