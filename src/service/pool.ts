@@ -1,0 +1,121 @@
+/**
+ * N worker threads that run jobs, one at a time each. A thread that dies (out of memory, a native
+ * crash) fails its job with a clear message and is replaced; the process goes on.
+ */
+import { Worker } from 'node:worker_threads';
+import type { JobProgress } from './jobs.js';
+import type { FromThread, ToThread } from './thread.js';
+
+export class JobError extends Error {
+  constructor(message: string, readonly cancelled: boolean, readonly user: boolean) {
+    super(message);
+  }
+}
+
+interface Task {
+  id: string;
+  onStart?: () => void;
+  onProgress?: (p: JobProgress) => void;
+  resolve: (outputs: string[]) => void;
+  reject: (e: JobError) => void;
+}
+
+interface Slot { worker: Worker; task?: Task }
+
+/** How long a cancelled job may take to notice before its thread is terminated. */
+const ABORT_GRACE_MS = 5000;
+
+export class ThreadPool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Task[] = [];
+  private closed = false;
+
+  constructor(readonly size: number, private readonly dataDir: string) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(new URL('./thread.js', import.meta.url), { workerData: { dataDir: this.dataDir } }) };
+    slot.worker.on('message', (m: FromThread) => {
+      const task = slot.task;
+      if (!task || task.id !== m.id) return;
+      if (m.type === 'progress') { task.onProgress?.(m.progress); return; }
+      slot.task = undefined;
+      if (m.type === 'done') task.resolve(m.outputs);
+      else task.reject(new JobError(m.message, m.cancelled, m.user));
+      this.next();
+    });
+    slot.worker.on('error', (e: Error) => this.lost(slot, `worker thread failed: ${e.message}`));
+    slot.worker.on('exit', (code) => this.lost(slot, `worker thread exited (code ${code}), e.g. out of memory`));
+    return slot;
+  }
+
+  private lost(slot: Slot, message: string): void {
+    const i = this.slots.indexOf(slot);
+    if (i < 0) return;
+    const task = slot.task;
+    slot.task = undefined;
+    if (this.closed) { this.slots.splice(i, 1); task?.reject(new JobError('service is shutting down', true, false)); return; }
+    void slot.worker.terminate();
+    this.slots[i] = this.spawn();
+    task?.reject(new JobError(message, false, false));
+    this.next();
+  }
+
+  /** Runs a job on the next free thread. */
+  run(id: string, hooks: { onStart?: () => void; onProgress?: (p: JobProgress) => void } = {}): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ id, ...hooks, resolve, reject });
+      this.next();
+    });
+  }
+
+  get busy(): number {
+    return this.slots.filter((s) => s.task).length;
+  }
+
+  private next(): void {
+    for (const slot of this.slots) {
+      if (slot.task || !this.waiting.length) continue;
+      slot.task = this.waiting.shift()!;
+      slot.worker.postMessage({ type: 'run', id: slot.task.id } satisfies ToThread);
+      slot.task.onStart?.();
+    }
+  }
+
+  isRunning(id: string): boolean {
+    return this.slots.some((s) => s.task?.id === id);
+  }
+
+  /**
+   * Stops a job: a waiting one at once; a running one is asked to stop, and its thread is
+   * terminated (and replaced) if it has not stopped within the grace time. Resolves once it stopped.
+   */
+  abort(id: string): Promise<void> {
+    const w = this.waiting.findIndex((t) => t.id === id);
+    if (w >= 0) { this.waiting.splice(w, 1)[0]!.reject(new JobError('cancelled', true, false)); return Promise.resolve(); }
+    const slot = this.slots.find((s) => s.task?.id === id);
+    if (!slot) return Promise.resolve();
+    const task = slot.task!;
+    slot.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+    return new Promise((resolve) => {
+      const settle = task.resolve, fail = task.reject;
+      task.resolve = (o) => { clearTimeout(timer); settle(o); resolve(); };
+      task.reject = (e) => { clearTimeout(timer); fail(e); resolve(); };
+      const timer = setTimeout(() => {
+        if (slot.task !== task || this.closed) return;
+        slot.task = undefined;
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) { this.slots[i] = this.spawn(); void slot.worker.terminate(); }
+        task.reject(new JobError('cancelled', true, false));
+        this.next();
+      }, ABORT_GRACE_MS);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.waiting.splice(0)) t.reject(new JobError('service is shutting down', true, false));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
