@@ -127,14 +127,15 @@ export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: numb
 }
 
 /**
- * Plate → image geometry: the alignment ladder, then a check that the chosen transform really makes
- * the plate agree better with the image than no transform at all.
+ * Plate → image geometry: the alignment ladder (or, in a video, tracking from the previous frame's
+ * `start`), then a check that the chosen transform really makes the plate agree better with the
+ * image than no transform at all.
  */
-export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } {
+export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): { alignment: AlignmentReport; placed: PlacedPlate } {
   if (mode === 'none' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
   }
-  let alignment = estimateAlignment(image, plateRaw, subject, mode);
+  let alignment = estimateAlignment(image, plateRaw, subject, mode, start);
   if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
   }

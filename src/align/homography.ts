@@ -28,6 +28,8 @@ export interface AlignmentReport {
   flow?: { points: number; inliers: number; rmsError: number; used: boolean };
   /** Why a simpler model than the requested one was used, when it was. */
   fallback?: string;
+  /** Video: found by tracking corners from the previous frame's fit, without feature matching. */
+  tracked?: boolean;
 }
 
 const WORK_LONG_SIDE = 960;
@@ -301,8 +303,10 @@ function fitTranslation(matches: Match[]): number[] | undefined {
 /**
  * Estimates the plate → image transform. `subject` (soft prior, image size) masks the subject out
  * of feature detection. Never throws for lack of features: the report says what was used and why.
+ * `start` (a video's previous frame's homography) skips feature matching when corners tracked from
+ * it give a supported fit.
  */
-export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode): AlignmentReport {
+export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
   const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
   if (mode === 'none') return base;
   const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
@@ -310,6 +314,13 @@ export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Pla
   const c = cv();
   return withMats((t) => {
     const { gi, mask } = imageGrey(c, t, image, subject, si);
+    // Tracking (video): the previous frame's homography is a start as good as ORB's; the tracked
+    // corners refine it. ORB only (re)acquires when tracking does not end in a supported fit.
+    if (start) {
+      const { grey: gp } = plateFeatures(c, t(new c.ORB(ORB_FEATURES_FIRST)), ORB_FEATURES_FIRST, plate, sp);
+      const tracked = refined({ ...base, method: 'homography', homography: [...start] }, c, t, gi, gp, mask, si, sp, image, plate);
+      if (tracked.flow?.used) return { ...tracked, tracked: true, inliers: tracked.flow.inliers, rmsError: tracked.flow.rmsError };
+    }
     let result: AlignmentReport = base;
     for (const count of [ORB_FEATURES_FIRST, ORB_FEATURES]) {
       const { gp, keypoints, matches } = detectAndMatch(c, t, gi, mask, plate, count, si, sp);

@@ -14,7 +14,27 @@ export interface Prior {
   readonly name: PriorName;
   /** Soft alpha of the subject in [0, 1], same size as the image. */
   estimate(image: ImageF32): Promise<Plane>;
+  /**
+   * For the frames of one video, in order: a model with memory (RVM's recurrent state) carries it
+   * from frame to frame, and may work at a coarser size than a photo needs (a plate refines it).
+   * Priors without memory return themselves.
+   */
+  stream(options?: PriorStreamOptions): PriorStream;
 }
+
+export interface PriorStreamOptions {
+  /** Long side the model sees (RVM: a multiple of 32). */
+  longSide?: number;
+}
+
+export interface PriorStream {
+  estimate(image: ImageF32): Promise<Plane>;
+  /** Frees the carried state. */
+  close(): void;
+}
+
+/** RVM's long side for video frames: its recurrent state makes up for the coarser grid. */
+export const RVM_VIDEO_LONG_SIDE = 384;
 
 /** RVM works at any size that its stride-32 encoder divides; 512 on the long side keeps it ~0.5 s. */
 const RVM_LONG_SIDE = 512;
@@ -31,25 +51,55 @@ class RvmPrior implements Prior {
   readonly name = 'rvm' as const;
   constructor(private readonly model: GraphModel) {}
 
-  async estimate(image: ImageF32): Promise<Plane> {
-    const { w, h } = fitTo(image, RVM_LONG_SIDE, 32);
+  /** One frame through the model with the given recurrent state; returns alpha and the new state. */
+  async run(image: ImageF32, longSide: number, state: tf.Tensor[] | undefined): Promise<{ alpha: Plane; state: tf.Tensor[] }> {
+    const { w, h } = fitTo(image, longSide, 32);
     const small = resize(image, w, h);
     const src = tf.tensor4d(small.data, [1, h, w, 3]);
-    const zero = tf.zeros([1, 1, 1, 1]);
+    const zero = state ? undefined : tf.zeros([1, 1, 1, 1]);
+    const [r1, r2, r3, r4] = state ?? [zero!, zero!, zero!, zero!];
     const ratio = tf.scalar(0.5);
     try {
-      const [fgr, pha] = (await this.model.executeAsync(
-        { src, r1i: zero, r2i: zero, r3i: zero, r4i: zero, downsample_ratio: ratio },
-        ['fgr', 'pha'],
+      const [pha, ...next] = (await this.model.executeAsync(
+        { src, r1i: r1!, r2i: r2!, r3i: r3!, r4i: r4!, downsample_ratio: ratio },
+        ['pha', 'r1o', 'r2o', 'r3o', 'r4o'],
       )) as tf.Tensor[];
       const alpha = (await pha!.data()) as Float32Array;
-      fgr!.dispose();
       pha!.dispose();
-      return resize({ width: w, height: h, channels: 1, data: Float32Array.from(alpha) } as Plane, image.width, image.height);
+      return { alpha: resize({ width: w, height: h, channels: 1, data: Float32Array.from(alpha) } as Plane, image.width, image.height), state: next };
     } finally {
-      src.dispose(); zero.dispose(); ratio.dispose();
+      src.dispose(); zero?.dispose(); ratio.dispose();
     }
   }
+
+  async estimate(image: ImageF32): Promise<Plane> {
+    const { alpha, state } = await this.run(image, RVM_LONG_SIDE, undefined);
+    for (const t of state) t.dispose();
+    return alpha;
+  }
+
+  stream(options: PriorStreamOptions = {}): PriorStream {
+    const longSide = options.longSide ?? RVM_VIDEO_LONG_SIDE;
+    let state: tf.Tensor[] | undefined;
+    let size = '';
+    return {
+      estimate: async (image) => {
+        // A change of frame size (never within one video) would not fit the carried state.
+        const key = `${image.width}x${image.height}`;
+        if (key !== size) { for (const t of state ?? []) t.dispose(); state = undefined; size = key; }
+        const out = await this.run(image, longSide, state);
+        for (const t of state ?? []) t.dispose();
+        state = out.state;
+        return out.alpha;
+      },
+      close: () => { for (const t of state ?? []) t.dispose(); state = undefined; },
+    };
+  }
+}
+
+/** A prior without memory as a stream: every frame on its own. */
+function stateless(prior: { estimate(image: ImageF32): Promise<Plane> }): PriorStream {
+  return { estimate: (image) => prior.estimate(image), close: () => {} };
 }
 
 class SelfiePrior implements Prior {
@@ -68,6 +118,8 @@ class SelfiePrior implements Prior {
       input.dispose();
     }
   }
+
+  stream(): PriorStream { return stateless(this); }
 }
 
 class NoPrior implements Prior {
@@ -75,6 +127,8 @@ class NoPrior implements Prior {
   async estimate(image: ImageF32): Promise<Plane> {
     return createPlane(image.width, image.height);
   }
+
+  stream(): PriorStream { return stateless(this); }
 }
 
 export async function createPrior(name: PriorName, modelsDir?: string): Promise<Prior> {

@@ -74,7 +74,7 @@ export interface VideoReport {
   autoPlate?: PlateReport;
   /** From the sampled frames: `static` (tripod, plate used as it is) or `moving` (aligned every frame). */
   camera?: 'static' | 'moving';
-  alignment?: { methods: Record<string, number>; medianInliers: number };
+  alignment?: { methods: Record<string, number>; medianInliers: number; tracked: number };
   /** Seconds per stage over the whole video; `decodeWait`/`encodeWait` are time the matting waited on ffmpeg. */
   seconds: Record<string, number>;
   fps: number;
@@ -270,6 +270,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24' });
     readers.push(reader);
+    // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
+    // coarser grid; without them every frame is matted exactly as the image path would.
+    const priorStream = temporal ? parts.prior.stream() : undefined;
+    if (priorStream) readers.push(priorStream);
     const motion = network && temporal ? new MotionStack(info, stride) : undefined;
     if (motion) readers.push(motion);
     let stillPlate: ReturnType<typeof matchPlate> | undefined;
@@ -279,16 +283,20 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const queue: Entry[] = [];
     const methods: Record<string, number> = {};
     const inliers: number[] = [];
+    let trackedFrames = 0;
     let written = 0;
 
+    let lastFit: number[] | undefined;
     const analyse = async (index: number, bytes: Uint8Array): Promise<Entry> => {
       const image = fromBytes(info.width, info.height, 3, bytes);
-      const prior = await timed('prior', () => parts.prior.estimate(image));
+      const prior = await timed('prior', () => (priorStream ?? parts.prior).estimate(image));
       const entry: Entry = { index, image, prior };
       if (useAlignment) {
         await timed('align', () => {
           try {
-            entry.alignment = alignPlate(image, plateRaw!, subjectOf(prior), parts.align).alignment;
+            // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire.
+            entry.alignment = alignPlate(image, plateRaw!, subjectOf(prior), parts.align, temporal ? lastFit : undefined).alignment;
+            lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
           } catch (err) {
             // One frame without a reliable fit is bridged by its neighbours' fits.
             if (!(err instanceof CleanplateError) || !temporal) throw err;
@@ -319,6 +327,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
             const method = entry.alignment?.method ?? 'failed';
             methods[method] = (methods[method] ?? 0) + 1;
             if (entry.alignment) inliers.push(entry.alignment.inliers);
+            if (entry.alignment?.tracked) trackedFrames++;
           }
           // A still camera with the median colour gives every frame the same plate: correct it once.
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
@@ -381,7 +390,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       plate: summarisePlate(plateRaw !== undefined, assessments),
       ...(autoPlate ? { autoPlate } : {}),
       ...(camera ? { camera } : {}),
-      ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0 } } : {}),
+      ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0, tracked: trackedFrames } } : {}),
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
       fps: +(written / wall).toFixed(3),
       ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
