@@ -34,7 +34,8 @@ export function sameSize(a: { width: number; height: number }, b: { width: numbe
 
 export function fromBytes(width: number, height: number, channels: number, bytes: Uint8Array | Uint8ClampedArray): ImageF32 {
   const data = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! / 255;
+  const k = 1 / 255;
+  for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! * k;
   return { width, height, channels, data };
 }
 
@@ -43,7 +44,20 @@ export function toBytes(image: ImageF32): Uint8Array {
   const d = image.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
-    out[i] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+    // (v·255 + 0.5) truncated is Math.round for the positive values that reach it, and cheaper.
+    out[i] = v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0;
+  }
+  return out;
+}
+
+/** 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy. */
+export function rgbaBytes(foreground: ImageF32, alpha: ImageF32): Uint8Array {
+  const n = foreground.width * foreground.height;
+  const out = new Uint8Array(n * 4);
+  const f = foreground.data, a = alpha.data;
+  const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0);
+  for (let p = 0; p < n; p++) {
+    out[p * 4] = byte(f[p * 3]!); out[p * 4 + 1] = byte(f[p * 3 + 1]!); out[p * 4 + 2] = byte(f[p * 3 + 2]!); out[p * 4 + 3] = byte(a[p]!);
   }
   return out;
 }

@@ -217,7 +217,7 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
 
   return {
     options: resolved,
-    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, align: resolved.align, maxPixels: resolved.maxPixels }, request),
+    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels }, request),
     async matte(request: MatteRequest): Promise<MatteResult> {
       const timings: Record<string, number> = {};
       let t = performance.now();

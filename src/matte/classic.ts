@@ -47,15 +47,16 @@ function count(plane: Plane, threshold = 0.5): number {
  * than the 30th percentile over the whole plate (the prior can miss a subject that fills the frame).
  */
 function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
-  const background: number[] = [], all: number[] = [];
   const step = Math.max(1, Math.floor(d.data.length / 200000));
+  const all = new Float32Array(Math.ceil(d.data.length / step)), background = new Float32Array(all.length);
+  let na = 0, nb = 0;
   for (let i = 0; i < d.data.length; i += step) {
     if (valid && valid.data[i]! <= 0.5) continue;
-    all.push(d.data[i]!);
-    if (prior.data[i]! < 0.05) background.push(d.data[i]!);
+    all[na++] = d.data[i]!;
+    if (prior.data[i]! < 0.05) background[nb++] = d.data[i]!;
   }
-  const cap = 1.5 * quantile(Float32Array.from(all), 0.3);
-  return background.length ? Math.min(quantile(Float32Array.from(background), 0.5), cap) : cap;
+  const cap = 1.5 * quantile(all.subarray(0, na), 0.3);
+  return nb ? Math.min(quantile(background.subarray(0, nb), 0.5), cap) : cap;
 }
 
 /**
@@ -243,7 +244,9 @@ export class ClassicEngine implements MatteEngine {
     // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
     // on the working grid for the decisions, and at full resolution inside the band below.
     const imageS = small(image), priorS = small(prior);
-    const { plate: plateS, report: residueS, shifts } = realignEdges(imageS, small(plate), { valid: input.plateValid && small(input.plateValid) });
+    const realign = input.realign ?? true;
+    const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined });
+    const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, small(plate), { valid: input.plateValid && small(input.plateValid) }) : noResidue(small(plate));
     const dS = colourDistance(imageS, plateS);
     lap('difference');
     // Weak evidence: the full-resolution difference max-pooled (a strand a cell dilutes still counts),
@@ -267,16 +270,18 @@ export class ClassicEngine implements MatteEngine {
     const band = createPlane(width, height);
     const inBand = new Uint8Array(width * height);
     let bandPixels = 0;
+    const cellX = new Int32Array(width);
+    for (let x = 0; x < width; x++) cellX[x] = Math.min(w - 1, Math.floor(x * scale));
     for (let y = 0; y < height; y++) {
       const row = Math.min(h - 1, Math.floor(y * scale)) * w;
       for (let x = 0; x < width; x++) {
-        const cell = row + Math.min(w - 1, Math.floor(x * scale)), p = y * width + x;
+        const cell = row + cellX[x]!, p = y * width + x;
         if (sureS.data[cell]! > 0.5) alpha.data[p] = 1;
         else if (regionS.data[cell]! > 0.5) { band.data[p] = 1; inBand[p] = 1; bandPixels++; }
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = coarse ? realignEdges(image, plate, { valid: input.plateValid, where: inBand, hint: shifts }) : { plate: plateS, report: residueS };
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: inBand, hint: shifts }) : noResidue(plate);
     lap('realign');
     // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
     const fx = new Float32Array(width), fx0 = new Int32Array(width);

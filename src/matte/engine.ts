@@ -13,6 +13,11 @@ export interface MatteInput {
   prior: Plane;
   /** Optional grey motion stack {I-2T, I-T, I+T, I+2T} for video, at the image's size or smaller. */
   motion?: Plane[];
+  /**
+   * Whether the plate's edges may be re-aligned locally to the image (default true). A video shot
+   * from a tripod has no residue to remove: its plate is the camera's own view.
+   */
+  realign?: boolean;
   /** A crop decided by the caller (video smooths it over time); engines that crop use it. */
   box?: { x: number; y: number; width: number; height: number };
 }

@@ -136,7 +136,7 @@ export class NetworkEngine implements MatteEngine {
     const { image, prior } = input;
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
     // Alignment residue along the plate's edges is not subject (see align/residue.ts).
-    const { plate, report: residue } = realignEdges(image, input.plate, { valid: input.plateValid });
+    const { plate, report: residue } = input.realign === false ? { plate: input.plate, report: { realigned: 0 } } : realignEdges(image, input.plate, { valid: input.plateValid });
     const priorShaped = this.shapedPrior(prior);
     const { width, height } = image;
     if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {

@@ -11,7 +11,7 @@ import type { ColourReport } from '../align/colour.js';
 import { IDENTITY, type AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
-import { fromBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
+import { fromBytes, rgbaBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
 import { encodePng, ensureWritableDir, rgba, tempPath } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
@@ -21,6 +21,7 @@ import { NetworkEngine, type Box } from '../matte/network.js';
 import { alignPlate, checkPlate, loadImage, matchPlate, placePlate, plateReport, type MatteReport } from '../pipeline.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import type { Prior, PriorName } from '../prior/index.js';
+import { PriorThread } from '../prior/worker.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
@@ -88,6 +89,10 @@ export interface VideoParts {
   engine: MatteEngine;
   prior: Prior;
   priorName: PriorName;
+  /** Where the prior's model files are, for the prior thread (default: the package's). */
+  priorDir?: string;
+  /** Run the prior on the main thread (no prior thread), e.g. where threads are not wanted. */
+  inlinePrior?: boolean;
   align: AlignMode;
   maxPixels: number;
 }
@@ -97,7 +102,12 @@ const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opu
 const AUDIO_COPYABLE_TO_MOV = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'pcm_s16le', 'pcm_s24le', 'pcm_s32le', 'pcm_f32le']);
 /** Frames looked at on each side when smoothing the homography and the crop box. */
 const WINDOW = 2;
+/** Frames sampled for the colour correction and the tripod test: one in eight, at least 3, at most 10 (the paper's median). */
 const COLOUR_SAMPLES = 10;
+const COLOUR_SAMPLES_MIN = 3;
+const COLOUR_SAMPLE_EVERY = 8;
+/** Frames the prior thread works on ahead of the matting. */
+const PRIOR_AHEAD = 2;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
 
@@ -214,7 +224,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     let fixedColour: (ColourReport & { sampledFrames: number }) | undefined;
     const assessments: PlateAssessment[] = [];
     if (plateRaw) {
-      const step = Math.max(1, Math.ceil(info.frames / COLOUR_SAMPLES));
+      const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
+      const step = Math.max(1, Math.floor(info.frames / samples));
       const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
       readers.push(sampler);
       const reports: ColourReport[] = [];
@@ -271,8 +282,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24' });
     readers.push(reader);
     // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
-    // coarser grid; without them every frame is matted exactly as the image path would.
-    const priorStream = temporal ? parts.prior.stream() : undefined;
+    // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
+    // the matting; without them every frame is matted exactly as the image path would.
+    const priorThread = temporal && parts.priorName !== 'none' && !parts.inlinePrior ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
+    const priorStream = temporal && !priorThread ? parts.prior.stream() : undefined;
+    if (priorThread) readers.push(priorThread);
     if (priorStream) readers.push(priorStream);
     const motion = network && temporal ? new MotionStack(info, stride) : undefined;
     if (motion) readers.push(motion);
@@ -287,9 +301,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     let written = 0;
 
     let lastFit: number[] | undefined;
-    const analyse = async (index: number, bytes: Uint8Array): Promise<Entry> => {
+    const analyse = async (index: number, bytes: Uint8Array, threaded: Promise<Plane> | undefined): Promise<Entry> => {
       const image = fromBytes(info.width, info.height, 3, bytes);
-      const prior = await timed('prior', () => (priorStream ?? parts.prior).estimate(image));
+      const prior = await timed('prior', () => threaded ?? (priorStream ?? parts.prior).estimate(image));
       const entry: Entry = { index, image, prior };
       if (useAlignment) {
         await timed('align', () => {
@@ -339,7 +353,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       }
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
       const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
-      const out = await timed('matte', () => parts.engine.matte({ image, plate, plateValid, prior, ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) }));
+      const out = await timed('matte', () => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) }));
       if (stabiliser) await timed('temporal', () => stabiliser.apply(image, out.alpha, out.foreground));
       let background: ImageF32 | undefined = backgroundStill ?? colourFlat;
       if (backgroundVideo) {
@@ -350,7 +364,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       for (const { final, writer } of writers) {
         if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!))));
         else if (final === output.alpha) await send(writer, toBytes(out.alpha));
-        else await send(writer, toBytes(rgba(out.foreground, out.alpha)));
+        else await send(writer, rgbaBytes(out.foreground, out.alpha));
       }
       if (sequenceTemp) {
         const png = await timed('encodeWait', () => encodePng(out.alpha));
@@ -367,12 +381,22 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       request.onProgress?.({ frame: written, frames: info.frames, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, info.frames - written) });
     };
 
+    // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
+    // while the main thread mattes the frames before.
+    const inFlight: { index: number; bytes: Uint8Array; prior?: Promise<Plane> }[] = [];
     for (let index = 0; ; index++) {
       checkAborted(request.signal);
       const bytes = await timed('decodeWait', () => reader.next());
-      if (bytes) queue.push(await analyse(index, bytes));
-      while (queue.length > (temporal ? WINDOW : 0) || (!bytes && queue.length)) await finish(queue.shift()!);
-      if (!bytes) break;
+      if (bytes) inFlight.push({ index, bytes, ...(priorThread ? { prior: priorThread.estimate(bytes.slice(), info.width, info.height) } : {}) });
+      while (inFlight.length > (priorThread ? PRIOR_AHEAD : 0) || (!bytes && inFlight.length)) {
+        const s = inFlight.shift()!;
+        queue.push(await analyse(s.index, s.bytes, s.prior));
+        while (queue.length > (temporal ? WINDOW : 0)) await finish(queue.shift()!);
+      }
+      if (!bytes) {
+        while (queue.length) await finish(queue.shift()!);
+        break;
+      }
     }
     if (written < info.frames) throw new CleanplateError(`video is truncated: decoded ${written} of ${info.frames} frames`, request.input);
     await timed('encodeWait', async () => {

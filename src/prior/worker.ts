@@ -1,0 +1,63 @@
+/**
+ * A video's prior on the second core: a worker thread runs the model (TensorFlow.js's WebAssembly
+ * backend is single-threaded here) while the main thread mattes earlier frames. Frames go over as
+ * the decoder's bytes (a copy of 2.7 MB at 720p; the main thread keeps its own), the alpha comes
+ * back as a transferred buffer. Node edge: the browser runs the same stream in a Web Worker.
+ */
+import { Worker } from 'node:worker_threads';
+import { CleanplateError } from '../errors.js';
+import type { Plane } from '../image.js';
+import type { PriorName, PriorStreamOptions } from './index.js';
+
+type Reply = { id: number; data?: Float32Array; error?: string } | { ready: boolean; error?: string };
+
+export class PriorThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (p: Plane) => void; reject: (e: Error) => void; width: number; height: number }>();
+  private readonly ready: Promise<void>;
+  private next = 0;
+  private failure: Error | undefined;
+
+  constructor(name: PriorName, modelsDir?: string, stream?: PriorStreamOptions) {
+    this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
+    this.worker.unref();
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (msg: Reply) => {
+        if ('ready' in msg) { if (msg.ready) resolve(); else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
+        const job = this.pending.get(msg.id);
+        if (!job) return;
+        this.pending.delete(msg.id);
+        if (msg.error !== undefined || !msg.data) job.reject(new CleanplateError(`prior failed on a frame: ${msg.error}`));
+        else job.resolve({ width: job.width, height: job.height, channels: 1, data: msg.data } as Plane);
+      });
+      this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
+      this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
+    });
+    this.ready.catch(() => {});
+  }
+
+  private fail(err: Error, reject: (e: Error) => void): void {
+    this.failure ??= new CleanplateError(`prior thread failed: ${err.message}`);
+    reject(this.failure);
+    for (const job of this.pending.values()) job.reject(this.failure);
+    this.pending.clear();
+  }
+
+  /**
+   * The prior of one RGB frame (decoder bytes, handed over: the buffer is transferred to the
+   * thread), in submission order; resolves when the thread is done with it.
+   */
+  async estimate(bytes: Uint8Array, width: number, height: number): Promise<Plane> {
+    if (this.failure) throw this.failure;
+    const id = this.next++;
+    const result = new Promise<Plane>((resolve, reject) => this.pending.set(id, { resolve, reject, width, height }));
+    await this.ready;
+    this.worker.postMessage({ id, width, height, bytes }, [bytes.buffer as ArrayBuffer]);
+    return result;
+  }
+
+  close(): void {
+    this.failure ??= new CleanplateError('prior thread closed');
+    void this.worker.terminate();
+  }
+}
