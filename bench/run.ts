@@ -23,6 +23,7 @@ import { createMatter, type Matter } from '../src/pipeline.js';
 import { buildDevBenchmark } from './build-dev.js';
 import { contactSheet } from './contact.js';
 import { qualityTimePlot } from './plot.js';
+import { plateCheckBench, plateCheckTable } from './plate-check.js';
 import { cliMemory, cliPaired, runPaired, runSpeed, speedTable } from './speed.js';
 import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
@@ -131,6 +132,13 @@ async function main() {
   const methodList = values.methods!.split(',');
   await speedSection(methodList, values.quick ?? false, values.data!, values.out!, meta, false);
   if (values.quick) return;
+
+  // The plate check: right plates never refused (dev set and close-ups), plates of another scene refused.
+  const checkRows = await plateCheckBench(values.bench!, 'bench/dev-closeup', values.data!);
+  await writeFile(join(values.out!, 'plate-check.json'), JSON.stringify(checkRows, null, 2) + '\n');
+  const checkText = `${plateCheckTable(checkRows)}\n\nClassic engine, prior rvm. Close-ups: \`node dist/bench/build-closeup.js\` (the 18 objects cropped to cover 63–96% of a 320x320 frame over defocused photographs; plates re-shot with a 3 px shift, 0.5° turn and another exposure). Other-scene plates: each item with the next item's plate scaled to cover; they are refused only where enough background is visible to judge (README: the plate check's rule), and otherwise matted with a warning. ${meta.machine}; ${meta.date.slice(0, 10)}.`;
+  await writeFile(join(values.out!, 'plate-check.md'), checkText + '\n');
+  await updateReadme('platecheck', checkText);
 
   const svg = qualityTimePlot(rows.map((r) => ({ label: String(r.method), ms: r.msPerImage as number, sad: r.sad as number })), `Dev benchmark (${items.length} composites): SAD vs time per image`);
   await writeFile(join(values.out!, 'quality-vs-time.svg'), svg);

@@ -1,0 +1,75 @@
+/**
+ * The video speed matrix of the README: fps of `cleanplate video` (default outputs: alpha.mp4 and
+ * foreground.webm) at 720p and 1080p, on a tripod clip (classic, network, prior only) and a
+ * hand-held one (classic), with the share of time waiting on ffmpeg, peak memory and the
+ * per-frame milliseconds of each stage. One CLI process per run, like a user's.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IDENTITY, warpPlate } from '../src/align/homography.js';
+import { buildClip } from '../src/demo/scene.js';
+import { toBytes, type ImageF32 } from '../src/image.js';
+import { encodePng } from '../src/io/encode.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
+
+export interface SpeedRow {
+  size: string; camera: 'tripod' | 'hand-held'; method: string; frames: number; fps: number; ioShare: number; peakRssMB: number;
+  /** Milliseconds per frame of each stage (prior: time the matting waited for it). */
+  msPerFrame: Record<string, number>;
+  tracked?: number;
+}
+
+/** A hand-held camera: every frame moved by a few pixels and a fraction of a degree, smoothly. */
+function handHeld(frames: ImageF32[]): ImageF32[] {
+  return frames.map((f, t) => {
+    const angle = (0.25 * Math.sin(t / 5) * Math.PI) / 180, dx = 5 * Math.sin(t / 7), dy = 3 * Math.cos(t / 6);
+    const cx = f.width / 2, cy = f.height / 2, c = Math.cos(angle), s = Math.sin(angle);
+    const h = [...IDENTITY];
+    h[0] = c; h[1] = -s; h[2] = cx - c * cx + s * cy + dx; h[3] = s; h[4] = c; h[5] = cy - s * cx - c * cy + dy;
+    return warpPlate(f, h, f.width, f.height).warped;
+  });
+}
+
+function encode(frames: ImageF32[], file: string): void {
+  const { width, height } = frames[0]!;
+  const raw = Buffer.concat(frames.map((f) => Buffer.from(toBytes(f))));
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', '30', '-i', 'pipe:0',
+    '-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', file], { input: raw, maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(String(r.stderr));
+}
+
+export async function videoSpeed(dir: string, frames: number, prior: string, engines: string[]): Promise<SpeedRow[]> {
+  const rows: SpeedRow[] = [];
+  for (const [width, height] of [[1280, 720], [1920, 1080]] as const) {
+    const clip = buildClip(frames, width, height, 4, 21, 150);
+    const tripod = join(dir, `speed-${height}-tripod.mp4`), moving = join(dir, `speed-${height}-handheld.mp4`), plate = join(dir, `speed-${height}-plate.png`);
+    encode(clip.frames, tripod);
+    encode(handHeld(clip.frames), moving);
+    await writeFile(plate, await encodePng(clip.plate));
+    const cases: [SpeedRow['camera'], string, string, string[]][] = [
+      ...engines.map((e): [SpeedRow['camera'], string, string, string[]] => ['tripod', e, tripod, ['--plate', plate, '--engine', e]]),
+      ['tripod', 'prior only', tripod, []],
+      ['hand-held', 'classic', moving, ['--plate', plate, '--engine', 'classic']],
+    ];
+    for (const [camera, method, input, args] of cases) {
+      const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'cleanplate.js'), 'video', input, ...args, '--prior', prior, '--out', join(dir, `speed-out-${height}-${camera}-${method.replace(/ /g, '')}`), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      if (r.status !== 0) throw new Error(`${method} ${camera} ${height}p: ${r.stderr}`);
+      const report = JSON.parse(r.stdout);
+      const msPerFrame = Object.fromEntries(Object.entries(report.seconds as Record<string, number>).map(([k, v]) => [k, +((v * 1000) / report.frames).toFixed(1)]));
+      rows.push({ size: `${width}x${height}`, camera, method, frames: report.frames, fps: report.fps, ioShare: report.ioShare, peakRssMB: report.peakRssMB, msPerFrame, ...(report.alignment ? { tracked: report.alignment.tracked } : {}) });
+      console.error(`${width}x${height} ${camera} ${method}: ${report.fps.toFixed(2)} fps, waiting on ffmpeg ${(report.ioShare * 100).toFixed(1)}%, peak ${report.peakRssMB} MB`);
+    }
+  }
+  return rows;
+}
+
+export function speedMatrix(rows: SpeedRow[]): string {
+  const stages = ['decodeWait', 'prior', 'align', 'matte', 'temporal', 'composite', 'encodeWait'];
+  return ['| size | camera | method | video fps | × prior only | waiting on ffmpeg | peak RSS | ms/frame: ' + stages.join(' / ') + ' |', '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const base = rows.find((b) => b.size === r.size && b.method === 'prior only');
+      const ratio = base ? (base.fps / r.fps).toFixed(2) : '';
+      return `| ${r.size} | ${r.camera} | ${r.method} | ${r.fps.toFixed(2)} | ${ratio} | ${(r.ioShare * 100).toFixed(1)}% | ${r.peakRssMB} MB | ${stages.map((s) => r.msPerFrame[s] ?? 0).join(' / ')} |`;
+    })].join('\n');
+}
