@@ -9,11 +9,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { before, test } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
 import { rng } from '../src/demo/scene.js';
 import { decodeImage } from '../src/io/decode.js';
-import { BIN, tempDir } from './helpers.js';
+import { BIN, tempDir, hugePngHeader } from './helpers.js';
 
 const SEED = 14;
 const W = 64, H = 64;
@@ -78,19 +77,6 @@ function offsets(length: number, count: number, from = 0.05, to = 0.95): number[
   return Array.from({ length: count }, () => Math.floor(length * (from + (to - from) * random())));
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** A valid PNG header declaring width x height over a tiny data stream. */
-function hugePngHeader(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4); ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(10))), pngChunk('IEND', Buffer.alloc(0))]);
-}
 
 /** A textured 64x64 picture (variant k), enough for the plate check to see it is the same scene. */
 function picture(k = 0): Sharp {
