@@ -135,8 +135,7 @@ export class NetworkEngine implements MatteEngine {
   async matte(input: MatteInput): Promise<MatteOutput> {
     const { image, prior } = input;
     if (!input.plate) return { alpha: prior, foreground: estimateForeground(image, prior), details: { source: 'prior' } };
-    // Alignment residue along the plate's edges is not subject (see align/residue.ts).
-    const { plate, report: residue } = input.realign === false ? { plate: input.plate, report: { realigned: 0 } } : realignEdges(image, input.plate, { valid: input.plateValid });
+    const plate = input.plate;
     const priorShaped = this.shapedPrior(prior);
     const { width, height } = image;
     if (width < MIN_NETWORK_SIDE || height < MIN_NETWORK_SIDE) {
@@ -145,7 +144,11 @@ export class NetworkEngine implements MatteEngine {
     const box = input.box ?? this.cropBox(image, plate, prior);
     const scale = Math.min(1, this.info.workingSize / Math.max(box.width, box.height));
     const w = Math.max(MIN_NETWORK_SIDE, Math.round((box.width * scale) / 4) * 4), h = Math.max(MIN_NETWORK_SIDE, Math.round((box.height * scale) / 4) * 4);
-    const imageCrop = cropImage(image, box), plateCrop = cropImage(plate, box);
+    const imageCrop = cropImage(image, box);
+    // Alignment residue along the plate's edges is not subject (see align/residue.ts): re-aligned on
+    // the crop at the network's size, the only place the network looks at the plate.
+    const plateSmall = resize(cropImage(plate, box), w, h);
+    const { plate: plateCrop, report: residue } = input.realign === false ? { plate: plateSmall, report: { realigned: 0 } } : realignEdges(resize(imageCrop, w, h), plateSmall);
     const grey = toGray(imageCrop);
     const motion = input.motion ? input.motion.map((m) => resize(cropImage(m, scaleBox(box, m.width / width, m.height / height)), w, h).data) : [0, 1, 2, 3].map(() => resize(grey, w, h).data);
     const motionData = new Float32Array(4 * w * h);
