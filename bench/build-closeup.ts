@@ -6,17 +6,16 @@
  *
  *   node dist/bench/build-closeup.js [--data ../shared/data] [--out bench/dev-closeup] [--seed 2]
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCv } from '../src/cv.js';
 import { gaussian, rng } from '../src/demo/scene.js';
-import { createImage, createPlane, cropRect, type ImageF32, type Plane } from '../src/image.js';
+import { createImage, cropRect, type Plane } from '../src/image.js';
 import { decodeImage } from '../src/io/decode.js';
-import { encodePng } from '../src/io/encode.js';
 import { readPlane } from '../src/io/read-alpha.js';
-import { dilateDisc, gaussianBlur, resize } from '../src/ops.js';
-import { sample } from './build-dev.js';
+import { gaussianBlur, resize } from '../src/ops.js';
+import { sample, writeItem } from './build-dev.js';
 
 const SIZE = 320;
 
@@ -79,15 +78,7 @@ export async function buildCloseupBenchmark(dataDir: string, outDir: string, see
         plate.data[i] = exposure * plateClean.data[i]! + 0.01 * gaussian(random);
       }
     }
-    const partial = createPlane(SIZE, SIZE);
-    for (let i = 0; i < partial.data.length; i++) partial.data[i] = alpha.data[i]! > 0.02 && alpha.data[i]! < 0.98 ? 1 : 0;
-    const unknown = dilateDisc(partial, 4);
-    const trimap = createPlane(SIZE, SIZE);
-    for (let i = 0; i < trimap.data.length; i++) trimap.data[i] = unknown.data[i]! > 0.5 ? 128 / 255 : alpha.data[i]! >= 0.98 ? 1 : 0;
-    await writeFile(join(outDir, `${name}.image.png`), await encodePng(image));
-    await writeFile(join(outDir, `${name}.plate.png`), await encodePng(plate));
-    await writeFile(join(outDir, `${name}.alpha.png`), await encodePng(alpha));
-    await writeFile(join(outDir, `${name}.trimap.png`), await encodePng(trimap));
+    await writeItem(outDir, name, image, plate, alpha, 4);
     items.push({ name, coverage: +(covered / (SIZE * SIZE)).toFixed(3) });
   }
   return items;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cv, loadCv, withMats } from '../src/cv.js';
 import { gaussian, rng } from '../src/demo/scene.js';
-import { createImage, createPlane, type ImageF32 } from '../src/image.js';
+import { createImage, createPlane, type ImageF32, type Plane } from '../src/image.js';
 import { decodeImage } from '../src/io/decode.js';
 import { encodePng } from '../src/io/encode.js';
 import { readPlane } from '../src/io/read-alpha.js';
@@ -57,17 +57,25 @@ export async function buildDevBenchmark(dataDir: string, outDir: string, seed = 
         plate.data[i] = gain[c]! * Math.pow(plateClean.data[i]!, gamma) + bias[c]! + 0.015 * gaussian(random);
       }
     }
-    const partial = createPlane(w, h);
-    for (let i = 0; i < partial.data.length; i++) partial.data[i] = alpha.data[i]! > 0.02 && alpha.data[i]! < 0.98 ? 1 : 0;
-    const unknown = dilateDisc(partial, 7);
-    const trimap = createPlane(w, h);
-    for (let i = 0; i < trimap.data.length; i++) trimap.data[i] = unknown.data[i]! > 0.5 ? 128 / 255 : alpha.data[i]! >= 0.98 ? 1 : 0;
-    await writeFile(join(outDir, `${name}.image.png`), await encodePng(image));
-    await writeFile(join(outDir, `${name}.plate.png`), await encodePng(plate));
-    await writeFile(join(outDir, `${name}.alpha.png`), await encodePng(alpha));
-    await writeFile(join(outDir, `${name}.trimap.png`), await encodePng(trimap));
+    await writeItem(outDir, name, image, plate, alpha, 7);
   }
   return names;
+}
+
+/**
+ * One item in the benchmark layout: image, plate, alpha, and a trimap whose unknown region is the
+ * partial-alpha pixels grown by `unknownRadius` px.
+ */
+export async function writeItem(outDir: string, name: string, image: ImageF32, plate: ImageF32, alpha: Plane, unknownRadius: number): Promise<void> {
+  const partial = createPlane(alpha.width, alpha.height);
+  for (let i = 0; i < partial.data.length; i++) partial.data[i] = alpha.data[i]! > 0.02 && alpha.data[i]! < 0.98 ? 1 : 0;
+  const unknown = dilateDisc(partial, unknownRadius);
+  const trimap = createPlane(alpha.width, alpha.height);
+  for (let i = 0; i < trimap.data.length; i++) trimap.data[i] = unknown.data[i]! > 0.5 ? 128 / 255 : alpha.data[i]! >= 0.98 ? 1 : 0;
+  await writeFile(join(outDir, `${name}.image.png`), await encodePng(image));
+  await writeFile(join(outDir, `${name}.plate.png`), await encodePng(plate));
+  await writeFile(join(outDir, `${name}.alpha.png`), await encodePng(alpha));
+  await writeFile(join(outDir, `${name}.trimap.png`), await encodePng(trimap));
 }
 
 export function sample(big: ImageF32, m: number[], w: number, h: number): ImageF32 {
