@@ -5,8 +5,8 @@
  * the real subject where they touch it.
  *
  * Local re-alignment: on and next to the plate's strong edges, each pixel takes the plate pixel of
- * the small shift (up to RADIUS px, in half-pixel steps) whose 3x3 neighbourhood best explains the image there, when that
- * shift explains it much better than no shift and well enough to be background. A subject in front
+ * the small shift (up to RADIUS px, in half-pixel steps) whose 3x3 neighbourhood best explains the
+ * image there, when that shift explains it much better than no shift and well enough to be background. A subject in front
  * of the edge matches no shift of the plate and keeps the plate as it was.
  *
  * Written by hand: OpenCV's optical flow gives one vector per point and smooths across the subject's
@@ -75,17 +75,42 @@ function pixelDiff(a: Float32Array, b: Float32Array, p: number, q: number): numb
   return (Math.abs(a[p * 3]! - b[q * 3]!) + Math.abs(a[p * 3 + 1]! - b[q * 3 + 1]!) + Math.abs(a[p * 3 + 2]! - b[q * 3 + 2]!)) / 3;
 }
 
+/** Plate channel c sampled bilinearly at (x, y), borders clamped (half-pixel shifts need it). */
+function sample(b: Float32Array, w: number, h: number, x: number, y: number, c: number): number {
+  const u = Math.min(w - 1, Math.max(0, x)), v = Math.min(h - 1, Math.max(0, y));
+  const u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(w - 1, u0 + 1), v1 = Math.min(h - 1, v0 + 1), fu = u - u0, fv = v - v0;
+  return (1 - fv) * ((1 - fu) * b[(v0 * w + u0) * 3 + c]! + fu * b[(v0 * w + u1) * 3 + c]!) + fv * ((1 - fu) * b[(v1 * w + u0) * 3 + c]! + fu * b[(v1 * w + u1) * 3 + c]!);
+}
+
+/**
+ * Mean difference of the image's 3x3 block around (x, y) and the plate's block shifted by (dx, dy),
+ * borders clamped; stops adding once the sum passes `bound` (it cannot win any more).
+ */
+function blockDiff(a: Float32Array, b: Float32Array, w: number, h: number, x: number, y: number, dx: number, dy: number, bound: number): number {
+  let sum = 0;
+  const whole = Number.isInteger(dx) && Number.isInteger(dy);
+  for (let oy = -1; oy <= 1 && sum < bound; oy++) {
+    const yy = Math.min(h - 1, Math.max(0, y + oy));
+    for (let ox = -1; ox <= 1; ox++) {
+      const xx = Math.min(w - 1, Math.max(0, x + ox)), q = yy * w + xx;
+      if (whole) sum += pixelDiff(a, b, q, Math.min(h - 1, Math.max(0, yy + dy)) * w + Math.min(w - 1, Math.max(0, xx + dx)));
+      else sum += (Math.abs(a[q * 3]! - sample(b, w, h, xx + dx, yy + dy, 0)) + Math.abs(a[q * 3 + 1]! - sample(b, w, h, xx + dx, yy + dy, 1)) + Math.abs(a[q * 3 + 2]! - sample(b, w, h, xx + dx, yy + dy, 2))) / 3;
+    }
+  }
+  return sum / 9;
+}
+
 /**
  * The plate with its strong edges re-aligned locally to the image. Returns the input plate itself
- * when nothing changed, and the shift chosen at each pixel (a finer grid's `hint`). Only
+ * when nothing changed, and the shift chosen at each pixel when any was moved (a finer grid's `hint`). Only
  * pixels that differ from the plate are looked at: residue is a difference, and most edge pixels
  * of a well-aligned plate agree already.
  */
 export interface RealignOptions {
   /** Marks the pixels the warped plate really covers. */
   valid?: Plane;
-  /** The only pixels to look at (a coarse-to-fine engine's uncertain band). */
-  where?: Uint8Array;
+  /** The only pixels to look at (> 0.5; a coarse-to-fine engine's uncertain band). */
+  where?: Plane;
   /** Shifts found on a coarser grid (in its pixels): the search is centred on them, scaled up. */
   hint?: ShiftField;
 }
@@ -93,7 +118,7 @@ export interface RealignOptions {
 /** Per pixel of a grid, the shift that re-aligned it (0, 0 where none did). */
 export interface ShiftField { width: number; height: number; dx: Float32Array; dy: Float32Array }
 
-export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignOptions = {}): { plate: ImageF32; report: ResidueReport; shifts: ShiftField } {
+export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignOptions = {}): { plate: ImageF32; report: ResidueReport; shifts?: ShiftField } {
   const { valid, where, hint } = options;
   const { width: w, height: h } = image;
   const a = image.data, b = plate.data;
@@ -102,11 +127,11 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   let out: ImageF32 | undefined;
   let looked = 0, realigned = 0;
   const shifts: number[] = [];
-  const field: ShiftField = { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
+  let field: ShiftField | undefined;
   const hx = hint ? hint.width / w : 0, hy = hint ? hint.height / h : 0;
   for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
     const p = y * w + x;
-    if ((where && !where[p]) || (valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) continue;
+    if ((where && where.data[p]! <= 0.5) || (valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) continue;
     looked++;
     // A shift of the plate can only explain p if the plate pixel it brings matches p itself: that
     // cheap test picks the few shifts worth a block match and turns the subject's pixels away.
@@ -122,31 +147,11 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
       if (pixelDiff(a, b, p, q) < EXPLAINED) shifts.push(dx, dy);
     }
     if (!shifts.length) continue;
-    // 3x3 block match of the image around p against the plate shifted by (dx, dy), sampled
-    // bilinearly (so half-pixel shifts can be tried), borders clamped.
-    const sample = (xx: number, yy: number, c: number): number => {
-      const u = Math.min(w - 1, Math.max(0, xx)), v = Math.min(h - 1, Math.max(0, yy));
-      const u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(w - 1, u0 + 1), v1 = Math.min(h - 1, v0 + 1), fu = u - u0, fv = v - v0;
-      return (1 - fv) * ((1 - fu) * b[(v0 * w + u0) * 3 + c]! + fu * b[(v0 * w + u1) * 3 + c]!) + fv * ((1 - fu) * b[(v1 * w + u0) * 3 + c]! + fu * b[(v1 * w + u1) * 3 + c]!);
-    };
-    const block = (dx: number, dy: number, bound: number): number => {
-      let sum = 0;
-      const whole = Number.isInteger(dx) && Number.isInteger(dy);
-      for (let oy = -1; oy <= 1 && sum < bound; oy++) {
-        const yy = Math.min(h - 1, Math.max(0, y + oy));
-        for (let ox = -1; ox <= 1; ox++) {
-          const xx = Math.min(w - 1, Math.max(0, x + ox)), q = yy * w + xx;
-          if (whole) sum += pixelDiff(a, b, q, Math.min(h - 1, Math.max(0, yy + dy)) * w + Math.min(w - 1, Math.max(0, xx + dx)));
-          else sum += (Math.abs(a[q * 3]! - sample(xx + dx, yy + dy, 0)) + Math.abs(a[q * 3 + 1]! - sample(xx + dx, yy + dy, 1)) + Math.abs(a[q * 3 + 2]! - sample(xx + dx, yy + dy, 2))) / 3;
-        }
-      }
-      return sum / 9;
-    };
-    const unshifted = block(0, 0, Infinity);
+    const unshifted = blockDiff(a, b, w, h, x, y, 0, 0, Infinity);
     const limit = Math.min(unshifted * GAIN, EXPLAINED);
     let best = Infinity, bestDx = 0, bestDy = 0;
     for (let k = 0; k < shifts.length; k += 2) {
-      const mean = block(shifts[k]!, shifts[k + 1]!, best * 9);
+      const mean = blockDiff(a, b, w, h, x, y, shifts[k]!, shifts[k + 1]!, best * 9);
       if (mean < best) { best = mean; bestDx = shifts[k]!; bestDy = shifts[k + 1]!; }
     }
     // The residue is rarely a whole number of pixels: anti-aliased edge pixels match only at the
@@ -154,16 +159,17 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
     if (best >= limit) {
       const cx = bestDx, cy = bestDy;
       for (const [hx2, hy2] of HALF_STEPS) {
-        const mean = block(cx + hx2, cy + hy2, best * 9);
+        const mean = blockDiff(a, b, w, h, x, y, cx + hx2, cy + hy2, best * 9);
         if (mean < best) { best = mean; bestDx = cx + hx2; bestDy = cy + hy2; }
       }
     }
     if (best >= limit) continue;
     if (bestDx === 0 && bestDy === 0) continue;
     out ??= { ...plate, data: plate.data.slice() };
-    for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(x + bestDx, y + bestDy, c);
+    for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(b, w, h, x + bestDx, y + bestDy, c);
+    field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
     field.dx[p] = bestDx; field.dy[p] = bestDy;
     realigned++;
   }
-  return { plate: out ?? plate, report: { edgePixels: looked, realigned }, shifts: field };
+  return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
 }

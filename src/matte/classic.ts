@@ -23,7 +23,7 @@
 import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
 import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur, resize } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
-import { realignEdges } from '../align/residue.js';
+import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
 
@@ -107,8 +107,6 @@ export interface ClassicOptions {
 
 /** Chosen by measurement on the dev benchmark and the real captures (README, speed section). */
 export const WORK_LONG_SIDE = 512;
-/** Share of the low threshold that a working cell's own difference must reach for max-pooled evidence to count. */
-const WEAK_GATE = 0.5;
 
 /** Block maximum: the working-resolution view of d in which thin strong differences survive. */
 function maxPool(plane: Plane, width: number, height: number): Plane {
@@ -245,18 +243,13 @@ export class ClassicEngine implements MatteEngine {
     // on the working grid for the decisions, and at full resolution inside the band below.
     const imageS = small(image), priorS = small(prior);
     const realign = input.realign ?? true;
-    const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined });
+    const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
     const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, small(plate), { valid: input.plateValid && small(input.plateValid) }) : noResidue(small(plate));
     const dS = colourDistance(imageS, plateS);
     lap('difference');
-    // Weak evidence: the full-resolution difference max-pooled (a strand a cell dilutes still counts),
-    // but only in cells whose re-aligned, averaged difference shows something too: a residue line
-    // along a plate edge, gone after re-alignment, must not carry the region along it.
-    let weak = dS;
-    if (coarse) {
-      weak = maxPool(dFull, w, h);
-      for (let i = 0; i < weak.data.length; i++) if (dS.data[i]! < WEAK_GATE * lo) weak.data[i] = dS.data[i]!;
-    }
+    // Weak evidence on a coarse grid: the full-resolution difference max-pooled, so that a strand a
+    // cell dilutes still counts.
+    const weak = coarse ? maxPool(dFull, w, h) : dS;
     const decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
     lap('decide');
 
@@ -268,7 +261,6 @@ export class ClassicEngine implements MatteEngine {
     const sureS = coarse ? erodeDisc(decision.sure, 1) : decision.sure;
     const alpha = createPlane(width, height);
     const band = createPlane(width, height);
-    const inBand = new Uint8Array(width * height);
     let bandPixels = 0;
     const cellX = new Int32Array(width);
     for (let x = 0; x < width; x++) cellX[x] = Math.min(w - 1, Math.floor(x * scale));
@@ -277,11 +269,11 @@ export class ClassicEngine implements MatteEngine {
       for (let x = 0; x < width; x++) {
         const cell = row + cellX[x]!, p = y * width + x;
         if (sureS.data[cell]! > 0.5) alpha.data[p] = 1;
-        else if (regionS.data[cell]! > 0.5) { band.data[p] = 1; inBand[p] = 1; bandPixels++; }
+        else if (regionS.data[cell]! > 0.5) { band.data[p] = 1; bandPixels++; }
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: inBand, hint: shifts }) : noResidue(plate);
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: band, hint: shifts }) : noResidue(plate);
     lap('realign');
     // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
     const fx = new Float32Array(width), fx0 = new Int32Array(width);
@@ -294,7 +286,7 @@ export class ClassicEngine implements MatteEngine {
       const v = Math.min(h - 1, Math.max(0, (y + 0.5) * scale - 0.5)), y0 = Math.floor(v), y1 = Math.min(h - 1, y0 + 1), fy = v - y0;
       for (let x = 0; x < width; x++) {
         const p = y * width + x;
-        if (!inBand[p]) continue;
+        if (band.data[p]! <= 0.5) continue;
         const x0 = fx0[x]!, x1 = Math.min(w - 1, x0 + 1), gx = fx[x]!;
         const k00 = y0 * w + x0, k01 = y0 * w + x1, k10 = y1 * w + x0, k11 = y1 * w + x1;
         const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
