@@ -75,7 +75,8 @@ function grayU8(c: Cv, image: ImageF32, scale: number): Cv {
 interface PlateFeatures { keypoints: Cv; descriptors: Cv }
 let plateCache: { plate: WeakRef<ImageF32>; scale: number; grey: Cv; features: Map<number, PlateFeatures> } | undefined;
 
-function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: number): PlateFeatures & { grey: Cv } {
+/** The plate's grey working image, cached (with its features, computed when first asked for). */
+function plateGrey(c: Cv, plate: ImageF32, scale: number): NonNullable<typeof plateCache> {
   if (!plateCache || plateCache.plate.deref() !== plate || plateCache.scale !== scale) {
     if (plateCache) {
       plateCache.grey.delete();
@@ -83,7 +84,11 @@ function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: nu
     }
     plateCache = { plate: new WeakRef(plate), scale, grey: grayU8(c, plate, scale), features: new Map() };
   }
-  const { grey, features } = plateCache;
+  return plateCache;
+}
+
+function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: number): PlateFeatures & { grey: Cv } {
+  const { grey, features } = plateGrey(c, plate, scale);
   let found = features.get(count);
   if (!found) {
     found = { keypoints: new c.KeyPointVector(), descriptors: new c.Mat() };
@@ -317,7 +322,7 @@ export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Pla
     // Tracking (video): the previous frame's homography is a start as good as ORB's; the tracked
     // corners refine it. ORB only (re)acquires when tracking does not end in a supported fit.
     if (start) {
-      const { grey: gp } = plateFeatures(c, t(new c.ORB(ORB_FEATURES_FIRST)), ORB_FEATURES_FIRST, plate, sp);
+      const { grey: gp } = plateGrey(c, plate, sp);
       const tracked = refined({ ...base, method: 'homography', homography: [...start] }, c, t, gi, gp, mask, si, sp, image, plate);
       if (tracked.flow?.used) return { ...tracked, tracked: true, inliers: tracked.flow.inliers, rmsError: tracked.flow.rmsError };
     }
