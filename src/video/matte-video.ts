@@ -91,8 +91,6 @@ export interface VideoParts {
   priorName: PriorName;
   /** Where the prior's model files are, for the prior thread (default: the package's). */
   priorDir?: string;
-  /** Run the prior on the main thread (no prior thread), e.g. where threads are not wanted. */
-  inlinePrior?: boolean;
   align: AlignMode;
   maxPixels: number;
 }
@@ -284,10 +282,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
     // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
     // the matting; without them every frame is matted exactly as the image path would.
-    const priorThread = temporal && parts.priorName !== 'none' && !parts.inlinePrior ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
-    const priorStream = temporal && !priorThread ? parts.prior.stream() : undefined;
+    const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
     if (priorThread) readers.push(priorThread);
-    if (priorStream) readers.push(priorStream);
     const motion = network && temporal ? new MotionStack(info, stride) : undefined;
     if (motion) readers.push(motion);
     let stillPlate: ReturnType<typeof matchPlate> | undefined;
@@ -303,7 +299,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     let lastFit: number[] | undefined;
     const analyse = async (index: number, bytes: Uint8Array, threaded: Promise<Plane> | undefined): Promise<Entry> => {
       const image = fromBytes(info.width, info.height, 3, bytes);
-      const prior = await timed('prior', () => threaded ?? (priorStream ?? parts.prior).estimate(image));
+      const prior = await timed('prior', () => threaded ?? parts.prior.estimate(image));
       const entry: Entry = { index, image, prior };
       if (useAlignment) {
         await timed('align', () => {
