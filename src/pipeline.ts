@@ -14,6 +14,8 @@ import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
 import { binarize, resize } from './ops.js';
 import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
+import type { BandRefiner } from './matte/refine.js';
+import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
 import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
@@ -27,6 +29,10 @@ export interface MatterOptions {
   modelsDir?: string;
   /** Which network model of models/network.json (default: the manifest's default). */
   networkModel?: string;
+  /** Which refiner model of models/refiner.json the `refined` engine runs (default: the manifest's default). */
+  refinerModel?: string;
+  /** A band refiner of your own for the `refined` engine (training records its inputs this way). */
+  refiner?: BandRefiner;
   /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
   classic?: ClassicOptions;
 }
@@ -67,7 +73,7 @@ export interface MatteResult {
 }
 
 export interface Matter {
-  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic'>>;
+  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic' | 'refinerModel' | 'refiner'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
@@ -210,8 +216,9 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   if (!['auto', 'homography', 'none'].includes(resolved.align)) throw new CleanplateError(`unknown alignment '${resolved.align}' (auto, homography or none)`);
   let engine: MatteEngine;
   if (resolved.engine === 'classic') engine = new ClassicEngine(options.classic);
+  else if (resolved.engine === 'refined') engine = new ClassicEngine(options.classic, options.refiner ?? await OnnxRefiner.create(options.refinerModel, options.modelsDir));
   else if (resolved.engine === 'network') engine = await NetworkEngine.create(options.networkModel, options.modelsDir);
-  else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
+  else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic, refined or network)`);
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
 

@@ -15,7 +15,7 @@ import { Progress } from './progress.js';
 const USAGE = `cleanplate — background matting with a clean plate
 
   cleanplate matte IMAGE [--plate PLATE] --out DIR [--background FILE | --color HEX]
-                   [--prior rvm|selfie|none] [--engine classic|network] [--align auto|homography|none] [--json]
+                   [--prior rvm|selfie|none] [--engine classic|refined|network] [--align auto|homography|none] [--json]
   cleanplate matte --pairs DIR --out DIR2 [same options]   (NAME_img.png + NAME_back.png)
   cleanplate video INPUT --plate PLATE|auto --out DIR [--background IMAGE|VIDEO | --color HEX] [--alpha-sequence]
                    [--format webm|prores|png] [--prior ...] [--engine ...] [--align ...] [--no-temporal] [--motion-stride T] [--json]
