@@ -40,7 +40,7 @@ def parse(argv=None):
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--log-every', type=int, default=50)
-    p.add_argument('--val-every', type=int, default=1000)
+    p.add_argument('--val-every', type=int, default=2000)
     p.add_argument('--save-every', type=int, default=250)
     p.add_argument('--limit', type=int, help='use only the first N shards (tests)')
     p.add_argument('--minutes', type=float, help='stop (and save) after this much wall-clock time')
