@@ -16,7 +16,7 @@ import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
+import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 export interface MatterOptions {
   prior?: PriorName;
@@ -71,6 +71,8 @@ export interface Matter {
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
+  /** A video's per-video decisions (colour pass: median colour, camera, plate check), for `VideoRequest.state`. */
+  analyseVideo(request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'>): Promise<VideoState>;
 }
 
 /** An image given as a path, encoded bytes or an RGB buffer, decoded within the pixel limit. */
@@ -214,10 +216,12 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
+  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels };
 
   return {
     options: resolved,
-    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels }, request),
+    matteVideo: (request) => matteVideo(videoParts, request),
+    analyseVideo: (request) => analyseVideo(videoParts, request),
     async matte(request: MatteRequest): Promise<MatteResult> {
       const timings: Record<string, number> = {};
       let t = performance.now();
