@@ -83,7 +83,7 @@ export class EmbeddedBackend implements Backend {
     };
     const onStart = () => void this.save(r, { state: 'active', attempts: r.attempts + 1 });
     this.pool!.run(r.id, { onStart, onProgress }).then(
-      (outputs) => this.save(r, { state: 'completed', outputs, error: null, progress: { ...r.progress, etaSeconds: 0 } }),
+      ({ outputs = [] }) => this.save(r, { state: 'completed', outputs, error: null, progress: { ...r.progress, etaSeconds: 0 } }),
       (e: JobError) => (e.cancelled ? undefined : this.save(r, { state: 'failed', error: e.message })),
     ).finally(() => { this.fps.delete(r.id); this.lastWrite.delete(r.id); });
   }
