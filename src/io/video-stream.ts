@@ -7,7 +7,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import { CleanplateError } from '../errors.js';
-import { DAMAGE, lastLine, tool } from './ffmpeg.js';
+import { DAMAGE, lastLine, tellingLine, tool } from './ffmpeg.js';
 import type { FrameIndex } from './video-probe.js';
 import { ffmpegThreads } from '../threads.js';
 
@@ -152,7 +152,8 @@ export class FrameWriter {
       '-framerate', options.rate, '-i', 'pipe:0', ...(options.extraInputs ?? []), ...options.output, ...ffmpegThreads('output'), temp];
     this.child = spawn(tool('ffmpeg'), args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
-    this.child.stdin.on('error', (e) => { this.broken ??= this.error(e.message); });
+    // A broken pipe is reported by write() once ffmpeg has said why (its stderr is complete at exit).
+    this.child.stdin.on('error', () => undefined);
     this.exit = new Promise((resolve) => {
       this.child.on('error', (e) => { this.broken ??= this.error(e.message); resolve(-1); });
       this.child.on('close', (code) => resolve(code));
@@ -160,14 +161,21 @@ export class FrameWriter {
   }
 
   private error(detail: string): CleanplateError {
-    return new CleanplateError(`encoding ${this.label} failed: ${lastLine(this.stderr) || detail}`, this.temp);
+    return new CleanplateError(`encoding ${this.label} failed: ${tellingLine(this.stderr) || detail}`, this.temp);
   }
 
-  /** Resolves once the encoder has taken the frame (backpressure keeps memory bounded). */
+  /**
+   * Resolves once the encoder has taken the frame (backpressure keeps memory bounded). When the
+   * encoder is gone (it failed: a full disk, a bad option), rejects with ffmpeg's own last words,
+   * waited for, rather than the pipe's EPIPE.
+   */
   write(frame: Uint8Array): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      this.child.stdin.write(frame, (err) => (err ? reject(this.broken ?? this.error(err.message)) : resolve()));
+      this.child.stdin.write(frame, (err) => {
+        if (!err) return resolve();
+        void this.exit.then(() => reject(this.broken ??= this.error(err.message)));
+      });
     });
   }
 

@@ -389,7 +389,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const send = async (writer: FrameWriter, bytes: Uint8Array) => {
       // One frame in flight per encoder: it encodes frame n while we matte frame n+1.
       await timed('encodeWait', () => pending.get(writer));
-      pending.set(writer, writer.write(bytes));
+      const written = writer.write(bytes);
+      // Awaited with the next frame or at the end; a failure after another error (the catch below) is not left unhandled.
+      written.catch(() => undefined);
+      pending.set(writer, written);
     };
 
     const seek = segment ? seekTo(segment.index, first) : undefined;
