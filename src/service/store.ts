@@ -78,11 +78,11 @@ function code(err: unknown): string {
 
 /** Operating-system errors a store can run into, in plain words. */
 const STORAGE_PROBLEMS: Record<string, string> = {
-  ENOSPC: 'no space left on the device (disk full)',
-  EDQUOT: 'disk quota exceeded',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
+  EROFS: 'the file system is read-only',
   ENOTDIR: 'a file is in the way where a folder should be',
   EISDIR: 'a folder is in the way where a file should be',
   EIO: 'input/output error (a failing disk or network mount)',
