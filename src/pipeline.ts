@@ -11,6 +11,7 @@ import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
+import type { FrameIndex } from './io/video-probe.js';
 import { binarize, resize } from './ops.js';
 import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
@@ -71,8 +72,11 @@ export interface Matter {
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
-  /** A video's per-video decisions (colour pass: median colour, camera, plate check), for `VideoRequest.state`. */
-  analyseVideo(request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'>): Promise<VideoState>;
+  /**
+   * A video's per-video decisions (colour pass: median colour, camera, plate check), for
+   * `VideoRequest.state`; with its frame index (probeFrames) the sampled frames are read by seeking.
+   */
+  analyseVideo(request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'> & { index?: FrameIndex }): Promise<VideoState>;
 }
 
 /** An image given as a path, encoded bytes or an RGB buffer, decoded within the pixel limit. */

@@ -247,10 +247,10 @@ async function planJob(store: JobStore, id: string, segmentSeconds: number, hook
     const segments = 'unusable' in index ? [] : splitAtKeyframes(info.frames, index.keyframes, target);
     if ('unusable' in index || segments.length < 2) return { outputs: await runJob(store, id, hooks) };
     const o = record.options;
-    const state = await matter.analyseVideo({ input: paths.input!, plate: paths.plate, temporal: o.temporal ?? true, signal: hooks.signal });
+    const state = await matter.analyseVideo({ input: paths.input!, plate: paths.plate, temporal: o.temporal ?? true, signal: hooks.signal, index });
     await checkCancelled(store, id, hooks);
     const plan: SegmentPlan = {
-      frames: info.frames, fps: info.fps, segments, warmup: SEGMENT_WARMUP, index, state,
+      frames: info.frames, fps: info.fps, segments, warmup: SEGMENT_WARMUP, index, info, state,
       createdAt: new Date(Date.now() - (performance.now() - t0)).toISOString(), analyseSeconds: +((performance.now() - t0) / 1000).toFixed(3),
     };
     await store.writePlan(id, plan);
@@ -274,7 +274,7 @@ async function runSegment(store: JobStore, id: string, k: number, hooks: RunHook
     await matter.matteVideo({
       input: paths.input!, plate: paths.plate, background: paths.background, color: o.color,
       temporal: o.temporal ?? true, motionStride: o.motionStride, signal: hooks.signal,
-      state: plan.state, segment: { ...segment, index: plan.index, warmup: plan.warmup },
+      state: plan.state, segment: { ...segment, index: plan.index, warmup: plan.warmup, info: plan.info },
       output: videoOutputs(staging, o, paths.background !== undefined || o.color !== undefined),
       onProgress: videoProgress(hooks),
     });
@@ -313,7 +313,7 @@ async function joinJob(store: JobStore, id: string, hooks: RunHooks): Promise<st
       dirs.push(dir);
     }
     staging = await store.createStaging(id);
-    const info = await probeVideo(paths.input!);
+    const info = { ...plan.info, file: paths.input! };
     const outputs = videoOutputs(staging, o, paths.background !== undefined || o.color !== undefined);
     const joined: Record<string, 'copy' | 'encode'> = {};
     for (const kind of ['composite', 'alpha', 'foreground'] as PartKind[]) {

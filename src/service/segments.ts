@@ -3,7 +3,7 @@
  * writes to the store, and where its segments are cut. Segments start at keyframes, so a worker
  * decodes from the keyframe before its warm-up and not from the start of the video.
  */
-import type { FrameIndex } from '../io/video-probe.js';
+import type { FrameIndex, VideoInfo } from '../io/video-probe.js';
 import type { VideoState } from '../video/matte-video.js';
 
 export interface SegmentPlan {
@@ -15,6 +15,8 @@ export interface SegmentPlan {
   warmup: number;
   /** Where each frame and keyframe is, for the segments' decoders. */
   index: FrameIndex;
+  /** The input as probed (size, rate, frames, audio), so that segments and the join need not read all of it again. */
+  info: VideoInfo;
   /** The colour pass, computed once for the whole video. */
   state: VideoState;
   /** When the plan was made (the flow's wall time is measured from it) and what the colour pass took. */

@@ -94,6 +94,11 @@ export interface VideoSegment {
   index: FrameIndex;
   /** Frames matted before `start` for the recurrent cues only (default SEGMENT_WARMUP; at least WINDOW with temporal cues). */
   warmup?: number;
+  /**
+   * The input as probed once for the whole video (its `file` is ignored): spares each segment
+   * ffprobe's count of every packet, a read of the whole input per segment.
+   */
+  info?: VideoInfo;
 }
 
 export interface VideoReport {
@@ -245,45 +250,69 @@ async function loadVideoPlate(parts: VideoParts, request: Pick<VideoRequest, 'in
  * gain/bias, the plate check, and whether the camera stood still (every sampled frame lines up with
  * the plate as it is: fitting a homography to each frame would only add noise).
  */
-async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal): Promise<VideoState> {
+/**
+ * Frames 0, step, 2·step, … of the video. Without an index one decoder runs through the whole video
+ * and ffmpeg keeps those; with one, each is decoded from the keyframe before it (a few GOPs read
+ * instead of the whole input: the same frames, what a split video's plan needs on one machine).
+ */
+async function* sampleFrames(info: VideoInfo, step: number, index?: FrameIndex): AsyncGenerator<Uint8Array> {
+  const size = { width: info.width, height: info.height, pixelFormat: 'rgb24' as const };
+  if (!index) {
+    const sampler = new FrameReader(info.file, { ...size, filter: `select='not(mod(n\\,${step}))'` });
+    try {
+      for (let frame = await sampler.next(); frame; frame = await sampler.next()) yield frame;
+    } finally {
+      sampler.close();
+    }
+    return;
+  }
+  for (let n = 0; n < info.frames; n += step) {
+    const seek = seekTo(index, n);
+    const reader = new FrameReader(info.file, { ...size, queue: 1, ...(seek ? { seek } : {}) });
+    try {
+      const frame = await reader.next();
+      if (!frame) throw new CleanplateError(`frame ${n + 1} could not be decoded`, info.file);
+      yield frame;
+    } finally {
+      reader.close();
+    }
+  }
+}
+
+async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex): Promise<VideoState> {
   if (!plateRaw) return { plate: summarisePlate(false, []) };
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
   const step = Math.max(1, Math.floor(info.frames / samples));
-  const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
   const assessments: PlateAssessment[] = [];
   const reports: ColourReport[] = [];
   const sampledShifts: number[] = [];
   const refusals: CleanplateError[] = [];
-  try {
-    for (let frame = await sampler.next(); frame; frame = await sampler.next()) {
-      checkAborted(signal);
-      const image = fromBytes(info.width, info.height, 3, frame);
-      const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
-      await timed('align', () => {
-        let aligned;
-        try {
-          aligned = alignPlate(image, plateRaw, subject, parts.align);
-        } catch (err) {
-          // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
-          if (err instanceof CleanplateError && parts.align !== 'none') return;
-          throw err;
-        }
-        const { alignment, placed } = aligned;
-        sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
-        const matched = matchPlate(image, placed, subject);
-        try {
-          assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
-        } catch (err) {
-          // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
-          if (!(err instanceof CleanplateError)) throw err;
-          refusals.push(err);
-        }
-        reports.push(matched.colour);
-      });
-    }
-  } finally {
-    sampler.close();
+  for await (const frame of sampleFrames(info, step, index)) {
+    checkAborted(signal);
+    const image = fromBytes(info.width, info.height, 3, frame);
+    const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
+    await timed('align', () => {
+      let aligned;
+      try {
+        aligned = alignPlate(image, plateRaw, subject, parts.align);
+      } catch (err) {
+        // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
+        if (err instanceof CleanplateError && parts.align !== 'none') return;
+        throw err;
+      }
+      const { alignment, placed } = aligned;
+      sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
+      const matched = matchPlate(image, placed, subject);
+      try {
+        assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
+      } catch (err) {
+        // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
+        if (!(err instanceof CleanplateError)) throw err;
+        refusals.push(err);
+      }
+      reports.push(matched.colour);
+    });
   }
   if (refusals.length && !assessments.length) throw refusals[0]!;
   const state: VideoState = { plate: summarisePlate(true, assessments) };
@@ -301,15 +330,17 @@ function checkRequest(parts: VideoParts, request: Pick<VideoRequest, 'plate'>, i
 
 /**
  * The per-video decisions of `matteVideo` (the colour pass) on their own, to be computed once and
- * handed to every segment of a video split across machines as `VideoRequest.state`.
+ * handed to every segment of a video split across machines as `VideoRequest.state`. With the
+ * video's frame index the sampled frames are decoded from their keyframes (the same frames, without
+ * reading the whole input).
  */
-export async function analyseVideo(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'>): Promise<VideoState> {
+export async function analyseVideo(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'> & { index?: FrameIndex }): Promise<VideoState> {
   tool('ffmpeg');
   if (request.plate === 'auto') throw new CleanplateError('a plate built from the input (auto) is made by the whole run; give a plate file', request.input);
   const info = await probeVideo(request.input);
   checkRequest(parts, request, info);
   const { plateRaw } = await loadVideoPlate(parts, request, info);
-  return colourPass(parts, info, plateRaw, request.temporal ?? true, (_stage, fn) => Promise.resolve(fn()), request.signal);
+  return colourPass(parts, info, plateRaw, request.temporal ?? true, (_stage, fn) => Promise.resolve(fn()), request.signal, request.index);
 }
 
 export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
@@ -325,7 +356,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
   if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
   tool('ffmpeg');
-  const info = await probeVideo(request.input);
+  const info = segment?.info ? { ...segment.info, file: request.input } : await probeVideo(request.input);
   checkRequest(parts, request, info);
   // The frames written: [start, end). Decoding begins `lead` frames earlier (matted, not written) and,
   // with temporal cues, goes on WINDOW frames past the end (analysed for the smoothing windows only).
