@@ -195,6 +195,12 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<
         log(`${what}: completed`);
         return { segment };
       }
+      // Published already (a run that died after publishing): nothing more to do.
+      const published = await o.store.listOutputs(id);
+      if (published.length) {
+        log(`${what}: completed (published before)`);
+        return { outputs: published };
+      }
       let sizes = job.data.segments;
       if (!sizes) {
         const planned = await run({ kind: 'plan', segmentSeconds: o.segmentSeconds });
