@@ -342,6 +342,7 @@ function openapi(routes: RouteOptions[], version: string) {
         responses[status.toUpperCase()] = { description: status, content: { 'application/json': { schema: s } } };
       }
       if (r.url === '/v1/jobs/:id/outputs/:name') responses['200'] = { description: 'the file; 206 for a Range', content: Object.fromEntries([...new Set(Object.values(OUTPUT_TYPES))].map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) };
+      if (r.url === '/v1/jobs/:id/outputs/alpha/:frame') responses['200'] = { description: 'the PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } };
       if (r.url === '/metrics') responses['200'] = { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } };
       if (method === 'DELETE') responses['204'] = { description: 'cancelled and removed' };
       const body = (r.config as { openapiBody?: unknown } | undefined)?.openapiBody;
