@@ -339,7 +339,8 @@ async function joinJob(store: JobStore, id: string, hooks: RunHooks): Promise<st
     hooks.onProgress?.({ framesDone: plan.frames, framesTotal: plan.frames, fps: report.fps, etaSeconds: 0 });
     await checkCancelled(store, id, hooks);
     const published = await store.publish(id, staging);
-    await store.removeSegments(id);
+    // Published: the parts are leftovers now (a job's deletion removes them, should this fail).
+    await store.removeSegments(id).catch(() => undefined);
     return published;
   } catch (err) {
     if (staging) await store.discardStaging(staging);
