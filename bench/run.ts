@@ -25,6 +25,7 @@ import { contactSheet } from './contact.js';
 import { qualityTimePlot } from './plot.js';
 import { plateCheckBench, plateCheckTable } from './plate-check.js';
 import { cliMemory, cliPaired, runPaired, runSpeed, speedTable } from './speed.js';
+import { updateReadme } from './readme.js';
 import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
 type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<{ alpha: Plane; foreground?: ImageF32 }> };
@@ -60,15 +61,6 @@ const FLOPS_NOTE = 'Effective GFLOP/s count the direct convolutions\' multiply-a
   + 'not ours, set the speed). The peak is the best of five 2048x2048 fp32 numpy (OpenBLAS) matrix products, both cores, in the same run.';
 
 const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : []), ...(existsSync(join(MODELS_DIR, 'refiner.json')) ? ['refined'] : []), 'classic', 'classic-noprior', 'rvm', 'selfie', 'naive'];
-
-/** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the README. */
-async function updateReadme(name: string, text: string): Promise<void> {
-  const path = join(PACKAGE_ROOT, 'README.md');
-  const readme = await readFile(path, 'utf8');
-  const re = new RegExp(`(<!-- ${name}:start -->\n)[\\s\\S]*?(\n<!-- ${name}:end -->)`);
-  if (!re.test(readme)) throw new Error(`README.md has no ${name} markers`);
-  await writeFile(path, readme.replace(re, (_m, a: string, b: string) => a + text + b));
-}
 
 function peakFlops(): { gflops: number; numpy: string } | undefined {
   const r = spawnSync('python3', [join(PACKAGE_ROOT, 'bench', 'peak_flops.py')], { encoding: 'utf8' });

@@ -11,6 +11,7 @@ import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
+import type { FrameIndex } from './io/video-probe.js';
 import { binarize, resize } from './ops.js';
 import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
@@ -18,7 +19,7 @@ import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
+import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 export interface MatterOptions {
   prior?: PriorName;
@@ -77,6 +78,11 @@ export interface Matter {
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
+  /**
+   * A video's per-video decisions (colour pass: median colour, camera, plate check), for
+   * `VideoRequest.state`; with its frame index (probeFrames) the sampled frames are read by seeking.
+   */
+  analyseVideo(request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'> & { index?: FrameIndex }): Promise<VideoState>;
 }
 
 /** An image given as a path, encoded bytes or an RGB buffer, decoded within the pixel limit. */
@@ -221,10 +227,12 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic, refined or network)`);
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
+  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels };
 
   return {
     options: resolved,
-    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels }, request),
+    matteVideo: (request) => matteVideo(videoParts, request),
+    analyseVideo: (request) => analyseVideo(videoParts, request),
     async matte(request: MatteRequest): Promise<MatteResult> {
       const timings: Record<string, number> = {};
       let t = performance.now();
