@@ -71,7 +71,7 @@ export const OUTPUT_TYPES: Record<string, string> = {
 /** Option fields of POST /v1/jobs, as strings in a multipart body (the CLI's option names). */
 export const OPTION_FIELDS = {
   prior: { type: 'string', enum: ['rvm', 'selfie', 'none'], default: 'rvm', description: 'person prior (as --prior)' },
-  engine: { type: 'string', enum: ['classic', 'network'], default: 'classic', description: 'matting engine (as --engine)' },
+  engine: { type: 'string', enum: ['classic', 'refined', 'network'], default: 'classic', description: 'matting engine (as --engine)' },
   align: { type: 'string', enum: ['auto', 'homography', 'none'], default: 'auto', description: 'plate alignment (as --align)' },
   color: { type: 'string', pattern: '^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$', description: 'composite onto this colour (as --color); not with a background' },
   temporal: { type: 'boolean', default: true, description: 'video: temporal cues (false = as --no-temporal)' },
