@@ -11,6 +11,7 @@ import ort from 'onnxruntime-node';
 import { CleanplateError } from '../errors.js';
 import type { Plane } from '../image.js';
 import { MODELS_DIR } from '../paths.js';
+import { threadLimit } from '../threads.js';
 import { refineTiles, REFINER_CHANNELS, type BandFeatures, type BandRefiner } from './refine.js';
 
 export interface RefinerModelInfo {
@@ -31,9 +32,9 @@ export class OnnxRefiner implements BandRefiner {
   /**
    * Loads a model of models/refiner.json (hash-checked). `threads`: ONNX Runtime's intra-op threads
    * (default: both cores of a 2-core machine, at most 2 — the tiles are small and the video path
-   * runs the prior on the other core).
+   * runs the prior on the other core; CLEANPLATE_THREADS caps it for a worker pinned to a core).
    */
-  static async create(modelName?: string, modelsDir = MODELS_DIR, threads = Math.max(1, Math.min(2, cpus().length))): Promise<OnnxRefiner> {
+  static async create(modelName?: string, modelsDir = MODELS_DIR, threads = threadLimit() ?? Math.max(1, Math.min(2, cpus().length))): Promise<OnnxRefiner> {
     const manifestPath = join(modelsDir, 'refiner.json');
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8').catch(() => {
       throw new CleanplateError('no refiner model manifest: the refined engine needs a trained refiner', manifestPath);
