@@ -46,12 +46,12 @@ async function methods(names: string[]): Promise<Method[]> {
   const matter = async (key: string, make: () => Promise<Matter>) => { if (!cache.has(key)) cache.set(key, await make()); return cache.get(key)!; };
   const all: Record<string, Method> = {
     classic: { name: 'classic', label: 'cleanplate classic (plate + RVM prior)', run: async (i, p) => (await (await matter('classic', () => createMatter({ prior: 'rvm', engine: 'classic' }))).matte({ image: i, plate: p })) },
-    refined: { name: 'refined', label: 'cleanplate refined (classic + learned band refiner, RVM prior)', run: async (i, p) => (await (await matter('refined', () => createMatter({ prior: 'rvm', engine: 'refined' }))).matte({ image: i, plate: p })) },
+    refined: { name: 'refined', label: 'cleanplate refined, experimental (classic + learned band refiner, RVM prior)', run: async (i, p) => (await (await matter('refined', () => createMatter({ prior: 'rvm', engine: 'refined' }))).matte({ image: i, plate: p })) },
     'classic-noprior': { name: 'classic-noprior', label: 'cleanplate classic (plate, no prior)', run: async (i, p) => (await (await matter('classic-np', () => createMatter({ prior: 'none', engine: 'classic' }))).matte({ image: i, plate: p })) },
     rvm: { name: 'rvm', label: 'prior alone: Robust Video Matting', run: async (i) => (await (await matter('rvm', () => createMatter({ prior: 'rvm' }))).matte({ image: i })) },
     selfie: { name: 'selfie', label: 'prior alone: MediaPipe Selfie', run: async (i) => (await (await matter('selfie', () => createMatter({ prior: 'selfie' }))).matte({ image: i })) },
     naive: { name: 'naive', label: 'naive: abs(image − plate) > 0.1', run: async (i, p) => ({ alpha: naive(i, p) }) },
-    network: { name: 'network', label: 'cleanplate network (plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
+    network: { name: 'network', label: 'cleanplate network, experimental (the paper\'s generator, early CPU checkpoint; plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
   };
   return names.map((n) => { const m = all[n]; if (!m) throw new Error(`unknown method '${n}' (${Object.keys(all).join(', ')})`); return m; });
 }
@@ -60,7 +60,8 @@ const FLOPS_NOTE = 'Effective GFLOP/s count the direct convolutions\' multiply-a
   + 'the measured matmul peak means ONNX Runtime computes the convolutions with fewer operations than that count (its kernels, '
   + 'not ours, set the speed). The peak is the best of five 2048x2048 fp32 numpy (OpenBLAS) matrix products, both cores, in the same run.';
 
-const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : []), ...(existsSync(join(MODELS_DIR, 'refiner.json')) ? ['refined'] : []), 'classic', 'classic-noprior', 'rvm', 'selfie', 'naive'];
+// The default engine first; the experimental learned engines (not better than classic yet) below it, the paper's under-trained generator last.
+const DEFAULT_METHODS = ['classic', ...(existsSync(join(MODELS_DIR, 'refiner.json')) ? ['refined'] : []), 'classic-noprior', 'rvm', 'selfie', 'naive', ...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : [])];
 
 function peakFlops(): { gflops: number; numpy: string } | undefined {
   const r = spawnSync('python3', [join(PACKAGE_ROOT, 'bench', 'peak_flops.py')], { encoding: 'utf8' });
