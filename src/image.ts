@@ -10,6 +10,11 @@ export interface ImageF32 {
   readonly data: Float32Array;
 }
 
+/** Default upper bound on decoded pixels: 8K UHD plus headroom (about 40 MP). */
+export const DEFAULT_MAX_PIXELS = 7680 * 4320 * 1.2;
+/** Smallest side an input may have. */
+export const MIN_SIDE = 16;
+
 /** A single-channel image (alpha, prior, masks, differences). */
 export type Plane = ImageF32 & { readonly channels: 1 };
 
@@ -37,6 +42,20 @@ export function fromBytes(width: number, height: number, channels: number, bytes
   const k = 1 / 255;
   for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! * k;
   return { width, height, channels, data };
+}
+
+/**
+ * RGB float from 8-bit RGBA (a canvas's ImageData, a video frame's pixels), dropping the alpha byte;
+ * written into `out` when it is given and of that size (a live loop reuses one buffer).
+ */
+export function fromRgba(width: number, height: number, rgba: Uint8Array | Uint8ClampedArray, out?: ImageF32): ImageF32 {
+  const n = width * height;
+  const target = out && out.width === width && out.height === height && out.channels === 3 ? out : createImage(width, height, 3);
+  const d = target.data, k = 1 / 255;
+  for (let p = 0, i = 0, j = 0; p < n; p++, i += 4, j += 3) {
+    d[j] = rgba[i]! * k; d[j + 1] = rgba[i + 1]! * k; d[j + 2] = rgba[i + 2]! * k;
+  }
+  return target;
 }
 
 export function toBytes(image: ImageF32): Uint8Array {
