@@ -5,6 +5,7 @@
  */
 import type { ImageF32, Plane } from './image.js';
 import { platform } from './platform/index.js';
+import { f32, f32Copy } from './alloc.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Cv = any;
@@ -52,7 +53,7 @@ export function matFromImage(cv: Cv, image: ImageF32): Cv {
 
 export function imageFromMat(mat: Cv): ImageF32 {
   const channels = mat.channels();
-  return { width: mat.cols, height: mat.rows, channels, data: new Float32Array(mat.data32F) };
+  return { width: mat.cols, height: mat.rows, channels, data: f32Copy(mat.data32F) };
 }
 
 export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
@@ -64,7 +65,7 @@ export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
 
 export function planeFromMatU8(mat: Cv): Plane {
   const src = mat.data as Uint8Array;
-  const data = new Float32Array(src.length);
+  const data = f32(src.length);
   for (let i = 0; i < src.length; i++) data[i] = src[i]! / 255;
   return { width: mat.cols, height: mat.rows, channels: 1, data };
 }

@@ -3,6 +3,8 @@
  * Pixels are interleaved float32 in [0, 1]: the maths of matting (compositing equation,
  * colour fits, metrics) is done in linear-range floats, and only decode/encode touch bytes.
  */
+import { f32, f32Copy } from './alloc.js';
+
 export interface ImageF32 {
   readonly width: number;
   readonly height: number;
@@ -19,7 +21,7 @@ export const MIN_SIDE = 16;
 export type Plane = ImageF32 & { readonly channels: 1 };
 
 export function createImage(width: number, height: number, channels: number, fill = 0): ImageF32 {
-  const data = new Float32Array(width * height * channels);
+  const data = f32(width * height * channels);
   if (fill !== 0) data.fill(fill);
   return { width, height, channels, data };
 }
@@ -115,7 +117,7 @@ export function smoothstep(edge0: number, edge1: number, x: number): number {
 export function quantile(values: Float32Array, q: number): number {
   const n = values.length;
   if (!n) return 0;
-  const a = Float32Array.from(values);
+  const a = f32Copy(values);
   const k = Math.min(n - 1, Math.max(0, Math.floor(q * n)));
   let lo = 0, hi = n - 1;
   while (lo < hi) {
@@ -149,7 +151,7 @@ export function meanOf(a: Plane, mask?: Plane): number {
 /** The rectangle [x0, x1) x [y0, y1) of an image, copied. */
 export function cropRect<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
   const c = image.channels, w = x1 - x0;
-  const out = new Float32Array(w * (y1 - y0) * c);
+  const out = f32(w * (y1 - y0) * c);
   for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * c, (y * image.width + x1) * c), (y - y0) * w * c);
   return { width: w, height: y1 - y0, channels: c, data: out } as T;
 }
