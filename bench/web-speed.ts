@@ -26,8 +26,10 @@ interface Row {
   /** Mean ms per frame over the window, per stage. */
   ms: Record<string, number>;
   priorFps: number;
+  /** Mean frames between a matted frame and the one its prior came from. */
   priorLag?: number;
   band?: number;
+  scratchMb?: number;
   modelLoadMs: number;
   backend: { simd: boolean; threads: number };
 }
@@ -52,7 +54,7 @@ async function measure(size: string, variant: string, seconds: number, dir: stri
   const web = await startWebServer({ port: 0 });
   const browser = await launchChromium(clip.path);
   try {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+    const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
@@ -81,13 +83,13 @@ async function measure(size: string, variant: string, seconds: number, dir: stri
     const ms: Record<string, number> = {};
     for (const [stage, [sum, n]] of Object.entries(b.s.sums)) {
       const [sum0, n0] = a.s.sums[stage] ?? [0, 0];
-      if (n > n0) ms[stage] = +((sum - sum0) / (n - n0)).toFixed(1);
+      if (n > n0) ms[stage] = +((sum - sum0) / (n - n0)).toFixed(stage.startsWith('prior lag') ? 2 : 1);
     }
     const frames = b.s.frames - a.s.frames;
     const priorRuns = (b.s.sums['prior (worker)']?.[1] ?? 0) - (a.s.sums['prior (worker)']?.[1] ?? 0);
     const row: Row = {
       size, variant, fps: +(frames / elapsed).toFixed(2), frames, seconds: +elapsed.toFixed(1), ms,
-      priorFps: +(priorRuns / elapsed).toFixed(2), priorLag: b.s.priorLag, band: b.s.band, modelLoadMs: load.ms, backend: load.backend,
+      priorFps: +(priorRuns / elapsed).toFixed(2), priorLag: ms['prior lag (frames)'], band: b.s.band, scratchMb: b.s.scratchMb, modelLoadMs: load.ms, backend: load.backend,
     };
     process.stderr.write(`${row.fps} fps\n`);
     return row;
@@ -100,13 +102,13 @@ async function measure(size: string, variant: string, seconds: number, dir: stri
 function table(rows: Row[]): string {
   const f = (v: number | undefined) => (v === undefined ? '' : v.toFixed(1));
   const lines = [
-    '| size | live prior | fps | frame in | prior resize | colour fit | matte (difference / decide / band / refine / foreground) | composite | plate check | draw | prior worker ms (runs/s) | prior lag (frames) | model load |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| size | live prior | fps | frame in | prior resize | colour fit | matte (difference / decide / band / refine / foreground) | composite | plate check | draw | prior worker ms (runs/s) | prior lag (frames) | scratch MB | model load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const m = r.ms;
     const parts = ['difference', 'decide', 'band', 'refine', 'foreground'].map((k) => f(m[`matte.${k}`])).join(' / ');
-    lines.push(`| ${r.size} | ${r.variant} | **${r.fps.toFixed(1)}** | ${f(m.frame)} | ${f(m.prior)} | ${f(m.colour)} | ${f(m.matte)} (${parts}) | ${f(m.composite)} | ${f(m.check)} | ${f(m['draw (page)'])} | ${f(m['prior (worker)'])} (${r.priorFps.toFixed(1)}) | ${r.priorLag ?? ''} | ${(r.modelLoadMs / 1000).toFixed(1)} s |`);
+    lines.push(`| ${r.size} | ${r.variant} | **${r.fps.toFixed(1)}** | ${f(m.frame)} | ${f(m.prior)} | ${f(m.colour)} | ${f(m.matte)} (${parts}) | ${f(m.composite)} | ${f(m.check)} | ${f(m['draw (page)'])} | ${f(m['prior (worker)'])} (${r.priorFps.toFixed(1)}) | ${r.priorLag?.toFixed(1) ?? ''} | ${r.scratchMb ?? ''} | ${(r.modelLoadMs / 1000).toFixed(1)} s |`);
   }
   return lines.join('\n');
 }
@@ -127,8 +129,9 @@ async function main(): Promise<void> {
   const note = `Headless ${version} on ${machine} (no GPU: TensorFlow.js and OpenCV.js on WebAssembly, SIMD${rows[0]?.backend.threads && rows[0].backend.threads > 1 ? `, ${rows[0].backend.threads} threads` : ', one thread each'}), `
     + `\`npm run bench:web\`, ${new Date().toISOString().slice(0, 10)}. A fake camera plays a generated 30 fps clip (the empty scene 1.5 s, a subject with 150 hair strands walking in and standing 5.5 s, looped); `
     + `the plate is captured on the empty scene, then fps counts the composites drawn over ${seconds} s after a 2 s warm-up, and each stage's milliseconds are means over the same frames `
-    + '(matte worker: frame in, prior resize, colour fit when due, the classic engine with its steps, composite, plate check when due; page: draw; prior worker: one prior). '
-    + 'The prior runs beside the matting on the other core and the matte uses the newest prior there is; "prior lag" is how many camera frames older it was. '
+    + '(matte worker: frame in, prior resize, the classic engine with its steps, composite; colour fit and plate check: each time they run, every 2 s and every 1 s; page: draw; prior worker: one prior). '
+    + 'The prior runs beside the matting on the other core and the matte uses the newest prior there is; "prior lag" is, on average, how many frames older than the matted frame the prior\'s frame was. '
+    + '"scratch MB": the buffers the matte worker keeps for a frame\'s temporary planes (src/alloc.ts). '
     + 'Model load: from the page\'s start to both workers holding their models (OpenCV.js, TensorFlow.js, the prior\'s weights; served from localhost).';
   const text = `${table(rows)}\n\n${note}`;
   await mkdir(values.out!, { recursive: true });

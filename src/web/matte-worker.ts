@@ -33,8 +33,14 @@ const post = (m: FromMatte, transfer: Transferable[] = []) => scope.postMessage(
 
 let port: MessagePort;
 let settings: LiveSettings;
-/** Live: the working grid set for speed; photos: the CLI's engine, default options. */
+/**
+ * Live: the classic engine with a 320 px working grid and no guided refinement (decided in Node on the
+ * benchmark clip's ground truth: at 640x360 40 ms and MAD 14.3e-3 against 121 ms and 14.5e-3 with the
+ * CLI's 512 px grid and refinement; at 1280x720 106 ms and 4.2e-3 against 356 ms and 5.8e-3);
+ * photos: the CLI's engine, default options.
+ */
 let engine: ClassicEngine;
+const liveEngine = (s: LiveSettings) => new ClassicEngine({ workLongSide: s.work, refineRadius: s.refine });
 const photoEngine = new ClassicEngine();
 
 // Live state, all at settings.width x settings.height.
@@ -77,11 +83,33 @@ function liveBackground(): ImageF32 {
   return background;
 }
 
+/**
+ * `from`, made in the scratch arena, copied into `into` (kept from frame to frame, so that what lasts
+ * beyond a frame costs no fresh memory either).
+ */
+function keep<T extends ImageF32>(into: T | undefined, from: T): T {
+  if (into && into.width === from.width && into.height === from.height && into.channels === from.channels) {
+    into.data.set(from.data);
+    return into;
+  }
+  return { ...from, data: from.data.slice() };
+}
+
+let priorFull: Plane | undefined;
+let noPrior: Plane | undefined;
+
 /** The newest prior, at the frame's size (resized once per prior). */
 function currentPrior(): Plane {
   const { width, height } = settings;
-  if (!latestPrior) return createPlane(width, height);
-  latestPrior.full ??= resize(latestPrior.small, width, height);
+  if (!latestPrior) {
+    if (noPrior?.width !== width || noPrior.height !== height) noPrior = createPlane(width, height);
+    return noPrior;
+  }
+  if (!latestPrior.full) {
+    const small = latestPrior.small;
+    priorFull = keep(priorFull, scratch.run(() => resize(small, width, height)));
+    latestPrior.full = priorFull;
+  }
   return latestPrior.full;
 }
 
@@ -99,17 +127,20 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
   if (!plate) {
     out.set(rgbaIn);
   } else {
+    scratch.reset();
     const prior = currentPrior();
     lap('prior');
     if (!plateMatched || t - lastColourFit >= settings.colourMs) {
-      plateMatched = matchPlate(image, { warped: plate, valid: plateValid! }, prior, undefined, COLOUR_LONG_SIDE).plate;
+      const frame = image, raw = plate, valid = plateValid!;
+      const matched = scratch.run(() => matchPlate(frame, { warped: raw, valid }, prior, undefined, COLOUR_LONG_SIDE).plate);
+      // The plate itself when the fit changed nothing; else a colour-matched copy kept across frames.
+      plateMatched = matched === raw ? raw : keep(plateMatched === raw ? undefined : plateMatched, matched);
       lastColourFit = t;
       lap('colour');
     }
     const bg = liveBackground();
     // The engine's temporary planes come from buffers kept across frames (alloc.ts says why); nothing
     // made in there outlives this frame: the composite goes into `out`, the check returns a number.
-    scratch.reset();
     const matted = scratch.run(() => engine.matte({ image: image!, plate: plateMatched, plateValid, prior, realign: false }));
     const result = await matted;
     lap('matte');
@@ -124,6 +155,7 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
     }
     stats.priorLag = latestPrior ? msg.id - latestPrior.id : undefined;
     stats.band = result.details.bandShare as number;
+    stats.scratchMb = Math.round(scratch.held / 1e6);
   }
   post({ type: 'frame', id: msg.id, width, height, rgba: out.buffer, stats }, [out.buffer]);
 }
@@ -236,7 +268,7 @@ async function init(msg: Extract<ToMatte, { type: 'init' }>): Promise<void> {
       if (m.data) job?.resolve(m.data); else job?.reject(new Error(`prior failed: ${m.error}`));
     }
   };
-  engine = new ClassicEngine({ workLongSide: settings.work });
+  engine = liveEngine(settings);
   await loadCv();
   post({ type: 'ready', ms: performance.now() - t0 });
 }
@@ -249,7 +281,7 @@ scope.onmessage = (e: MessageEvent<ToMatte>) => {
       case 'init': return init(msg);
       case 'settings': {
         const resized = msg.settings.width !== settings.width || msg.settings.height !== settings.height;
-        if (msg.settings.work !== settings.work) engine = new ClassicEngine({ workLongSide: msg.settings.work });
+        if (msg.settings.work !== settings.work || msg.settings.refine !== settings.refine) engine = liveEngine(msg.settings);
         settings = msg.settings;
         if (resized) resetLive();
         return;

@@ -9,6 +9,7 @@
  *   ?plateFrames=8               frames averaged into the plate
  *   ?prior=selfie|rvm            live person model;  ?priorSide=256  its grid's long side
  *   ?work=320                    the classic engine's working grid (long side)
+ *   ?refine=0                    its guided refinement's radius (0: none)
  *   ?threads=1                   TensorFlow.js WebAssembly threads (needs cross-origin isolation)
  *   ?autostart=0                 do not open the camera until asked
  */
@@ -24,6 +25,7 @@ export interface Params {
   prior: LivePrior;
   priorSide: number;
   work: number;
+  refine: number;
   threads: number;
   autostart: boolean;
 }
@@ -52,6 +54,7 @@ export function readParams(search: string): Params {
     prior,
     priorSide: Math.round(number(q, 'priorSide', 256, 96, 640) / 32) * 32,
     work: Math.round(number(q, 'work', 320, 128, 1280)),
+    refine: Math.round(number(q, 'refine', 0, 0, 8)),
     threads: Math.round(number(q, 'threads', 1, 1, 8)),
     autostart: q.get('autostart') !== '0',
   };

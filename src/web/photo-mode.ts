@@ -4,7 +4,7 @@
  * showing and offering the results. The matting is photo.ts's, the CLI's own steps.
  */
 import type { Engine } from './engine.js';
-import type { FromMatte, PhotoAlign, PhotoPrior, PhotoResult } from './protocol.js';
+import type { FromMatte, FromPrior, PhotoAlign, PhotoPrior, PhotoResult } from './protocol.js';
 import type { Status } from './status.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -20,6 +20,12 @@ export class PhotoMode {
 
   constructor(private readonly engine: Engine, private readonly status: Status) {
     engine.matte.addEventListener('message', (e: MessageEvent<FromMatte>) => this.fromMatte(e.data));
+    engine.prior.addEventListener('message', (e: MessageEvent<FromPrior>) => {
+      const m = e.data;
+      if (this.pending && m.type === 'progress' && /rvm\.bin$/.test(m.file) && m.loaded < m.total) {
+        this.status.set('working', `Loading the RVM model… ${Math.round((100 * m.loaded) / m.total)}%`);
+      }
+    });
     $('photo-form').addEventListener('submit', (e) => { e.preventDefault(); void this.run(); });
     for (const id of INPUTS) {
       const input = $<HTMLInputElement>(id);

@@ -18,6 +18,8 @@ export interface LiveSettings {
   plateFrames: number;
   /** Long side of the classic engine's working grid (its whole-frame decisions). */
   work: number;
+  /** Radius of its guided refinement (0: none). */
+  refine: number;
   /** How often (ms) the plate's colour is re-fitted to the camera's exposure, and how often its fit is checked. */
   colourMs: number;
   checkMs: number;
@@ -47,6 +49,8 @@ export interface FrameStats {
   plateMismatch?: number;
   /** Share of pixels in the engine's uncertain band. */
   band?: number;
+  /** Megabytes held for the frames' temporary planes (alloc.ts). */
+  scratchMb?: number;
 }
 
 export type ToPrior =
