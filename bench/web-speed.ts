@@ -7,9 +7,11 @@
  * and with --screenshot FILE a screenshot of the live page (docs/web-live.png).
  *
  *   npm run bench:web [-- --seconds 10] [--sizes 640x360,1280x720] [--variants selfie,rvm] [--quick] [--no-readme] [--screenshot docs/web-live.png]
+ *
+ * A variant is the live prior with options: selfie, rvm, rvm@320 (its grid), selfie+t2 (two wasm threads), selfie~w256 (engine grid).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startWebServer } from '../src/cli/web.js';
@@ -36,7 +38,7 @@ interface Row {
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, sizes: { type: 'string', default: '640x360,1280x720' },
-  variants: { type: 'string', default: 'selfie' }, quick: { type: 'boolean' }, 'no-readme': { type: 'boolean' },
+  variants: { type: 'string', default: 'selfie,rvm' }, quick: { type: 'boolean' }, 'no-readme': { type: 'boolean' },
   screenshot: { type: 'string' }, out: { type: 'string', default: join(PACKAGE_ROOT, 'bench', 'results') },
 } });
 
@@ -121,13 +123,15 @@ async function main(): Promise<void> {
   const dir = join(PACKAGE_ROOT, 'bench', 'results', 'web-clips');
   await mkdir(dir, { recursive: true });
   const rows: Row[] = [];
+  const load = [loadavg()[0]!];
   for (const size of sizes) for (const variant of variants) rows.push(await measure(size, variant, seconds, dir));
+  load.push(loadavg()[0]!);
   if (values.screenshot) await measure('640x360', variants[0]!, 3, dir, values.screenshot);
 
   const version = (await import('node:child_process')).spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/\s+built on.*$/, '');
   const machine = `${cpus().length}x ${cpus()[0]?.model.trim() ?? 'CPU'}`;
   const note = `Headless ${version} on ${machine} (no GPU: TensorFlow.js and OpenCV.js on WebAssembly, SIMD${rows[0]?.backend.threads && rows[0].backend.threads > 1 ? `, ${rows[0].backend.threads} threads` : ', one thread each'}), `
-    + `\`npm run bench:web\`, ${new Date().toISOString().slice(0, 10)}. A fake camera plays a generated 30 fps clip (the empty scene 1.5 s, a subject with 150 hair strands walking in and standing 5.5 s, looped); `
+    + `\`npm run bench:web\`, ${new Date().toISOString().slice(0, 10)}, one-minute load average ${load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end (other work on the machine takes cores from the browser). A fake camera plays a generated 30 fps clip (the empty scene 1.5 s, a subject with 150 hair strands walking in and standing 5.5 s, looped); `
     + `the plate is captured on the empty scene, then fps counts the composites drawn over ${seconds} s after a 2 s warm-up, and each stage's milliseconds are means over the same frames `
     + '(matte worker: frame in, prior resize, the classic engine with its steps, composite; colour fit and plate check: each time they run, every 2 s and every 1 s; page: draw; prior worker: one prior). '
     + 'The prior runs beside the matting on the other core and the matte uses the newest prior there is; "prior lag" is, on average, how many frames older than the matted frame the prior\'s frame was. '
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
     + 'Model load: from the page\'s start to both workers holding their models (OpenCV.js, TensorFlow.js, the prior\'s weights; served from localhost).';
   const text = `${table(rows)}\n\n${note}`;
   await mkdir(values.out!, { recursive: true });
-  await writeFile(join(values.out!, 'web-speed.json'), JSON.stringify({ date: new Date().toISOString(), chromium: version, machine, rows }, null, 2) + '\n');
+  await writeFile(join(values.out!, 'web-speed.json'), JSON.stringify({ date: new Date().toISOString(), chromium: version, machine, loadAverage: load, rows }, null, 2) + '\n');
   await writeFile(join(values.out!, 'web-speed.md'), text + '\n');
   process.stdout.write(text + '\n');
   if (!values.quick && !values['no-readme']) {

@@ -390,7 +390,8 @@ export class LiveMode {
     if (lag !== undefined) parts.push(`prior ${lag.toFixed(1)} frames behind`);
     if (s.band !== undefined) parts.push(`uncertain band ${(s.band * 100).toFixed(0)}% of the pixels`);
     $('stats-line').textContent = parts.join(' · ');
-    const rows = [...this.ms].filter(([k]) => STAGE_NAMES[k]).map(([k, v]) => {
+    const order = Object.keys(STAGE_NAMES);
+    const rows = [...this.ms].filter(([k]) => STAGE_NAMES[k]).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([k, v]) => {
       const tr = document.createElement('tr');
       tr.append(Object.assign(document.createElement('td'), { textContent: STAGE_NAMES[k] }), Object.assign(document.createElement('td'), { textContent: v.toFixed(1) }));
       return tr;
