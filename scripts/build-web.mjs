@@ -55,7 +55,7 @@ await rm(OUT, { recursive: true, force: true });
 await mkdir(OUT, { recursive: true });
 
 const result = await esbuild.build({
-  entryPoints: { app: join(SRC, 'app.ts'), 'matte-worker': join(SRC, 'matte-worker.ts'), 'prior-worker': join(SRC, 'prior-worker.ts'), style: join(SRC, 'app.css') },
+  entryPoints: { app: join(SRC, 'app.ts'), embed: join(SRC, 'embed.ts'), 'matte-worker': join(SRC, 'matte-worker.ts'), 'prior-worker': join(SRC, 'prior-worker.ts'), style: join(SRC, 'app.css') },
   outdir: OUT,
   bundle: true,
   // Classic scripts: the workers load OpenCV.js with importScripts (src/platform/browser.ts).
@@ -83,6 +83,7 @@ if (heavy.length) throw new Error(`the page's bundle pulls in worker-only module
 
 // The page, its models (hash-checked by the app against manifest.json) and the WebAssembly binaries.
 await copyInto(join(SRC, 'index.html'), join(OUT, 'index.html'));
+await copyInto(join(SRC, 'embed.html'), join(OUT, 'embed.html'));
 await copyInto(join(SRC, 'icon.svg'), join(OUT, 'icon.svg'));
 await copyInto(require.resolve('@techstark/opencv-js'), join(OUT, 'vendor', 'opencv.js'));
 for (const file of ['manifest.json', 'rvm.json', 'rvm.bin', 'selfie.json', 'selfie.bin', 'README.md']) {
@@ -101,7 +102,7 @@ await writeFile(join(OUT, '_headers'), `/*\n  Cross-Origin-Opener-Policy: same-o
 const files = (await walk(OUT)).map((p) => relative(OUT, p).split('\\').join('/')).sort();
 const assets = [];
 for (const f of files) {
-  if (/\.map$|^index\.html$|^_headers$|\.LEGAL\.txt$|README\.md$|^icon\.svg$/.test(f)) continue;
+  if (/\.map$|^(index|embed)\.html$|^embed\.js$|^_headers$|\.LEGAL\.txt$|README\.md$|^icon\.svg$/.test(f)) continue;
   assets.push({ url: f, bytes: (await stat(join(OUT, f))).size });
 }
 const version = createHash('sha256').update(JSON.stringify(assets)).digest('hex').slice(0, 12);

@@ -238,6 +238,22 @@ test('photo mode: the alpha equals the CLI\'s; the metrics equal Node\'s; nothin
   await page.close();
 });
 
+test('another page of the origin takes the composite as a camera (embed.html)', { skip, timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const seen = watch(page);
+  await page.goto(`${web.url}embed.html`);
+  const frames = await page.evaluate(() => new Promise<number>((resolve, reject) => {
+    const video = document.getElementById('virtual-camera') as HTMLVideoElement;
+    let n = 0;
+    const timer = setTimeout(() => reject(new Error(`${n} frames of the composite in 120 s`)), 120_000);
+    const tick = () => { if (++n >= 10) { clearTimeout(timer); resolve(video.videoWidth); } else video.requestVideoFrameCallback(tick); };
+    video.requestVideoFrameCallback(tick);
+  }));
+  assert.equal(frames, clip.width, 'the embedding page plays the composite at the camera\'s size');
+  assert.deepEqual(seen.errors, [], 'no console errors');
+  await page.close();
+});
+
 test('camera errors are plain sentences', { skip }, async () => {
   assert.match(cameraMessage({ name: 'NotFoundError' }), /^No camera found/);
   assert.match(cameraMessage({ name: 'NotAllowedError' }), /^Camera permission denied/);

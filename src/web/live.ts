@@ -93,7 +93,7 @@ export class LiveMode {
   private mismatchRun = { high: 0, low: 0 };
   private recorder: MediaRecorder | undefined;
   private recordingUrl: string | undefined;
-  private stream_: MediaStream | undefined;
+  private composite: MediaStream | undefined;
   private lastPaint = 0;
   active = true;
 
@@ -114,8 +114,8 @@ export class LiveMode {
    * a captured canvas costs a copy of every frame.
    */
   get compositeStream(): MediaStream {
-    this.stream_ ??= this.output.captureStream(30);
-    return this.stream_;
+    this.composite ??= this.output.captureStream(30);
+    return this.composite;
   }
 
   /** The workers are ready: frames flow from now on. */

@@ -4,8 +4,8 @@
  * Live: the page hands over each camera frame (a VideoFrame, transferred) with a buffer for the
  * result; the frame becomes the core's ImageF32, the plate is the average of the frames captured on
  * request, the prior is the newest one the prior worker sent (resized to the frame). The webcam is
- * assumed still (a tripod): the plate is not re-aligned, its colour is re-fitted every few frames (a
- * webcam's exposure drifts), and every few frames the core's plate check measures how much of the
+ * assumed still (a tripod): the plate is not re-aligned, its colour is re-fitted every two seconds (a
+ * webcam's exposure drifts), and once a second the core's plate check measures how much of the
  * visible background the plate no longer explains (the camera moved, the light changed).
  *
  * Photo: the same steps as `cleanplate matte` (photo.ts's mattePhoto), with the prior computed by the
