@@ -254,7 +254,7 @@ test('another page of the origin takes the composite as a camera (embed.html)', 
   await page.close();
 });
 
-test('camera errors are plain sentences', { skip }, async () => {
+test('camera errors are plain sentences (and the person model on two threads)', { skip, timeout: 300_000 }, async () => {
   assert.match(cameraMessage({ name: 'NotFoundError' }), /^No camera found/);
   assert.match(cameraMessage({ name: 'NotAllowedError' }), /^Camera permission denied/);
   assert.match(cameraMessage({ name: 'NotReadableError' }), /^The camera is busy/);
@@ -262,8 +262,11 @@ test('camera errors are plain sentences', { skip }, async () => {
   const bare = await launchChromium(undefined, ['--use-fake-ui-for-media-stream']);
   try {
     const page = await bare.newPage();
-    await page.goto(web.url);
+    // Also: two WebAssembly threads for the person model, which cross-origin isolation allows.
+    await page.goto(`${web.url}?threads=2`);
     assert.match(await waitForState(page, ['error']), /^No camera found/);
+    await page.waitForFunction(() => window.cleanplate.backend, null, { timeout: 120_000 });
+    assert.deepEqual(await page.evaluate(() => window.cleanplate.backend), { simd: true, threads: 2 });
   } finally {
     await bare.close();
   }

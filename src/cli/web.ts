@@ -32,9 +32,10 @@ const TYPES: Record<string, string> = {
 /**
  * The same policy as the page's meta tag, for the workers too (they take it from their script's
  * response). 'unsafe-eval' is OpenCV.js's: its bindings build functions at run time (tried without:
- * the matte worker cannot start); 'wasm-unsafe-eval' lets WebAssembly compile.
+ * the matte worker cannot start); 'wasm-unsafe-eval' lets WebAssembly compile; blob: scripts are
+ * TensorFlow.js's thread workers (?threads=2).
  */
-export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; worker-src 'self' blob:; "
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self' blob: 'wasm-unsafe-eval' 'unsafe-eval'; worker-src 'self' blob:; "
   + "connect-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
 
 const HEADERS = {
