@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
@@ -45,6 +46,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await web?.close();
+  if (dir) await rm(dir, { recursive: true, force: true }); // the clip alone is ~60 MB
 });
 
 /** Every error a page or its workers print, and every request that is not a GET to the page's origin. */
@@ -135,7 +137,7 @@ test('live: capture the plate on the empty scene, then the subject on the chosen
   assert.equal(out.width, clip.width);
   const { background, subject } = regions(clip.alpha, 12);
   const green = background.filter((p) => Math.abs(out.rgb[p * 3]!) < 0.05 && out.rgb[p * 3 + 1]! > 0.95 && out.rgb[p * 3 + 2]! < 0.05).length;
-  const saved = join(dir, 'live-output.png');
+  const saved = join(tmpdir(), 'cleanplate-web-live-output.png');
   await writeFile(saved, await encodePng({ width: out.width, height: out.height, channels: 3, data: out.rgb }));
   const stats0 = await page.evaluate(() => window.cleanplate.stats()!);
   assert.ok(green / background.length >= 0.95, `${(100 * green / background.length).toFixed(1)}% of the known background shows the colour (>= 95% expected); output in ${saved}; ${JSON.stringify(stats0)}`);
