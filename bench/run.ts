@@ -1,7 +1,7 @@
 /**
  * Quality and time of each method over a benchmark folder (layout of DESIGN.md).
  *
- *   npm run bench [-- --quick] [--bench DIR] [--methods network,classic,classic-noprior,rvm,selfie,naive] [--out bench/results]
+ *   npm run bench [-- --quick] [--bench DIR] [--methods network,refined,classic,classic-noprior,rvm,selfie,naive] [--out bench/results]
  *
  * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
  * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
@@ -25,6 +25,7 @@ import { contactSheet } from './contact.js';
 import { qualityTimePlot } from './plot.js';
 import { plateCheckBench, plateCheckTable } from './plate-check.js';
 import { cliMemory, cliPaired, runPaired, runSpeed, speedTable } from './speed.js';
+import { updateReadme } from './readme.js';
 import { MODELS_DIR, PACKAGE_ROOT } from '../src/paths.js';
 
 type Method = { name: string; label: string; run: (image: ImageF32, plate: ImageF32) => Promise<{ alpha: Plane; foreground?: ImageF32 }> };
@@ -45,11 +46,12 @@ async function methods(names: string[]): Promise<Method[]> {
   const matter = async (key: string, make: () => Promise<Matter>) => { if (!cache.has(key)) cache.set(key, await make()); return cache.get(key)!; };
   const all: Record<string, Method> = {
     classic: { name: 'classic', label: 'cleanplate classic (plate + RVM prior)', run: async (i, p) => (await (await matter('classic', () => createMatter({ prior: 'rvm', engine: 'classic' }))).matte({ image: i, plate: p })) },
+    refined: { name: 'refined', label: 'cleanplate refined, experimental (classic + learned band refiner, RVM prior)', run: async (i, p) => (await (await matter('refined', () => createMatter({ prior: 'rvm', engine: 'refined' }))).matte({ image: i, plate: p })) },
     'classic-noprior': { name: 'classic-noprior', label: 'cleanplate classic (plate, no prior)', run: async (i, p) => (await (await matter('classic-np', () => createMatter({ prior: 'none', engine: 'classic' }))).matte({ image: i, plate: p })) },
     rvm: { name: 'rvm', label: 'prior alone: Robust Video Matting', run: async (i) => (await (await matter('rvm', () => createMatter({ prior: 'rvm' }))).matte({ image: i })) },
     selfie: { name: 'selfie', label: 'prior alone: MediaPipe Selfie', run: async (i) => (await (await matter('selfie', () => createMatter({ prior: 'selfie' }))).matte({ image: i })) },
     naive: { name: 'naive', label: 'naive: abs(image − plate) > 0.1', run: async (i, p) => ({ alpha: naive(i, p) }) },
-    network: { name: 'network', label: 'cleanplate network (plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
+    network: { name: 'network', label: 'cleanplate network, experimental (the paper\'s generator, early CPU checkpoint; plate + RVM prior)', run: async (i, p) => (await (await matter('network', () => createMatter({ prior: 'rvm', engine: 'network' }))).matte({ image: i, plate: p })) },
   };
   return names.map((n) => { const m = all[n]; if (!m) throw new Error(`unknown method '${n}' (${Object.keys(all).join(', ')})`); return m; });
 }
@@ -58,16 +60,8 @@ const FLOPS_NOTE = 'Effective GFLOP/s count the direct convolutions\' multiply-a
   + 'the measured matmul peak means ONNX Runtime computes the convolutions with fewer operations than that count (its kernels, '
   + 'not ours, set the speed). The peak is the best of five 2048x2048 fp32 numpy (OpenBLAS) matrix products, both cores, in the same run.';
 
-const DEFAULT_METHODS = [...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : []), 'classic', 'classic-noprior', 'rvm', 'selfie', 'naive'];
-
-/** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the README. */
-async function updateReadme(name: string, text: string): Promise<void> {
-  const path = join(PACKAGE_ROOT, 'README.md');
-  const readme = await readFile(path, 'utf8');
-  const re = new RegExp(`(<!-- ${name}:start -->\n)[\\s\\S]*?(\n<!-- ${name}:end -->)`);
-  if (!re.test(readme)) throw new Error(`README.md has no ${name} markers`);
-  await writeFile(path, readme.replace(re, (_m, a: string, b: string) => a + text + b));
-}
+// The default engine first; the experimental learned engines (not better than classic yet) below it, the paper's under-trained generator last.
+const DEFAULT_METHODS = ['classic', ...(existsSync(join(MODELS_DIR, 'refiner.json')) ? ['refined'] : []), 'classic-noprior', 'rvm', 'selfie', 'naive', ...(existsSync(join(MODELS_DIR, 'network.json')) ? ['network'] : [])];
 
 function peakFlops(): { gflops: number; numpy: string } | undefined {
   const r = spawnSync('python3', [join(PACKAGE_ROOT, 'bench', 'peak_flops.py')], { encoding: 'utf8' });
@@ -152,7 +146,7 @@ async function main() {
 
 /** Speed of the whole `matte` per stage and size, interleaved rounds of one process per method; writes speed.{md,json} (and the README's section when asked). */
 async function speedSection(methodList: string[], quick: boolean, data: string, out: string, meta: { machine: string; node: string; date: string }, readme = true): Promise<void> {
-  const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('network') ? ['network'] : [])];
+  const speedMethods = ['rvm', ...(methodList.includes('classic') ? ['classic'] : []), ...(methodList.includes('refined') ? ['refined'] : []), ...(methodList.includes('network') ? ['network'] : [])];
   const rounds = quick ? 1 : 5;
   const speed = runSpeed({ runs: rounds, sizes: quick ? ['512x512'] : ['512x512', '1280x720', '1920x1080'], methods: speedMethods, data });
   const peak = peakFlops();

@@ -4,7 +4,7 @@
  * hand-held one (classic), with the share of time waiting on ffmpeg, peak memory and the
  * per-frame milliseconds of each stage. One CLI process per run, like a user's.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IDENTITY, warpPlate } from '../src/align/homography.js';
@@ -31,12 +31,37 @@ function handHeld(frames: ImageF32[]): ImageF32[] {
   });
 }
 
-function encode(frames: ImageF32[], file: string): void {
-  const { width, height } = frames[0]!;
-  const raw = Buffer.concat(frames.map((f) => Buffer.from(toBytes(f))));
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', '30', '-i', 'pipe:0',
-    '-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', file], { input: raw, maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(String(r.stderr));
+export interface EncodeOptions {
+  /** A keyframe every this many frames exactly (else x264's own choice). */
+  keyframeEvery?: number;
+  /** A sine tone as the audio track (AAC), as long as the video. */
+  audio?: boolean;
+  fps?: number;
+}
+
+/**
+ * Encodes frames to H.264 (medium, CRF 18, 4:2:0), as a phone would, streaming them into ffmpeg
+ * one at a time: a generator of frames never holds the clip in memory.
+ */
+export async function encodeClip(frames: Iterable<ImageF32>, file: string, o: EncodeOptions = {}): Promise<void> {
+  const it = frames[Symbol.iterator]();
+  let next = it.next();
+  if (next.done) throw new Error('no frames to encode');
+  const { width, height } = next.value;
+  const fps = o.fps ?? 30;
+  const keys = o.keyframeEvery ? ['-g', String(o.keyframeEvery), '-keyint_min', String(o.keyframeEvery), '-sc_threshold', '0'] : [];
+  const audio = o.audio ? ['-f', 'lavfi', '-i', 'sine=frequency=440'] : [];
+  const child = spawn('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', String(fps), '-i', 'pipe:0', ...audio,
+    '-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', ...keys, ...(o.audio ? ['-c:a', 'aac', '-shortest'] : []), file], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stdin.on('error', () => undefined); // ffmpeg failed: its exit code and stderr say why
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  for (; !next.done; next = it.next()) {
+    if (!child.stdin.write(Buffer.from(toBytes(next.value)))) await new Promise((resolve) => child.stdin.once('drain', resolve));
+  }
+  child.stdin.end();
+  if ((await closed) !== 0) throw new Error(`encoding ${file}: ${stderr}`);
 }
 
 export async function videoSpeed(dir: string, frames: number, prior: string, engines: string[]): Promise<SpeedRow[]> {
@@ -44,8 +69,8 @@ export async function videoSpeed(dir: string, frames: number, prior: string, eng
   for (const [width, height] of [[1280, 720], [1920, 1080]] as const) {
     const clip = buildClip(frames, width, height, 4, 21, 150);
     const tripod = join(dir, `speed-${height}-tripod.mp4`), moving = join(dir, `speed-${height}-handheld.mp4`), plate = join(dir, `speed-${height}-plate.png`);
-    encode(clip.frames, tripod);
-    encode(handHeld(clip.frames), moving);
+    await encodeClip(clip.frames, tripod);
+    await encodeClip(handHeld(clip.frames), moving);
     await writeFile(plate, await encodePng(clip.plate));
     const cases: [SpeedRow['camera'], string, string, string[]][] = [
       ...engines.map((e): [SpeedRow['camera'], string, string, string[]] => ['tripod', e, tripod, ['--plate', plate, '--engine', e]]),

@@ -25,15 +25,8 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { createMatter, type MatterOptions } from '../src/pipeline.js';
 import { buildDataClip } from './video-clips.js';
 import { speedMatrix, videoSpeed } from './video-speed.js';
+import { updateReadme } from './readme.js';
 import { existsSync } from 'node:fs';
-
-async function updateReadme(text: string): Promise<void> {
-  const path = join(PACKAGE_ROOT, 'README.md');
-  const readme = await readFile(path, 'utf8');
-  const re = /(<!-- video:start -->\n)[\s\S]*?(\n<!-- video:end -->)/;
-  if (!re.test(readme)) throw new Error('README.md has no video markers');
-  await writeFile(path, readme.replace(re, (_m, a: string, b: string) => a + text + b));
-}
 
 async function main() {
   const { values } = parseArgs({ options: {
@@ -143,7 +136,7 @@ async function main() {
   await writeFile(join(values.out!, 'video.json'), JSON.stringify({ frames, width, height, prior: values.prior, machine, speedRows, rows, lengths, realRows, autoRows }, null, 2) + '\n');
   await writeFile(join(values.out!, 'video.md'), text + '\n');
   console.log(text);
-  if (!values['no-readme']) await updateReadme(text);
+  if (!values['no-readme']) await updateReadme('video', text);
 }
 
 await main();

@@ -10,12 +10,15 @@ import { loadCv } from './cv.js';
 import { CleanplateError } from './errors.js';
 import type { ImageF32 } from './image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from './io/decode.js';
+import type { FrameIndex } from './io/video-probe.js';
 import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
+import type { BandRefiner } from './matte/refine.js';
+import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { matteVideo, type VideoReport, type VideoRequest } from './video/matte-video.js';
+import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
 export { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport, type MatteResult, type PlacedPlate } from './photo.js';
@@ -29,6 +32,10 @@ export interface MatterOptions {
   modelsDir?: string;
   /** Which network model of models/network.json (default: the manifest's default). */
   networkModel?: string;
+  /** Which refiner model of models/refiner.json the `refined` engine runs (default: the manifest's default). */
+  refinerModel?: string;
+  /** A band refiner of your own for the `refined` engine (training records its inputs this way). */
+  refiner?: BandRefiner;
   /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
   classic?: ClassicOptions;
 }
@@ -44,10 +51,15 @@ export interface MatteRequest {
 }
 
 export interface Matter {
-  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic'>>;
+  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic' | 'refinerModel' | 'refiner'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
+  /**
+   * A video's per-video decisions (colour pass: median colour, camera, plate check), for
+   * `VideoRequest.state`; with its frame index (probeFrames) the sampled frames are read by seeking.
+   */
+  analyseVideo(request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'> & { index?: FrameIndex }): Promise<VideoState>;
 }
 
 /** An image given as a path, encoded bytes or an RGB buffer, decoded within the pixel limit. */
@@ -68,15 +80,18 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   if (!['auto', 'homography', 'none'].includes(resolved.align)) throw new CleanplateError(`unknown alignment '${resolved.align}' (auto, homography or none)`);
   let engine: MatteEngine;
   if (resolved.engine === 'classic') engine = new ClassicEngine(options.classic);
+  else if (resolved.engine === 'refined') engine = new ClassicEngine(options.classic, options.refiner ?? await OnnxRefiner.create(options.refinerModel, options.modelsDir));
   else if (resolved.engine === 'network') engine = await NetworkEngine.create(options.networkModel, options.modelsDir);
-  else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic or network)`);
+  else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic, refined or network)`);
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
   const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align } };
+  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels };
 
   return {
     options: resolved,
-    matteVideo: (request) => matteVideo({ engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels }, request),
+    matteVideo: (request) => matteVideo(videoParts, request),
+    analyseVideo: (request) => analyseVideo(videoParts, request),
     async matte(request: MatteRequest): Promise<MatteResult> {
       const timings: Record<string, number> = {};
       let t = performance.now();

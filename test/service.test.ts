@@ -252,6 +252,18 @@ test('a video job: progress in frames, video outputs with their content types', 
   assert.equal((await fetch(`${server.url}/v1/jobs/${r.body.id}/outputs/foreground.webm`)).headers.get('content-type'), 'video/webm');
   const report = (await (await fetch(`${server.url}/v1/jobs/${r.body.id}/outputs/report.json`)).json()) as { frames: number };
   assert.equal(report.frames, 10);
+  // The alpha sequence (as --alpha-sequence): listed as a folder, one PNG per frame.
+  const seq = await post(server.url, { input: video, plate: clipPlate }, { prior: 'none', 'alpha-sequence': 'true' });
+  assert.equal(seq.status, 202, JSON.stringify(seq.body));
+  const js = await finished(server.url, seq.body.id!);
+  assert.equal(js.state, 'completed', js.error ?? '');
+  assert.deepEqual(js.outputs, ['alpha.mp4', 'alpha/', 'foreground.webm', 'report.json']);
+  const png = await fetch(`${server.url}/v1/jobs/${seq.body.id}/outputs/alpha/000010.png`);
+  assert.equal(png.status, 200);
+  assert.equal(png.headers.get('content-type'), 'image/png');
+  assert.deepEqual((await sharp(Buffer.from(await png.arrayBuffer())).metadata()).width, 96);
+  assert.equal((await fetch(`${server.url}/v1/jobs/${seq.body.id}/outputs/alpha/000011.png`)).status, 404, 'no frame 11');
+  assert.equal((await fetch(`${server.url}/v1/jobs/${seq.body.id}/outputs/alpha/..%2Fjob.json`)).status, 400, 'frame names are checked');
   // A plate that is a video, or a video background for an image, is refused.
   const bad = await post(server.url, { input: image, plate: video }, { prior: 'none' });
   assert.equal(bad.status, 422);
@@ -261,7 +273,7 @@ test('a video job: progress in frames, video outputs with their content types', 
 test('openapi.json describes every route', async () => {
   const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };
   assert.equal(doc.openapi, '3.0.3');
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/outputs/{name}']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/outputs/alpha/{frame}', '/v1/jobs/{id}/outputs/{name}']);
   assert.deepEqual(Object.keys(doc.paths['/v1/jobs/{id}']!).sort(), ['delete', 'get']);
   assert.ok(doc.paths['/v1/jobs']!.post!.requestBody, 'the multipart body is described');
 });

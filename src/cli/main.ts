@@ -15,7 +15,7 @@ import { Progress } from './progress.js';
 const USAGE = `cleanplate — background matting with a clean plate
 
   cleanplate matte IMAGE [--plate PLATE] --out DIR [--background FILE | --color HEX]
-                   [--prior rvm|selfie|none] [--engine classic|network] [--align auto|homography|none] [--json]
+                   [--prior rvm|selfie|none] [--engine classic|refined|network] [--align auto|homography|none] [--json]
   cleanplate matte --pairs DIR --out DIR2 [same options]   (NAME_img.png + NAME_back.png)
   cleanplate video INPUT --plate PLATE|auto --out DIR [--background IMAGE|VIDEO | --color HEX] [--alpha-sequence]
                    [--format webm|prores|png] [--prior ...] [--engine ...] [--align ...] [--no-temporal] [--motion-stride T] [--json]
@@ -25,7 +25,8 @@ const USAGE = `cleanplate — background matting with a clean plate
   cleanplate demo [--out DIR] [--json]
   cleanplate serve [--host 127.0.0.1] [--port 8080] [--data DIR] [--token-file F] [--redis URL] [--workers N]
                    [--max-upload-mb N] [--max-pixels N] [--max-seconds S] [--max-frames N] [--max-jobs-per-token N]
-  cleanplate worker --redis URL [--data DIR] [--concurrency N]
+                   [--segment-seconds 5] [--threads N]
+  cleanplate worker --redis URL [--data DIR] [--concurrency N] [--segment-seconds 5] [--threads N]
   cleanplate web [--port 8080] [--host 127.0.0.1] [--dir DIR]
 
 Outputs: DIR/alpha.png, DIR/foreground.png (RGBA), DIR/composite.png (with --background/--color), DIR/report.json.
@@ -34,7 +35,9 @@ ProRes 4444 with alpha and audio; --format png: DIR/foreground/000001.png... RGB
 input's audio, with --background/--color), DIR/alpha/000001.png... (--alpha-sequence), DIR/report.json.
 Video needs ffmpeg on the PATH (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg).
 serve: HTTP API (POST /v1/jobs, GET /v1/jobs/ID, /v1/jobs/ID/outputs/NAME, DELETE /v1/jobs/ID, /healthz, /metrics,
-/openapi.json); jobs run in-process, or with --redis on \`cleanplate worker\` processes sharing the --data folder.
+/openapi.json); jobs run in-process, or with --redis on \`cleanplate worker\` processes sharing the --data folder,
+where a video of two segments or more (--segment-seconds, 0: never) is split at keyframes across workers.
+--threads N caps each library's and ffmpeg's threads (for a worker pinned to N cores).
 web: serves the browser app (live webcam matting, photos by drag and drop; everything runs in the browser) from
 this package's dist/web (npm run build:web), with the cross-origin isolation headers WebAssembly threads need.`;
 

@@ -131,8 +131,21 @@ export interface Clip {
  */
 export function buildClip(frames: number, width = 256, height = 192, speed = 2, seed = 11, strands = 60): Clip {
   const scene = buildScene(width, height, seed, strands);
-  const random = rng(seed + 1);
   const out: Clip = { frames: [], alphas: [], plate: scene.background };
+  for (const { image, alpha } of clipFrames(scene, frames, speed, seed)) {
+    out.frames.push(image);
+    out.alphas.push(alpha);
+  }
+  return out;
+}
+
+/**
+ * The frames of `buildClip` one at a time, for clips too long to hold (a 20 s 720p clip is 6.6 GB
+ * of float frames): `scene` is `buildScene(width, height, seed, strands)`, its background the plate.
+ */
+export function* clipFrames(scene: Scene, frames: number, speed = 2, seed = 11): Generator<{ image: ImageF32; alpha: Plane }> {
+  const { width, height } = scene.image;
+  const random = rng(seed + 1);
   const start = -Math.round((speed * (frames - 1)) / 2);
   for (let t = 0; t < frames; t++) {
     const dx = start + speed * t;
@@ -149,8 +162,6 @@ export function buildClip(frames: number, width = 256, height = 192, speed = 2, 
         image.data[p * 3 + c] = Math.min(1, Math.max(0, v));
       }
     }
-    out.frames.push(image);
-    out.alphas.push(alpha);
+    yield { image, alpha };
   }
-  return out;
 }

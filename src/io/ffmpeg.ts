@@ -31,7 +31,7 @@ export function runTool(name: 'ffmpeg' | 'ffprobe', args: string[], file: string
     child.on('error', (e) => reject(new CleanplateError(`${what}: ${e.message}`, file)));
     child.on('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new CleanplateError(`${what}: ${lastLine(err, file) || `${name} exited with ${code}`}`, file));
+      else reject(new CleanplateError(`${what}: ${tellingLine(err, file) || `${name} exited with ${code}`}`, file));
     });
   });
 }
@@ -44,6 +44,19 @@ export function lastLine(stderr: string, file?: string): string {
   const lines = stderr.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim()).filter(Boolean);
   const line = lines.at(-1) ?? '';
   return file && line.startsWith(`${file}: `) ? line.slice(file.length + 2) : line;
+}
+
+/** The system's words for a file that cannot be written or read, as ffmpeg quotes them. */
+const SYSTEM_ERROR = /No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Input\/output error|Not a directory/;
+
+/**
+ * The line of an ffmpeg error log that says why: one quoting the system's error (a full disk says
+ * so a few lines before ffmpeg's last, generic line), else the last line.
+ */
+export function tellingLine(stderr: string, file?: string): string {
+  const lines = stderr.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim()).filter(Boolean);
+  const system = lines.filter((l) => SYSTEM_ERROR.test(l)).at(-1);
+  return system ?? lastLine(stderr, file);
 }
 
 /** ffmpeg messages that mean the input is damaged even though ffmpeg itself exits 0. */

@@ -65,3 +65,43 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     ...(audio ? { audio: { codec: audio.codec_name ?? 'unknown' } } : {}),
   };
 }
+
+/**
+ * Where each frame of a video is, for starting to decode part-way: presentation timestamps frame by
+ * frame and the keyframes a decoder can start at. ffprobe reads the packets (no decoding).
+ */
+export interface FrameIndex {
+  /** Presentation timestamp of each frame in the stream's time base, in presentation order (index = frame). */
+  pts: number[];
+  /** Seconds per timestamp unit. */
+  timeBase: number;
+  /** Frames a decoder can start at (ascending). */
+  keyframes: number[];
+}
+
+/**
+ * The frame index of a video, or a reason why it has none that allows exact seeking (packets
+ * without timestamps, timestamps that repeat, a packet count other than `frames`).
+ */
+export async function probeFrames(file: string, frames: number): Promise<FrameIndex | { unusable: string }> {
+  const out = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=time_base:packet=pts,flags', '-of', 'compact=p=0:nk=1', file],
+    file, 'cannot read the video\'s packets');
+  let timeBase = NaN;
+  const packets: { pts: number; key: boolean }[] = [];
+  for (const line of out.split('\n')) {
+    const fields = line.trim().split('|');
+    if (fields.length === 1 && fields[0]!.includes('/')) { timeBase = rational(fields[0]); continue; }
+    if (fields.length !== 2) continue;
+    const pts = Number(fields[0]);
+    if (!Number.isSafeInteger(pts)) return { unusable: 'a packet has no timestamp' };
+    packets.push({ pts, key: fields[1]!.startsWith('K') });
+  }
+  if (!(timeBase > 0)) return { unusable: 'no time base' };
+  if (packets.length !== frames) return { unusable: `${packets.length} packets for ${frames} frames` };
+  const order = packets.map((p, i) => i).sort((a, b) => packets[a]!.pts - packets[b]!.pts);
+  const pts = order.map((i) => packets[i]!.pts);
+  for (let i = 1; i < pts.length; i++) if (pts[i] === pts[i - 1]) return { unusable: 'two frames share a timestamp' };
+  const keyframes = order.flatMap((p, frame) => (packets[p]!.key ? [frame] : []));
+  if (keyframes[0] !== 0) return { unusable: 'the first frame is not a keyframe' };
+  return { pts, timeBase, keyframes };
+}

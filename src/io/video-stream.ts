@@ -7,7 +7,9 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import { CleanplateError } from '../errors.js';
-import { DAMAGE, lastLine, tool } from './ffmpeg.js';
+import { DAMAGE, lastLine, tellingLine, tool } from './ffmpeg.js';
+import type { FrameIndex } from './video-probe.js';
+import { ffmpegThreads } from '../threads.js';
 
 export interface ReaderOptions {
   width: number;
@@ -19,6 +21,26 @@ export interface ReaderOptions {
   loop?: boolean;
   /** Frames decoded ahead of the consumer. */
   queue?: number;
+  /**
+   * Start part-way (see `seekTo`): ffmpeg seeks back to the keyframe at or before `time` (seconds,
+   * the stream's own timestamps), and the frames before the one whose timestamp is `fromPts` are
+   * dropped by their own timestamps, so the first frame delivered is exactly that one wherever the
+   * seek landed.
+   */
+  seek?: { time: number; fromPts: number };
+}
+
+/**
+ * The `seek` that makes a reader's first frame `frame` of the index: decoding starts at the last
+ * keyframe at or before `frame`; the seek aims half a frame after that keyframe, so a timestamp
+ * rounded either way still lands on it (or earlier, which the dropping makes harmless).
+ */
+export function seekTo(index: FrameIndex, frame: number): ReaderOptions['seek'] {
+  if (frame <= 0) return undefined;
+  let k = 0;
+  for (const f of index.keyframes) if (f <= frame) k = f; else break;
+  const next = index.pts[k + 1] ?? index.pts[k]! + 1;
+  return { time: ((index.pts[k]! + next) / 2) * index.timeBase, fromPts: index.pts[frame]! };
 }
 
 export class FrameReader {
@@ -38,8 +60,10 @@ export class FrameReader {
     this.frameBytes = options.width * options.height * (options.pixelFormat === 'rgb24' ? 3 : 1);
     this.queue = options.queue ?? 3;
     this.current = new Uint8Array(this.frameBytes);
-    const args = ['-v', 'error', '-nostdin', ...(options.loop ? ['-stream_loop', '-1'] : []), '-i', file, '-map', '0:v:0',
-      ...(options.filter ? ['-vf', options.filter] : []), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, 'pipe:1'];
+    const seek = options.seek ? ['-seek_timestamp', '1', '-ss', options.seek.time.toFixed(6), '-noaccurate_seek', '-copyts'] : [];
+    const filter = [...(options.seek ? [`select='gte(pts\\,${options.seek.fromPts})'`] : []), ...(options.filter ? [options.filter] : [])].join(',');
+    const args = ['-v', 'error', '-nostdin', ...(options.loop ? ['-stream_loop', '-1'] : []), ...seek, ...ffmpegThreads('input'), '-i', file, '-map', '0:v:0',
+      ...(filter ? ['-vf', filter] : []), ...ffmpegThreads('output'), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, 'pipe:1'];
     this.child = spawn(tool('ffmpeg'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.stdout.on('data', (chunk: Buffer) => this.take(chunk));
@@ -125,10 +149,11 @@ export class FrameWriter {
 
   constructor(readonly temp: string, readonly label: string, options: WriterOptions) {
     const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', options.pixelFormat, '-s', `${options.width}x${options.height}`,
-      '-framerate', options.rate, '-i', 'pipe:0', ...(options.extraInputs ?? []), ...options.output, temp];
+      '-framerate', options.rate, '-i', 'pipe:0', ...(options.extraInputs ?? []), ...options.output, ...ffmpegThreads('output'), temp];
     this.child = spawn(tool('ffmpeg'), args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
-    this.child.stdin.on('error', (e) => { this.broken ??= this.error(e.message); });
+    // A broken pipe is reported by write() once ffmpeg has said why (its stderr is complete at exit).
+    this.child.stdin.on('error', () => undefined);
     this.exit = new Promise((resolve) => {
       this.child.on('error', (e) => { this.broken ??= this.error(e.message); resolve(-1); });
       this.child.on('close', (code) => resolve(code));
@@ -136,14 +161,21 @@ export class FrameWriter {
   }
 
   private error(detail: string): CleanplateError {
-    return new CleanplateError(`encoding ${this.label} failed: ${lastLine(this.stderr) || detail}`, this.temp);
+    return new CleanplateError(`encoding ${this.label} failed: ${tellingLine(this.stderr) || detail}`, this.temp);
   }
 
-  /** Resolves once the encoder has taken the frame (backpressure keeps memory bounded). */
+  /**
+   * Resolves once the encoder has taken the frame (backpressure keeps memory bounded). When the
+   * encoder is gone (it failed: a full disk, a bad option), rejects with ffmpeg's own last words,
+   * waited for, rather than the pipe's EPIPE.
+   */
   write(frame: Uint8Array): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      this.child.stdin.write(frame, (err) => (err ? reject(this.broken ?? this.error(err.message)) : resolve()));
+      this.child.stdin.write(frame, (err) => {
+        if (!err) return resolve();
+        void this.exit.then(() => reject(this.broken ??= this.error(err.message)));
+      });
     });
   }
 

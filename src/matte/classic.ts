@@ -27,6 +27,7 @@ import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
 import { f32 } from '../alloc.js';
+import type { BandRefiner } from './refine.js';
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
   const out = createPlane(a.width, a.height);
@@ -218,8 +219,14 @@ function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: 
 }
 
 export class ClassicEngine implements MatteEngine {
-  readonly name = 'classic' as const;
-  constructor(private readonly options: ClassicOptions = {}) {}
+  readonly name: 'classic' | 'refined';
+  /**
+   * With a `refiner` this is the `refined` engine: the same decisions and band, then the learned
+   * refiner (refine.ts) re-estimates alpha inside the band before the foreground solve.
+   */
+  constructor(private readonly options: ClassicOptions = {}, private readonly refiner?: BandRefiner) {
+    this.name = refiner ? 'refined' : 'classic';
+  }
 
   async matte(input: MatteInput): Promise<MatteOutput> {
     const { image, plate, prior } = input;
@@ -281,6 +288,7 @@ export class ClassicEngine implements MatteEngine {
     for (let x = 0; x < width; x++) { const u = Math.min(w - 1, Math.max(0, (x + 0.5) * scale - 0.5)); fx0[x] = Math.floor(u); fx[x] = u - Math.floor(u); }
     const fHatS = decision.fHat.data, fallbackS = decision.fallback.data;
     const fHatFull = createImage(width, height, 3);
+    const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const fHatPixel = new Float32Array(3);
     let ambiguous = 0;
     for (let y = 0; y < height; y++) {
@@ -296,6 +304,7 @@ export class ClassicEngine implements MatteEngine {
           fHatPixel[c] = f; fHatFull.data[p * 3 + c] = f;
         }
         const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
+        if (fallbackFull) fallbackFull.data[p] = fallback;
         const [a, trust] = equationAlpha(image.data, plateB.data, fHatPixel, p, 0, noise, fallback);
         alpha.data[p] = a;
         if (trust < 0.5) ambiguous++;
@@ -305,7 +314,7 @@ export class ClassicEngine implements MatteEngine {
     const refineRadius = this.options.refineRadius ?? 3;
     // Coarse grids get the fast guided filter (coefficients at half resolution); full-resolution
     // decisions (small images) the exact one.
-    const refined = refineRadius <= 0 ? alpha
+    let refined = refineRadius <= 0 ? alpha
       : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
     // Keep the refinement from spreading alpha beyond the band or into the sure core.
     for (let p = 0; p < refined.data.length; p++) {
@@ -313,6 +322,10 @@ export class ClassicEngine implements MatteEngine {
       else if (refined.data[p]! < 0.01) refined.data[p] = 0;
     }
     lap('refine');
+    if (this.refiner && fallbackFull) {
+      refined = await this.refiner.refine({ image, plate: plateB, alpha: refined, fHat: fHatFull, fallback: fallbackFull, band });
+      lap('learned');
+    }
     const foreground = estimateForeground(image, refined, plateB, fHatFull);
     lap('foreground');
     return {
@@ -320,6 +333,7 @@ export class ClassicEngine implements MatteEngine {
       foreground,
       details: {
         noise: +noise.toFixed(4), thresholdLow: +lo.toFixed(4), thresholdHigh: +hi.toFixed(4), workScale: +scale.toFixed(4),
+        ...(this.refiner ? { refiner: this.refiner.name } : {}),
         bandPixels, realignedPixels: residue.realigned, bandShare: +(bandPixels / (width * height)).toFixed(4), ambiguousPixels: ambiguous,
         ...Object.fromEntries(Object.entries(times).map(([k, v]) => [`ms_${k}`, v])),
       },

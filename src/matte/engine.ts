@@ -1,7 +1,8 @@
 /** The contract every matting engine implements: (I, B', S, M?) → α, F. */
 import type { ImageF32, Plane } from '../image.js';
 
-export type EngineName = 'classic' | 'network';
+/** `refined`: the classic engine's decisions with the learned band refiner (issue 11). */
+export type EngineName = 'classic' | 'refined' | 'network';
 
 export interface MatteInput {
   image: ImageF32;

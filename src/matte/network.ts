@@ -14,6 +14,7 @@ import { CleanplateError } from '../errors.js';
 import { createPlane, cropRect, supportRect, toGray, type ImageF32, type Plane } from '../image.js';
 import { binarize, components, dilateDisc, erodeDisc, largestComponent, resize } from '../ops.js';
 import { MODELS_DIR } from '../paths.js';
+import { threadLimit } from '../threads.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { estimateForeground } from './foreground.js';
 import { guidedFilter } from './guided.js';
@@ -86,7 +87,7 @@ export async function loadNetworkModel(name?: string, modelsDir = MODELS_DIR): P
   const sum = createHash('sha256').update(bytes).digest('hex');
   if (sum !== info.sha256) throw new CleanplateError(`network model sha256 ${sum.slice(0, 12)}… does not match its card (${info.sha256.slice(0, 12)}…)`, path);
   try {
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: Math.max(1, Math.min(4, cpus().length)), graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threadLimit() ?? Math.max(1, Math.min(4, cpus().length)), graphOptimizationLevel: 'all' });
     return { session, info, name: chosen };
   } catch (err) {
     throw new CleanplateError(`network model cannot be loaded (${String((err as Error).message).split('\n')[0]})`, path);

@@ -42,12 +42,19 @@ export class EmbeddedBackend implements Backend {
   async start(): Promise<void> {
     this.pool = new ThreadPool(this.workers, this.dataDir);
     // Resume: what was queued or running when the process stopped runs again, oldest first.
-    const all = (await this.store.listRecords()).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    let all: JobRecord[];
+    try {
+      all = (await this.store.listRecords()).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    } catch (err) {
+      await this.pool.close();
+      throw err;
+    }
     for (const r of all) {
       this.records.set(r.id, r);
       if (r.state === 'queued' || r.state === 'active') {
         r.state = 'queued';
-        await this.store.writeRecord(r);
+        // A store that cannot be written (disk full) does not stop the others: the job runs and fails with that.
+        await this.store.writeRecord(r).catch((e: Error) => process.stderr.write(`cleanplate serve: cannot record job ${r.id}: ${e.message}\n`));
         this.dispatch(r);
       }
     }
@@ -83,7 +90,7 @@ export class EmbeddedBackend implements Backend {
     };
     const onStart = () => void this.save(r, { state: 'active', attempts: r.attempts + 1 });
     this.pool!.run(r.id, { onStart, onProgress }).then(
-      (outputs) => this.save(r, { state: 'completed', outputs, error: null, progress: { ...r.progress, etaSeconds: 0 } }),
+      ({ outputs = [] }) => this.save(r, { state: 'completed', outputs, error: null, progress: { ...r.progress, etaSeconds: 0 } }),
       (e: JobError) => (e.cancelled ? undefined : this.save(r, { state: 'failed', error: e.message })),
     ).finally(() => { this.fps.delete(r.id); this.lastWrite.delete(r.id); });
   }

@@ -8,8 +8,23 @@ import { CleanplateError } from '../errors.js';
 import { EmbeddedBackend, type Backend } from './backend.js';
 import { DEFAULT_LIMITS, type Limits } from './probe.js';
 import { RedisBackend, startWorker } from './redis.js';
+import { SEGMENT_SECONDS } from './segments.js';
 import { buildServer } from './server.js';
 import { DirStore } from './store.js';
+
+/** `--segment-seconds S`: a number >= 0 (0: never split a video). */
+function segmentSeconds(value: string | undefined): number {
+  if (value === undefined) return SEGMENT_SECONDS;
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n >= 0)) throw new CleanplateError(`--segment-seconds '${value}' is not a number of seconds >= 0`);
+  return n;
+}
+
+/** `--threads N`: every library and ffmpeg of this process (and its threads) at most N threads each. */
+function limitThreads(value: string | undefined): void {
+  if (value === undefined) return;
+  process.env.CLEANPLATE_THREADS = String(positiveInt('threads', value, 1));
+}
 
 function positiveInt(flag: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
@@ -45,8 +60,11 @@ export async function serveCommand(args: string[]): Promise<void> {
       host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, 'token-file': { type: 'string' },
       redis: { type: 'string' }, workers: { type: 'string' }, 'max-upload-mb': { type: 'string' }, 'max-pixels': { type: 'string' },
       'max-seconds': { type: 'string' }, 'max-frames': { type: 'string' }, 'max-jobs-per-token': { type: 'string' },
+      'segment-seconds': { type: 'string' }, threads: { type: 'string' },
     },
   });
+  limitThreads(values.threads);
+  const segments = segmentSeconds(values['segment-seconds']);
   const host = values.host ?? '127.0.0.1';
   const port = positiveInt('port', values.port, 8080, 0);
   if (port > 65535) throw new CleanplateError(`--port ${port} is not a port`);
@@ -70,7 +88,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const app = await buildServer({ store, backend, limits, tokens, version: await version() });
   const address = await app.listen({ host, port }).catch((e: Error) => { throw new CleanplateError(`cannot listen on ${host}:${port} (${e.message})`); });
   // With --redis and --workers N, this process also runs N workers (a one-machine deployment).
-  const local = values.redis && workers > 0 ? await startWorker({ redis: values.redis, store, dataDir, concurrency: workers, lockMs: lockMs() }) : undefined;
+  const local = values.redis && workers > 0 ? await startWorker({ redis: values.redis, store, dataDir, concurrency: workers, lockMs: lockMs(), segmentSeconds: segments }) : undefined;
   process.stderr.write(`cleanplate serve: listening on ${address} (${backend.name}${values.redis ? `, ${local ? workers : 'no'} local workers` : `, ${workers} workers`}), data in ${dataDir}${tokens ? ', bearer token required' : ''}\n`);
   await untilSignal();
   process.stderr.write('cleanplate serve: stopping\n');
@@ -92,14 +110,19 @@ function untilSignal(): Promise<void> {
 }
 
 export async function workerCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { redis: { type: 'string' }, data: { type: 'string' }, concurrency: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { redis: { type: 'string' }, data: { type: 'string' }, concurrency: { type: 'string' }, 'segment-seconds': { type: 'string' }, threads: { type: 'string' } },
+  });
   if (!values.redis) throw new CleanplateError('worker needs --redis URL (e.g. redis://127.0.0.1:6379)');
+  limitThreads(values.threads);
+  const segments = segmentSeconds(values['segment-seconds']);
   const dataDir = resolve(values.data ?? 'cleanplate-data');
   const store = new DirStore(dataDir);
   await store.init();
   const concurrency = positiveInt('concurrency', values.concurrency, 1);
   const w = await startWorker({
-    redis: values.redis, store, dataDir, concurrency, lockMs: lockMs(),
+    redis: values.redis, store, dataDir, concurrency, lockMs: lockMs(), segmentSeconds: segments,
     log: (line) => process.stderr.write(`cleanplate worker ${process.pid}: ${line}\n`),
   });
   process.stderr.write(`cleanplate worker ${process.pid}: waiting for jobs (${concurrency} at a time), data in ${dataDir}\n`);

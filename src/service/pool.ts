@@ -3,7 +3,7 @@
  * crash) fails its job with a clear message and is replaced; the process goes on.
  */
 import { Worker } from 'node:worker_threads';
-import type { JobProgress } from './jobs.js';
+import type { JobProgress, JobTask, TaskResult } from './jobs.js';
 import type { FromThread, ToThread } from './thread.js';
 
 export class JobError extends Error {
@@ -13,10 +13,12 @@ export class JobError extends Error {
 }
 
 interface Task {
+  key: string;
   id: string;
+  task: JobTask;
   onStart?: () => void;
   onProgress?: (p: JobProgress) => void;
-  resolve: (outputs: string[]) => void;
+  resolve: (result: TaskResult) => void;
   reject: (e: JobError) => void;
 }
 
@@ -38,10 +40,10 @@ export class ThreadPool {
     const slot: Slot = { worker: new Worker(new URL('./thread.js', import.meta.url), { workerData: { dataDir: this.dataDir } }) };
     slot.worker.on('message', (m: FromThread) => {
       const task = slot.task;
-      if (!task || task.id !== m.id) return;
+      if (!task || task.key !== m.key) return;
       if (m.type === 'progress') { task.onProgress?.(m.progress); return; }
       slot.task = undefined;
-      if (m.type === 'done') task.resolve(m.outputs);
+      if (m.type === 'done') task.resolve(m.result);
       else task.reject(new JobError(m.message, m.cancelled, m.user));
       this.next();
     });
@@ -62,10 +64,13 @@ export class ThreadPool {
     this.next();
   }
 
-  /** Runs a job on the next free thread. */
-  run(id: string, hooks: { onStart?: () => void; onProgress?: (p: JobProgress) => void } = {}): Promise<string[]> {
+  /**
+   * Runs a job (or one step of it: `task`) on the next free thread. `key` names the run for
+   * `abort` (default: the job's id; a segment's run has its own).
+   */
+  run(id: string, hooks: { onStart?: () => void; onProgress?: (p: JobProgress) => void } = {}, task: JobTask = { kind: 'whole' }, key = id): Promise<TaskResult> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ id, ...hooks, resolve, reject });
+      this.waiting.push({ key, id, task, ...hooks, resolve, reject });
       this.next();
     });
   }
@@ -78,26 +83,26 @@ export class ThreadPool {
     for (const slot of this.slots) {
       if (slot.task || !this.waiting.length) continue;
       slot.task = this.waiting.shift()!;
-      slot.worker.postMessage({ type: 'run', id: slot.task.id } satisfies ToThread);
+      slot.worker.postMessage({ type: 'run', key: slot.task.key, id: slot.task.id, task: slot.task.task } satisfies ToThread);
       slot.task.onStart?.();
     }
   }
 
-  isRunning(id: string): boolean {
-    return this.slots.some((s) => s.task?.id === id);
+  isRunning(key: string): boolean {
+    return this.slots.some((s) => s.task?.key === key);
   }
 
   /**
    * Stops a job: a waiting one at once; a running one is asked to stop, and its thread is
    * terminated (and replaced) if it has not stopped within the grace time. Resolves once it stopped.
    */
-  abort(id: string): Promise<void> {
-    const w = this.waiting.findIndex((t) => t.id === id);
+  abort(key: string): Promise<void> {
+    const w = this.waiting.findIndex((t) => t.key === key);
     if (w >= 0) { this.waiting.splice(w, 1)[0]!.reject(new JobError('cancelled', true, false)); return Promise.resolve(); }
-    const slot = this.slots.find((s) => s.task?.id === id);
+    const slot = this.slots.find((s) => s.task?.key === key);
     if (!slot) return Promise.resolve();
     const task = slot.task!;
-    slot.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+    slot.worker.postMessage({ type: 'abort', key } satisfies ToThread);
     return new Promise((resolve) => {
       const settle = task.resolve, fail = task.reject;
       task.resolve = (o) => { clearTimeout(timer); settle(o); resolve(); };

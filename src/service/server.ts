@@ -230,7 +230,11 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       align: (body.align as JobOptions['align']) ?? 'auto',
       maxPixels: limits.maxPixels,
       ...(body.color !== undefined ? { color: String(body.color) } : {}),
-      ...(kind === 'video' ? { temporal: body.temporal !== false, ...(body['motion-stride'] !== undefined ? { motionStride: Number(body['motion-stride']) } : {}) } : {}),
+      ...(kind === 'video' ? {
+        temporal: body.temporal !== false,
+        ...(body['motion-stride'] !== undefined ? { motionStride: Number(body['motion-stride']) } : {}),
+        ...(body['alpha-sequence'] === true ? { alphaSequence: true } : {}),
+      } : {}),
     };
     const t = new Date().toISOString();
     const key = request.headers['idempotency-key'];
@@ -282,13 +286,20 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       params: { type: 'object', properties: { id: ID_PARAMS.properties.id, name: { type: 'string', enum: Object.keys(OUTPUT_TYPES) } }, required: ['id', 'name'] },
       headers: { type: 'object', properties: { ...AUTH_HEADER.properties, range: { type: 'string' } } },
     },
-  }, async (request, reply) => serveOutput(request, reply, await findJob(request)));
+  }, async (request, reply) => serveOutput(request, reply, await findJob(request), (request.params as { name: string }).name));
 
-  const serveOutput = async (request: FastifyRequest, reply: FastifyReply, r: JobRecord) => {
-    const { name } = request.params as { name: string };
+  app.get('/v1/jobs/:id/outputs/alpha/:frame', {
+    schema: {
+      summary: 'One PNG of a video job\'s alpha sequence (option alpha-sequence): alpha/000001.png for the first frame',
+      params: { type: 'object', properties: { id: ID_PARAMS.properties.id, frame: { type: 'string', pattern: '^[0-9]{6}\\.png$' } }, required: ['id', 'frame'] },
+      headers: AUTH_HEADER,
+    },
+  }, async (request, reply) => serveOutput(request, reply, await findJob(request), `alpha/${(request.params as { frame: string }).frame}`));
+
+  const serveOutput = async (request: FastifyRequest, reply: FastifyReply, r: JobRecord, name: string) => {
     const file = await store.openOutput(r.id, name);
     if (!file) throw new HttpError(404, `${name}: no such output (yet)`);
-    void reply.header('accept-ranges', 'bytes').type(OUTPUT_TYPES[name]!);
+    void reply.header('accept-ranges', 'bytes').type(OUTPUT_TYPES[name] ?? 'image/png');
     const range = parseRange(request.headers.range, file.size);
     if (range === null) {
       return reply.code(416).type('application/json').header('content-range', `bytes */${file.size}`).send({ error: `range not satisfiable (size ${file.size})` });
@@ -331,6 +342,7 @@ function openapi(routes: RouteOptions[], version: string) {
         responses[status.toUpperCase()] = { description: status, content: { 'application/json': { schema: s } } };
       }
       if (r.url === '/v1/jobs/:id/outputs/:name') responses['200'] = { description: 'the file; 206 for a Range', content: Object.fromEntries([...new Set(Object.values(OUTPUT_TYPES))].map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) };
+      if (r.url === '/v1/jobs/:id/outputs/alpha/:frame') responses['200'] = { description: 'the PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } };
       if (r.url === '/metrics') responses['200'] = { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } };
       if (method === 'DELETE') responses['204'] = { description: 'cancelled and removed' };
       const body = (r.config as { openapiBody?: unknown } | undefined)?.openapiBody;

@@ -10,6 +10,8 @@
  *   DIR/jobs/ID/inputs/NAME.EXT   uploads (input, plate, background)
  *   DIR/jobs/ID/.staging-RANDOM/  a run's outputs while it writes them
  *   DIR/jobs/ID/outputs/          published outputs (a staging folder renamed in one step)
+ *   DIR/jobs/ID/plan.json         a video split across workers: its segments and colour pass
+ *   DIR/jobs/ID/segments/K/       segment K's published parts (alpha PNGs, encoded parts, report)
  *   DIR/idempotency/HASH          the job id an idempotency key was first used for
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +22,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CleanplateError } from '../errors.js';
 import type { JobRecord } from './jobs.js';
+import type { SegmentPlan } from './segments.js';
 
 /** Job ids: 128 random bits, base64url (22 characters). Nothing else reaches a path. */
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -28,6 +31,8 @@ export function newJobId(): string {
 }
 
 export interface JobStore {
+  /** Where the store is, for error messages (a folder, a bucket). */
+  readonly where: string;
   /** Checks the store can be written; a clear error otherwise. */
   init(): Promise<void>;
   /** Saves one upload of a job that is still being received; returns its size in bytes. */
@@ -54,14 +59,71 @@ export interface JobStore {
    */
   claimKey(keyHash: string, id: string): Promise<string>;
   releaseKey(keyHash: string): Promise<void>;
+  /** A video job split across workers: its plan (written once by the job's first step). */
+  writePlan(id: string, plan: SegmentPlan): Promise<void>;
+  readPlan(id: string): Promise<SegmentPlan | undefined>;
+  /** A fresh folder for one run of segment `k`; its parts become visible only through `publishSegment`. */
+  createSegmentStaging(id: string, k: number): Promise<string>;
+  /** Publishes segment `k`'s parts in one step; a segment already published keeps its parts (equal ones). */
+  publishSegment(id: string, k: number, staging: string): Promise<void>;
+  /** The local folder of segment `k`'s published parts, or undefined while it has none. */
+  segmentParts(id: string, k: number): Promise<string | undefined>;
+  /** Removes the plan and every segment's parts (once the job's outputs are published). */
+  removeSegments(id: string): Promise<void>;
 }
 
 function code(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 }
 
+/** Operating-system errors a store can run into, in plain words. */
+const STORAGE_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOTDIR: 'a file is in the way where a folder should be',
+  EISDIR: 'a folder is in the way where a file should be',
+  EIO: 'input/output error (a failing disk or network mount)',
+  ENAMETOOLONG: 'path too long',
+  EMFILE: 'too many open files',
+};
+
+/** The same problems as tools such as ffmpeg report them (strerror's words). */
+const STRERROR: [RegExp, string][] = [
+  [/No space left on device/i, 'ENOSPC'], [/Disk quota exceeded/i, 'EDQUOT'], [/Permission denied/i, 'EACCES'],
+  [/Operation not permitted/i, 'EPERM'], [/Read-only file system/i, 'EROFS'], [/Not a directory/i, 'ENOTDIR'],
+  [/Is a directory/i, 'EISDIR'], [/Input\/output error/i, 'EIO'],
+];
+
+/** The storage problem behind an error (its errno code, or one named in its message), if it is one. */
+export function storageProblem(err: unknown): string | undefined {
+  const c = (err as NodeJS.ErrnoException).code;
+  if (c && STORAGE_PROBLEMS[c]) return c;
+  const message = (err as Error).message ?? '';
+  const named = /\b(E[A-Z]{2,})\b/.exec(message)?.[1];
+  if (named && STORAGE_PROBLEMS[named]) return named;
+  return STRERROR.find(([re]) => re.test(message))?.[1];
+}
+
+/** One line naming the store, what could not be done, and the problem in plain words. */
+export function storageError(where: string, doing: string, problem: string): CleanplateError {
+  return new CleanplateError(`store ${where}: cannot ${doing}: ${STORAGE_PROBLEMS[problem] ?? problem} (${problem})`);
+}
+
 export class DirStore implements JobStore {
-  constructor(readonly root: string) {}
+  readonly where: string;
+  constructor(readonly root: string) {
+    this.where = root;
+  }
+
+  /** A storage problem as one line naming this store; other errors as they are. */
+  private failure(err: unknown, doing: string): Error {
+    const problem = storageProblem(err);
+    if (problem) return storageError(this.root, doing, problem);
+    return err instanceof CleanplateError ? err : new CleanplateError(`store ${this.root}: cannot ${doing} (${code(err)})`);
+  }
 
   private jobDir(id: string): string {
     if (!JOB_ID.test(id)) throw new CleanplateError(`invalid job id '${id}'`);
@@ -113,7 +175,7 @@ export class DirStore implements JobStore {
       await rename(temp, join(dir, 'job.json'));
     } catch (err) {
       await rm(temp, { force: true });
-      throw new CleanplateError(`cannot write the job record (${code(err)})`, `job ${record.id}`);
+      throw this.failure(err, `write the record of job ${record.id}`);
     }
   }
 
@@ -138,7 +200,7 @@ export class DirStore implements JobStore {
     try {
       await mkdir(dir, { recursive: false });
     } catch (err) {
-      throw new CleanplateError(`store is not writable (${code(err)})`, 'outputs');
+      throw this.failure(err, 'create a folder for the outputs');
     }
     return dir;
   }
@@ -149,7 +211,7 @@ export class DirStore implements JobStore {
       await rename(staging, final);
     } catch (err) {
       // Another run of the same job published first (a worker thought dead finished after all).
-      if (!['ENOTEMPTY', 'EEXIST'].includes(code(err))) throw new CleanplateError(`cannot publish outputs (${code(err)})`, 'outputs');
+      if (!['ENOTEMPTY', 'EEXIST'].includes(code(err))) throw this.failure(err, 'publish the outputs');
       await rm(staging, { recursive: true, force: true });
     }
     return this.listOutputs(id);
@@ -162,11 +224,12 @@ export class DirStore implements JobStore {
   async listOutputs(id: string): Promise<string[]> {
     const dir = join(this.jobDir(id), 'outputs');
     const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    return names.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    // A video's alpha sequence is listed as its folder, 'alpha/'.
+    return names.filter((e) => (e.isFile() || (e.isDirectory() && e.name === 'alpha')) && !e.name.startsWith('.')).map((e) => (e.isFile() ? e.name : `${e.name}/`)).sort();
   }
 
   async openOutput(id: string, name: string) {
-    if (!JOB_ID.test(id) || !/^[a-z]+\.[a-z0-9]+$/.test(name)) return undefined;
+    if (!JOB_ID.test(id) || !/^([a-z]+\.[a-z0-9]+|alpha\/[0-9]{6}\.png)$/.test(name)) return undefined;
     const path = join(this.jobDir(id), 'outputs', name);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) return undefined;
@@ -195,5 +258,67 @@ export class DirStore implements JobStore {
 
   async releaseKey(keyHash: string): Promise<void> {
     if (/^[0-9a-f]{64}$/.test(keyHash)) await rm(join(this.root, 'idempotency', keyHash), { force: true });
+  }
+
+  private segmentsDir(id: string): string {
+    return join(this.jobDir(id), 'segments');
+  }
+
+  private segmentDir(id: string, k: number): string {
+    if (!Number.isInteger(k) || k < 0 || k > 9999) throw new CleanplateError(`invalid segment ${k}`);
+    return join(this.segmentsDir(id), String(k).padStart(4, '0'));
+  }
+
+  async writePlan(id: string, plan: SegmentPlan): Promise<void> {
+    const dir = this.jobDir(id);
+    const temp = join(dir, `.plan-${process.pid}-${randomBytes(6).toString('hex')}.json`);
+    try {
+      await writeFile(temp, JSON.stringify(plan) + '\n');
+      await rename(temp, join(dir, 'plan.json'));
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw this.failure(err, `write the segment plan of job ${id}`);
+    }
+  }
+
+  async readPlan(id: string): Promise<SegmentPlan | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.jobDir(id), 'plan.json'), 'utf8')) as SegmentPlan;
+    } catch (err) {
+      if (code(err) === 'ENOENT') return undefined;
+      throw this.failure(err, `read the segment plan of job ${id}`);
+    }
+  }
+
+  async createSegmentStaging(id: string, k: number): Promise<string> {
+    this.segmentDir(id, k);
+    const dir = join(this.segmentsDir(id), `.staging-${k}-${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(this.segmentsDir(id), { recursive: true });
+      await mkdir(dir);
+    } catch (err) {
+      throw this.failure(err, `create a folder for segment ${k}`);
+    }
+    return dir;
+  }
+
+  async publishSegment(id: string, k: number, staging: string): Promise<void> {
+    try {
+      await rename(staging, this.segmentDir(id, k));
+    } catch (err) {
+      // Another run of the same segment published first (a worker thought dead finished after all).
+      if (!['ENOTEMPTY', 'EEXIST'].includes(code(err))) throw this.failure(err, `publish segment ${k}`);
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async segmentParts(id: string, k: number): Promise<string | undefined> {
+    const dir = this.segmentDir(id, k);
+    return (await stat(dir).catch(() => undefined))?.isDirectory() ? dir : undefined;
+  }
+
+  async removeSegments(id: string): Promise<void> {
+    await rm(this.segmentsDir(id), { recursive: true, force: true, maxRetries: 3 });
+    await rm(join(this.jobDir(id), 'plan.json'), { force: true });
   }
 }

@@ -14,8 +14,8 @@ import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, rgbaBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
 import { encodePng, ensureWritableDir, rgba, tempPath } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
-import { probeVideo, type VideoInfo } from '../io/video-probe.js';
-import { FrameReader, FrameWriter, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
+import { probeVideo, type FrameIndex, type VideoInfo } from '../io/video-probe.js';
+import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
@@ -58,8 +58,48 @@ export interface VideoRequest {
   temporal?: boolean;
   /** T of the motion stack, in frames (the paper: 20). */
   motionStride?: number;
+  /**
+   * What the colour pass would compute, computed beforehand (`analyseVideo`): the pass is skipped
+   * and this is used, so that every segment of a video split across machines uses the same.
+   */
+  state?: VideoState;
+  /** Only part of the video: its frames' outputs are written, the rest is decoded only as far as the temporal cues need. */
+  segment?: VideoSegment;
   signal?: AbortSignal;
   onProgress?: (p: VideoProgress) => void;
+}
+
+/** What a video's colour pass decides once for the whole video, from frames sampled across it. JSON as it is. */
+export interface VideoState {
+  /** The median gain/bias over the sampled frames (the paper's video recipe); absent without a plate or without temporal cues. */
+  colour?: ColourReport & { sampledFrames: number };
+  /** `static` (tripod: the plate is used as it is) or `moving` (aligned every frame); absent when not decided. */
+  camera?: 'static' | 'moving';
+  /** The plate check over the sampled frames. */
+  plate: MatteReport['plate'];
+}
+
+/**
+ * A part of a video, matted so that its frames equal those of a run over the whole video. Decoding
+ * starts at the keyframe at or before the warm-up and drops the frames before it by their
+ * timestamps (`index`); the `warmup` frames before `start` are matted and thrown away so that the
+ * recurrent cues (the stabiliser's previous α, the crop box, the plate tracker, the prior's state)
+ * have run into the segment as they would have in the whole run; WINDOW frames after `end` are
+ * analysed (not matted) for the smoothing windows, and the motion stack decodes 2T frames either side.
+ */
+export interface VideoSegment {
+  /** First and one-past-last frame (0-based, presentation order) whose outputs are written. */
+  start: number;
+  end: number;
+  /** The input's frame index (probeFrames). */
+  index: FrameIndex;
+  /** Frames matted before `start` for the recurrent cues only (default SEGMENT_WARMUP; at least WINDOW with temporal cues). */
+  warmup?: number;
+  /**
+   * The input as probed once for the whole video (its `file` is ignored): spares each segment
+   * ffprobe's count of every packet, a read of the whole input per segment.
+   */
+  info?: VideoInfo;
 }
 
 export interface VideoReport {
@@ -84,6 +124,8 @@ export interface VideoReport {
   ioShare: number;
   /** Peak resident memory of this process so far, in MB. */
   peakRssMB: number;
+  /** A segment's frames, and the frames matted before them only to warm the temporal cues up. */
+  segment?: { start: number; end: number; warmup: number };
 }
 
 export interface VideoParts {
@@ -100,7 +142,16 @@ const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi
 const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
 const AUDIO_COPYABLE_TO_MOV = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'pcm_s16le', 'pcm_s24le', 'pcm_s32le', 'pcm_f32le']);
 /** Frames looked at on each side when smoothing the homography and the crop box. */
-const WINDOW = 2;
+export const WINDOW = 2;
+/**
+ * Frames a segment mattes before its first frame and throws away. The stabiliser keeps at most
+ * 0.6 of the previous α, so a different start fades to 0.6^16 ≈ 3e-4 of a difference (under a
+ * tenth of an 8-bit step) by the segment's first frame: with the classic engine and a prior without
+ * memory a segment equals the whole run exactly. RVM's recurrent state, the network's held crop box
+ * and a hand-held plate's tracker remember further back than any warm-up; there a segment differs
+ * a little (README, Service: measured MAD 3.0e-4, 6.5e-4 and 1.17e-3 on the test video).
+ */
+export const SEGMENT_WARMUP = 16;
 /** Frames sampled for the colour correction and the tripod test: one in eight, at least 3, at most 10 (the paper's median). */
 const COLOUR_SAMPLES = 10;
 const COLOUR_SAMPLES_MIN = 3;
@@ -130,24 +181,40 @@ interface Entry {
   box?: Box;
 }
 
-function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoInfo, file = ''): WriterOptions {
+/** Arguments that mux the input's audio (given as ffmpeg's second input) into an mp4 or mov, copied where the container can hold it. */
+export function audioMux(info: VideoInfo, container: 'mp4' | 'mov'): string[] {
+  if (!info.audio) return [];
+  // MOV takes PCM where it cannot hold the codec, MP4 takes AAC.
+  const copyable = container === 'mov' ? AUDIO_COPYABLE_TO_MOV : AUDIO_COPYABLE_TO_MP4;
+  return ['-map', '1:a:0', '-c:a', copyable.has(info.audio.codec) ? 'copy' : container === 'mov' ? 'pcm_s16le' : 'aac'];
+}
+
+/** Whether a foreground output is ProRes 4444 in a MOV (by its name), else VP9 WebM. */
+export function isMov(file: string): boolean {
+  return extname(file).toLowerCase() === '.mov';
+}
+
+/**
+ * The encoder of one video output. `withAudio`: mux the input's audio (false for a segment's part:
+ * the whole video's audio is muxed once over the joined parts).
+ */
+export function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: VideoInfo, file = '', withAudio = true): WriterOptions {
   const { width, height, rate } = info;
+  const audioInput = withAudio && info.audio ? ['-i', info.file] : [];
   // 4:2:0 needs even sides; odd-sized video keeps its exact size in 4:4:4 instead.
   const chroma = width % 2 || height % 2 ? 'yuv444p' : 'yuv420p';
   const h264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', chroma, '-movflags', '+faststart'];
   if (kind === 'alpha') return { width, height, rate, pixelFormat: 'gray', output: [...h264, '-crf', '10'] };
-  if (kind === 'foreground' && extname(file).toLowerCase() === '.mov') {
+  if (kind === 'foreground' && isMov(file)) {
     // ProRes 4444 with 16-bit alpha, straight (unpremultiplied) as editors expect, BT.709 tagged; audio copied (PCM where MOV cannot hold it).
-    const audio = info.audio ? ['-map', '1:a:0', '-c:a', AUDIO_COPYABLE_TO_MOV.has(info.audio.codec) ? 'copy' : 'pcm_s16le'] : [];
-    return { width, height, rate, pixelFormat: 'rgba', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio,
+    return { width, height, rate, pixelFormat: 'rgba', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mov') : []),
       '-vf', 'scale=out_color_matrix=bt709:out_range=tv,format=yuva444p10le', '-c:v', 'prores_ks', '-profile:v', '4444', '-pix_fmt', 'yuva444p10le', '-alpha_bits', '16',
       '-vendor', 'apl0', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-f', 'mov'] };
   }
   if (kind === 'foreground') {
     return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-f', 'webm'] };
   }
-  const audio = info.audio ? ['-map', '1:a:0', '-c:a', AUDIO_COPYABLE_TO_MP4.has(info.audio.codec) ? 'copy' : 'aac'] : [];
-  return { width, height, rate, pixelFormat: 'rgb24', extraInputs: info.audio ? ['-i', info.file] : [], output: ['-map', '0:v:0', ...audio, ...h264, '-crf', '18'] };
+  return { width, height, rate, pixelFormat: 'rgb24', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mp4') : []), ...h264, '-crf', '18'] };
 }
 
 /** The sampled frames' plate checks as one entry: the median confidence, every distinct warning once. */
@@ -159,30 +226,10 @@ function summarisePlate(given: boolean, assessments: PlateAssessment[]): MatteRe
   return { ...plateReport(median), warnings };
 }
 
-export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
-  const started = performance.now();
-  const seconds: Record<string, number> = { decodeWait: 0, prior: 0, align: 0, matte: 0, temporal: 0, composite: 0, encodeWait: 0 };
-  const timed = async <T>(stage: string, fn: () => T | Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try { return await fn(); } finally { seconds[stage] = seconds[stage]! + (performance.now() - t0) / 1000; }
-  };
-  const { output } = request;
-  const temporal = request.temporal ?? true;
-  if (!output.composite && !output.alpha && !output.foreground && !output.alphaSequence && !output.foregroundSequence) throw new CleanplateError('no video output requested (composite, alpha, foreground, alphaSequence or foregroundSequence)');
-  if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
-  if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
-  tool('ffmpeg');
-  const info = await probeVideo(request.input);
-  if (request.plate === undefined && parts.priorName === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
-  if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, request.input);
-  const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.foregroundSequence, output.report].filter((f): f is string => Boolean(f));
-  const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string' && f !== 'auto').map((f) => resolve(f));
-  for (const f of finals) {
-    // Outputs replace files by renaming: an output named like an input would destroy that input.
-    if (inputs.includes(resolve(f))) throw new CleanplateError('an output would overwrite this input; choose another output folder', f);
-    await ensureWritableDir(dirname(f));
-  }
+type Timed = <T>(stage: string, fn: () => T | Promise<T>) => Promise<T>;
 
+/** The plate as the frames will see it: loaded (or built from the input), with the video's coarse colour planes. */
+async function loadVideoPlate(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'signal'>, info: VideoInfo): Promise<{ plateRaw?: ImageF32; autoPlate?: PlateReport }> {
   let plateRaw = request.plate === undefined || request.plate === 'auto' ? undefined : await loadImage(request.plate, parts.maxPixels, 'plate');
   let autoPlate: PlateReport | undefined;
   if (request.plate === 'auto') {
@@ -198,18 +245,156 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const bytes = await throughPixelFormat(toBytes(plateRaw), plateRaw.width, plateRaw.height, subsampled.replace('10le', '').replace('nv21', 'nv12'), plateName);
     plateRaw = fromBytes(plateRaw.width, plateRaw.height, 3, bytes);
   }
+  return { plateRaw, ...(autoPlate ? { autoPlate } : {}) };
+}
+
+/**
+ * The colour pass: frames sampled across the video (one in eight, 3 to 10) give the paper's median
+ * gain/bias, the plate check, and whether the camera stood still (every sampled frame lines up with
+ * the plate as it is: fitting a homography to each frame would only add noise).
+ */
+/**
+ * Frames 0, step, 2·step, … of the video. Without an index one decoder runs through the whole video
+ * and ffmpeg keeps those; with one, each is decoded from the keyframe before it (a few GOPs read
+ * instead of the whole input: the same frames, what a split video's plan needs on one machine).
+ */
+async function* sampleFrames(info: VideoInfo, step: number, index?: FrameIndex): AsyncGenerator<Uint8Array> {
+  const size = { width: info.width, height: info.height, pixelFormat: 'rgb24' as const };
+  if (!index) {
+    const sampler = new FrameReader(info.file, { ...size, filter: `select='not(mod(n\\,${step}))'` });
+    try {
+      for (let frame = await sampler.next(); frame; frame = await sampler.next()) yield frame;
+    } finally {
+      sampler.close();
+    }
+    return;
+  }
+  for (let n = 0; n < info.frames; n += step) {
+    const seek = seekTo(index, n);
+    const reader = new FrameReader(info.file, { ...size, queue: 1, ...(seek ? { seek } : {}) });
+    try {
+      const frame = await reader.next();
+      if (!frame) throw new CleanplateError(`frame ${n + 1} could not be decoded`, info.file);
+      yield frame;
+    } finally {
+      reader.close();
+    }
+  }
+}
+
+async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex): Promise<VideoState> {
+  if (!plateRaw) return { plate: summarisePlate(false, []) };
+  const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
+  const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
+  const step = Math.max(1, Math.floor(info.frames / samples));
+  const assessments: PlateAssessment[] = [];
+  const reports: ColourReport[] = [];
+  const sampledShifts: number[] = [];
+  const refusals: CleanplateError[] = [];
+  for await (const frame of sampleFrames(info, step, index)) {
+    checkAborted(signal);
+    const image = fromBytes(info.width, info.height, 3, frame);
+    const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
+    await timed('align', () => {
+      let aligned;
+      try {
+        aligned = alignPlate(image, plateRaw, subject, parts.align);
+      } catch (err) {
+        // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
+        if (err instanceof CleanplateError && parts.align !== 'none') return;
+        throw err;
+      }
+      const { alignment, placed } = aligned;
+      sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
+      const matched = matchPlate(image, placed, subject);
+      try {
+        assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
+      } catch (err) {
+        // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
+        if (!(err instanceof CleanplateError)) throw err;
+        refusals.push(err);
+      }
+      reports.push(matched.colour);
+    });
+  }
+  if (refusals.length && !assessments.length) throw refusals[0]!;
+  const state: VideoState = { plate: summarisePlate(true, assessments) };
+  if (temporal) { const c = medianColour(reports); if (c) state.colour = { ...c, sampledFrames: reports.length }; }
+  if (parts.align !== 'none' && temporal && sampledShifts.length >= Math.min(3, info.frames)) {
+    state.camera = sampledShifts.every((d) => d <= STATIC_SHIFT_PX) ? 'static' : 'moving';
+  }
+  return state;
+}
+
+function checkRequest(parts: VideoParts, request: Pick<VideoRequest, 'plate'>, info: VideoInfo): void {
+  if (request.plate === undefined && parts.priorName === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
+  if (info.width * info.height > parts.maxPixels) throw new CleanplateError(`video is ${info.width}x${info.height}, over the limit of ${(parts.maxPixels / 1e6).toFixed(1)} MP`, info.file);
+}
+
+/**
+ * The per-video decisions of `matteVideo` (the colour pass) on their own, to be computed once and
+ * handed to every segment of a video split across machines as `VideoRequest.state`. With the
+ * video's frame index the sampled frames are decoded from their keyframes (the same frames, without
+ * reading the whole input).
+ */
+export async function analyseVideo(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'temporal' | 'signal'> & { index?: FrameIndex }): Promise<VideoState> {
+  tool('ffmpeg');
+  if (request.plate === 'auto') throw new CleanplateError('a plate built from the input (auto) is made by the whole run; give a plate file', request.input);
+  const info = await probeVideo(request.input);
+  checkRequest(parts, request, info);
+  const { plateRaw } = await loadVideoPlate(parts, request, info);
+  return colourPass(parts, info, plateRaw, request.temporal ?? true, (_stage, fn) => Promise.resolve(fn()), request.signal, request.index);
+}
+
+export async function matteVideo(parts: VideoParts, request: VideoRequest): Promise<VideoReport> {
+  const started = performance.now();
+  const seconds: Record<string, number> = { decodeWait: 0, prior: 0, align: 0, matte: 0, temporal: 0, composite: 0, encodeWait: 0 };
+  const timed: Timed = async <T>(stage: string, fn: () => T | Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try { return await fn(); } finally { seconds[stage] = seconds[stage]! + (performance.now() - t0) / 1000; }
+  };
+  const { output, segment } = request;
+  const temporal = request.temporal ?? true;
+  if (!output.composite && !output.alpha && !output.foreground && !output.alphaSequence && !output.foregroundSequence) throw new CleanplateError('no video output requested (composite, alpha, foreground, alphaSequence or foregroundSequence)');
+  if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
+  if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
+  tool('ffmpeg');
+  const info = segment?.info ? { ...segment.info, file: request.input } : await probeVideo(request.input);
+  checkRequest(parts, request, info);
+  // The frames written: [start, end). Decoding begins `lead` frames earlier (matted, not written) and,
+  // with temporal cues, goes on WINDOW frames past the end (analysed for the smoothing windows only).
+  const start = segment?.start ?? 0, end = segment?.end ?? info.frames;
+  if (segment) {
+    if (request.plate === 'auto') throw new CleanplateError('a plate built from the input (auto) is made by the whole run; a segment needs a plate file', request.input);
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end && end <= info.frames)) throw new CleanplateError(`segment ${start}..${end} is not within the video's ${info.frames} frames`, request.input);
+    if (segment.index.pts.length !== info.frames) throw new CleanplateError(`the frame index lists ${segment.index.pts.length} frames, the video has ${info.frames}`, request.input);
+  }
+  const lead = segment && temporal ? Math.min(start, Math.max(WINDOW, Math.round(segment.warmup ?? SEGMENT_WARMUP))) : 0;
+  const first = start - lead;
+  // A whole run reads to the end of the stream (and calls fewer frames than probed a truncation).
+  const stop = !segment ? Infinity : temporal ? Math.min(info.frames, end + WINDOW) : end;
+  const beyond = segment ? end : Infinity;
+  const finals = [output.composite, output.alpha, output.foreground, output.alphaSequence, output.foregroundSequence, output.report].filter((f): f is string => Boolean(f));
+  const inputs = [request.input, request.plate, request.background].filter((f): f is string => typeof f === 'string' && f !== 'auto').map((f) => resolve(f));
+  for (const f of finals) {
+    // Outputs replace files by renaming: an output named like an input would destroy that input.
+    if (inputs.includes(resolve(f))) throw new CleanplateError('an output would overwrite this input; choose another output folder', f);
+    await ensureWritableDir(dirname(f));
+  }
+
+  const { plateRaw, autoPlate } = await loadVideoPlate(parts, request, info);
   const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
   let backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
   if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
     const bg = await probeVideo(request.background);
     const { width: w, height: h } = info;
-    backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
+    // A segment's composite starts at background frame `start` (of the looped, re-timed background).
+    const skip = start ? `,select='gte(n\\,${start})'` : '';
+    backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate}${skip},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
   } else if (request.background !== undefined) {
     backgroundStill = resizeCover(await loadImage(request.background, parts.maxPixels, 'background'), info.width, info.height);
   }
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
-  let useAlignment = Boolean(plateRaw) && parts.align !== 'none';
-  let camera: 'static' | 'moving' | undefined;
   const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
   const stride = Math.max(1, Math.round(request.motionStride ?? 20));
 
@@ -219,73 +404,40 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   const fgSequenceTemp = output.foregroundSequence ? tempPath(output.foregroundSequence.replace(/\/+$/, '')) : undefined;
 
   try {
-    // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video.
-    let fixedColour: (ColourReport & { sampledFrames: number }) | undefined;
-    const assessments: PlateAssessment[] = [];
-    if (plateRaw) {
-      const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
-      const step = Math.max(1, Math.floor(info.frames / samples));
-      const sampler = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', filter: `select='not(mod(n\\,${step}))'` });
-      readers.push(sampler);
-      const reports: ColourReport[] = [];
-      const sampledShifts: number[] = [];
-      const refusals: CleanplateError[] = [];
-      for (let frame = await sampler.next(); frame; frame = await sampler.next()) {
-        checkAborted(request.signal);
-        const image = fromBytes(info.width, info.height, 3, frame);
-        const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
-        await timed('align', () => {
-          let aligned;
-          try {
-            aligned = alignPlate(image, plateRaw, subject, parts.align);
-          } catch (err) {
-            // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
-            if (err instanceof CleanplateError && parts.align !== 'none') return;
-            throw err;
-          }
-          const { alignment, placed } = aligned;
-          sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
-          const matched = matchPlate(image, placed, subject);
-          try {
-            assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
-          } catch (err) {
-            // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
-            if (!(err instanceof CleanplateError)) throw err;
-            refusals.push(err);
-          }
-          reports.push(matched.colour);
-        });
-      }
-      if (refusals.length && !assessments.length) throw refusals[0]!;
-      if (temporal) { const c = medianColour(reports); if (c) fixedColour = { ...c, sampledFrames: reports.length }; }
-      // A tripod: every sampled frame lines up with the plate as it is. Fitting a homography to each
-      // frame would only add noise (and half a second a frame), so the plate stays put.
-      if (useAlignment && temporal && sampledShifts.length >= Math.min(3, info.frames)) {
-        camera = sampledShifts.every((d) => d <= STATIC_SHIFT_PX) ? 'static' : 'moving';
-        if (camera === 'static') useAlignment = false;
-      }
-    }
+    // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
+    // (computed here, or once for the whole video by whoever split it into segments).
+    const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
+    const fixedColour = temporal ? state.colour : undefined;
+    const camera = plateRaw && parts.align !== 'none' && temporal ? state.camera : undefined;
+    // A tripod: the plate stays put.
+    const useAlignment = Boolean(plateRaw) && parts.align !== 'none' && camera !== 'static';
 
-    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info)) });
-    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info)) });
-    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info, output.foreground)) });
+    // A segment's parts carry no audio: the whole video's is muxed once over the joined parts.
+    const audio = !segment;
+    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info, '', audio)) });
+    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info, '', audio)) });
+    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info, output.foreground, audio)) });
     if (sequenceTemp) await mkdir(sequenceTemp);
     if (fgSequenceTemp) await mkdir(fgSequenceTemp);
     const pending = new Map<FrameWriter, Promise<void>>();
     const send = async (writer: FrameWriter, bytes: Uint8Array) => {
       // One frame in flight per encoder: it encodes frame n while we matte frame n+1.
       await timed('encodeWait', () => pending.get(writer));
-      pending.set(writer, writer.write(bytes));
+      const written = writer.write(bytes);
+      // Awaited with the next frame or at the end; a failure after another error (the catch below) is not left unhandled.
+      written.catch(() => undefined);
+      pending.set(writer, written);
     };
 
-    const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24' });
+    const seek = segment ? seekTo(segment.index, first) : undefined;
+    const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', ...(seek ? { seek } : {}) });
     readers.push(reader);
     // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
     // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
     // the matting; without them every frame is matted exactly as the image path would.
     const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
     if (priorThread) readers.push(priorThread);
-    const motion = network && temporal ? new MotionStack(info, stride) : undefined;
+    const motion = network && temporal ? new MotionStack(info, stride, first, segment?.index) : undefined;
     if (motion) readers.push(motion);
     let stillPlate: ReturnType<typeof matchPlate> | undefined;
     const boxes = new BoxSmoother();
@@ -296,6 +448,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const inliers: number[] = [];
     let trackedFrames = 0;
     let written = 0;
+    const total = end - start;
 
     let lastFit: number[] | undefined;
     const analyse = async (index: number, bytes: Uint8Array, threaded: Promise<Plane> | undefined): Promise<Entry> => {
@@ -320,6 +473,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     const finish = async (entry: Entry): Promise<void> => {
       checkAborted(request.signal);
+      // A segment's warm-up frame is matted for the recurrent cues only: nothing of it is written or counted.
+      const own = entry.index >= start;
       const window = temporal ? [...history.slice(-WINDOW), entry, ...queue.slice(0, WINDOW)] : [entry];
       const { image, prior } = entry;
       const subject = subjectOf(prior);
@@ -329,16 +484,18 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           let homography = [...IDENTITY];
           if (useAlignment) {
             let fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
-            const own = entry.alignment && entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
+            const fit = entry.alignment && entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
             // Smoothing removes jitter, not motion: neighbours whose fit puts the plate elsewhere
             // (a fast pan) are left out; a frame without a fit of its own takes its neighbours'.
-            if (own) fits = fits.filter((h) => cornerDistance(h, own, plateRaw!.width, plateRaw!.height) <= SMOOTH_TOLERANCE * Math.hypot(image.width, image.height));
+            if (fit) fits = fits.filter((h) => cornerDistance(h, fit, plateRaw.width, plateRaw.height) <= SMOOTH_TOLERANCE * Math.hypot(image.width, image.height));
             if (fits.length) homography = medianHomography(fits, plateRaw.width, plateRaw.height);
             else if (!sameSize(image, plateRaw)) throw new CleanplateError(`no reliable alignment of the plate around frame ${entry.index + 1}`, typeof request.plate === 'string' ? request.plate : 'plate');
-            const method = entry.alignment?.method ?? 'failed';
-            methods[method] = (methods[method] ?? 0) + 1;
-            if (entry.alignment) inliers.push(entry.alignment.inliers);
-            if (entry.alignment?.tracked) trackedFrames++;
+            if (own) {
+              const method = entry.alignment?.method ?? 'failed';
+              methods[method] = (methods[method] ?? 0) + 1;
+              if (entry.alignment) inliers.push(entry.alignment.inliers);
+              if (entry.alignment?.tracked) trackedFrames++;
+            }
           }
           // A still camera with the median colour gives every frame the same plate: correct it once.
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
@@ -352,6 +509,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
       const out = await timed('matte', () => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) }));
       if (stabiliser) await timed('temporal', () => stabiliser.apply(image, out.alpha, out.foreground));
+      history.push(entry);
+      if (history.length > WINDOW) history.shift();
+      if (!own) return;
       let background: ImageF32 | undefined = backgroundStill ?? colourFlat;
       if (backgroundVideo) {
         const bytes = await timed('decodeWait', () => backgroundVideo!.next());
@@ -372,30 +532,30 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await writeFile(join(fgSequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
       written++;
-      history.push(entry);
-      if (history.length > WINDOW) history.shift();
       const elapsed = (performance.now() - started) / 1000;
-      request.onProgress?.({ frame: written, frames: info.frames, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, info.frames - written) });
+      request.onProgress?.({ frame: written, frames: total, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, total - written) });
     };
 
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
-    // while the main thread mattes the frames before.
+    // while the main thread mattes the frames before. A segment stops decoding at `stop`; the frames
+    // from `end` on are analysed for the windows of the last frames, never matted.
     const inFlight: { index: number; bytes: Uint8Array; prior?: Promise<Plane> }[] = [];
-    for (let index = 0; ; index++) {
+    for (let index = first; ; index++) {
       checkAborted(request.signal);
-      const bytes = await timed('decodeWait', () => reader.next());
+      const bytes = index < stop ? await timed('decodeWait', () => reader.next()) : null;
       if (bytes) inFlight.push({ index, bytes, ...(priorThread ? { prior: priorThread.estimate(bytes.slice(), info.width, info.height) } : {}) });
       while (inFlight.length > (priorThread ? PRIOR_AHEAD : 0) || (!bytes && inFlight.length)) {
         const s = inFlight.shift()!;
         queue.push(await analyse(s.index, s.bytes, s.prior));
-        while (queue.length > (temporal ? WINDOW : 0)) await finish(queue.shift()!);
+        while (queue.length > (temporal ? WINDOW : 0) && queue[0]!.index < beyond) await finish(queue.shift()!);
       }
       if (!bytes) {
-        while (queue.length) await finish(queue.shift()!);
+        while (queue.length) { const e = queue.shift()!; if (e.index < beyond) await finish(e); }
         break;
       }
     }
-    if (written < info.frames) throw new CleanplateError(`video is truncated: decoded ${written} of ${info.frames} frames`, request.input);
+    if (written < total) throw new CleanplateError(`video is truncated: decoded ${written} of ${total} frames`, request.input);
+    reader.close();
     await timed('encodeWait', async () => {
       await Promise.all(pending.values());
       await Promise.all(writers.map((w) => w.writer.finish()));
@@ -408,7 +568,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       engine: parts.engine.name, prior: parts.priorName, temporal, frames: written,
       outputs: finals,
       ...(fixedColour ? { colour: fixedColour } : {}),
-      plate: summarisePlate(plateRaw !== undefined, assessments),
+      plate: state.plate,
       ...(autoPlate ? { autoPlate } : {}),
       ...(camera ? { camera } : {}),
       ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0, tracked: trackedFrames } } : {}),
@@ -416,6 +576,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       fps: +(written / wall).toFixed(3),
       ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
       peakRssMB: peakRssMB(),
+      ...(segment ? { segment: { start, end, warmup: lead } } : {}),
     };
     // Publish: every output renamed into place only now that all of them are complete.
     for (const { final, writer } of writers) await rename(writer.temp, final);
