@@ -1,9 +1,11 @@
 /**
- * OpenCV.js, loaded once. The WebAssembly build initialises asynchronously; every caller awaits
- * `loadCv()` and then works with Mats that it must delete (the wasm heap is not garbage collected).
+ * OpenCV.js, loaded once, from where the platform keeps it (src/platform: Node or the browser). The
+ * WebAssembly build initialises asynchronously; every caller awaits `loadCv()` and then works with
+ * Mats that it must delete (the wasm heap is not garbage collected).
  */
-import { createRequire } from 'node:module';
 import type { ImageF32, Plane } from './image.js';
+import { platform } from './platform/index.js';
+import { f32, f32Copy } from './alloc.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Cv = any;
@@ -16,15 +18,10 @@ export function cv(): Cv {
   return cvReady;
 }
 
+/** Loads the module where the platform keeps it (Node: require; browser: a chunk of the bundle). */
 export function loadCv(): Promise<Cv> {
-  cvPromise ??= new Promise<Cv>((resolve, reject) => {
-    const require = createRequire(import.meta.url);
-    // The Emscripten build installs process-wide handlers that rethrow any uncaught error with the
-    // whole 8 MB library source attached; they are not ours to install, so they are removed.
-    const before = { ex: process.listeners('uncaughtException'), rej: process.listeners('unhandledRejection') };
-    const mod = require('@techstark/opencv-js');
-    for (const l of process.listeners('uncaughtException')) if (!before.ex.includes(l)) process.removeListener('uncaughtException', l);
-    for (const l of process.listeners('unhandledRejection')) if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l);
+  cvPromise ??= platform.openCv().then(({ module }) => new Promise<Cv>((resolve, reject) => {
+    const mod = module as Cv;
     if (mod && typeof mod.then === 'function') {
       // Some builds are thenables that resolve to themselves; unwrap without recursing.
       mod.then((cv: Cv) => { delete cv.then; resolve(cv); }, reject);
@@ -33,7 +30,7 @@ export function loadCv(): Promise<Cv> {
     } else {
       mod.onRuntimeInitialized = () => resolve(mod);
     }
-  }).then((m) => (cvReady = m));
+  })).then((m) => (cvReady = m));
   return cvPromise;
 }
 
@@ -56,7 +53,7 @@ export function matFromImage(cv: Cv, image: ImageF32): Cv {
 
 export function imageFromMat(mat: Cv): ImageF32 {
   const channels = mat.channels();
-  return { width: mat.cols, height: mat.rows, channels, data: new Float32Array(mat.data32F) };
+  return { width: mat.cols, height: mat.rows, channels, data: f32Copy(mat.data32F) };
 }
 
 export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
@@ -68,7 +65,7 @@ export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
 
 export function planeFromMatU8(mat: Cv): Plane {
   const src = mat.data as Uint8Array;
-  const data = new Float32Array(src.length);
+  const data = f32(src.length);
   for (let i = 0; i < src.length; i++) data[i] = src[i]! / 255;
   return { width: mat.cols, height: mat.rows, channels: 1, data };
 }

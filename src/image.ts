@@ -3,6 +3,8 @@
  * Pixels are interleaved float32 in [0, 1]: the maths of matting (compositing equation,
  * colour fits, metrics) is done in linear-range floats, and only decode/encode touch bytes.
  */
+import { f32, f32Copy } from './alloc.js';
+
 export interface ImageF32 {
   readonly width: number;
   readonly height: number;
@@ -10,11 +12,16 @@ export interface ImageF32 {
   readonly data: Float32Array;
 }
 
+/** Default upper bound on decoded pixels: 8K UHD plus headroom (about 40 MP). */
+export const DEFAULT_MAX_PIXELS = 7680 * 4320 * 1.2;
+/** Smallest side an input may have. */
+export const MIN_SIDE = 16;
+
 /** A single-channel image (alpha, prior, masks, differences). */
 export type Plane = ImageF32 & { readonly channels: 1 };
 
 export function createImage(width: number, height: number, channels: number, fill = 0): ImageF32 {
-  const data = new Float32Array(width * height * channels);
+  const data = f32(width * height * channels);
   if (fill !== 0) data.fill(fill);
   return { width, height, channels, data };
 }
@@ -37,6 +44,20 @@ export function fromBytes(width: number, height: number, channels: number, bytes
   const k = 1 / 255;
   for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! * k;
   return { width, height, channels, data };
+}
+
+/**
+ * RGB float from 8-bit RGBA (a canvas's ImageData, a video frame's pixels), dropping the alpha byte;
+ * written into `out` when it is given and of that size (a live loop reuses one buffer).
+ */
+export function fromRgba(width: number, height: number, rgba: Uint8Array | Uint8ClampedArray, out?: ImageF32): ImageF32 {
+  const n = width * height;
+  const target = out && out.width === width && out.height === height && out.channels === 3 ? out : createImage(width, height, 3);
+  const d = target.data, k = 1 / 255;
+  for (let p = 0, i = 0, j = 0; p < n; p++, i += 4, j += 3) {
+    d[j] = rgba[i]! * k; d[j + 1] = rgba[i + 1]! * k; d[j + 2] = rgba[i + 2]! * k;
+  }
+  return target;
 }
 
 export function toBytes(image: ImageF32): Uint8Array {
@@ -96,7 +117,7 @@ export function smoothstep(edge0: number, edge1: number, x: number): number {
 export function quantile(values: Float32Array, q: number): number {
   const n = values.length;
   if (!n) return 0;
-  const a = Float32Array.from(values);
+  const a = f32Copy(values);
   const k = Math.min(n - 1, Math.max(0, Math.floor(q * n)));
   let lo = 0, hi = n - 1;
   while (lo < hi) {
@@ -130,7 +151,7 @@ export function meanOf(a: Plane, mask?: Plane): number {
 /** The rectangle [x0, x1) x [y0, y1) of an image, copied. */
 export function cropRect<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
   const c = image.channels, w = x1 - x0;
-  const out = new Float32Array(w * (y1 - y0) * c);
+  const out = f32(w * (y1 - y0) * c);
   for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * c, (y * image.width + x1) * c), (y - y0) * w * c);
   return { width: w, height: y1 - y0, channels: c, data: out } as T;
 }

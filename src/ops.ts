@@ -4,6 +4,7 @@
  */
 import { cv, withMats, matFromImage, imageFromMat, matU8FromPlane, planeFromMatU8 } from './cv.js';
 import { createPlane, type ImageF32, type Plane } from './image.js';
+import { f32Copy, i32Copy } from './alloc.js';
 
 function ellipse(size: number) {
   const c = cv();
@@ -44,7 +45,7 @@ function distanceTo(plane: Plane, inside: boolean): Float32Array {
     for (let i = 0; i < d.length; i++) d[i] = (plane.data[i]! > 0.5) === inside ? 255 : 0;
     const dst = t(new c.Mat());
     c.distanceTransform(src, dst, c.DIST_L2, 5);
-    return new Float32Array(dst.data32F);
+    return f32Copy(dst.data32F);
   });
 }
 
@@ -129,7 +130,7 @@ export function components(plane: Plane, threshold = 0.5): { labels: Int32Array;
     for (let l = 1; l < n; l++) {
       list.push({ label: l, left: s[l * 5]!, top: s[l * 5 + 1]!, width: s[l * 5 + 2]!, height: s[l * 5 + 3]!, area: s[l * 5 + 4]! });
     }
-    return { labels: new Int32Array(labels.data32S), stats: list };
+    return { labels: i32Copy(labels.data32S), stats: list };
   });
 }
 

@@ -27,6 +27,7 @@ const USAGE = `cleanplate — background matting with a clean plate
                    [--max-upload-mb N] [--max-pixels N] [--max-seconds S] [--max-frames N] [--max-jobs-per-token N]
                    [--segment-seconds 5] [--threads N]
   cleanplate worker --redis URL [--data DIR] [--concurrency N] [--segment-seconds 5] [--threads N]
+  cleanplate web [--port 8080] [--host 127.0.0.1] [--dir DIR]
 
 Outputs: DIR/alpha.png, DIR/foreground.png (RGBA), DIR/composite.png (with --background/--color), DIR/report.json.
 Video outputs: DIR/alpha.mp4 (grey H.264), DIR/foreground.webm (VP9 with alpha; --format prores: DIR/foreground.mov,
@@ -36,7 +37,9 @@ Video needs ffmpeg on the PATH (Debian/Ubuntu: apt install ffmpeg; macOS: brew i
 serve: HTTP API (POST /v1/jobs, GET /v1/jobs/ID, /v1/jobs/ID/outputs/NAME, DELETE /v1/jobs/ID, /healthz, /metrics,
 /openapi.json); jobs run in-process, or with --redis on \`cleanplate worker\` processes sharing the --data folder,
 where a video of two segments or more (--segment-seconds, 0: never) is split at keyframes across workers.
---threads N caps each library's and ffmpeg's threads (for a worker pinned to N cores).`;
+--threads N caps each library's and ffmpeg's threads (for a worker pinned to N cores).
+web: serves the browser app (live webcam matting, photos by drag and drop; everything runs in the browser) from
+this package's dist/web (npm run build:web), with the cross-origin isolation headers WebAssembly threads need.`;
 
 const MATTE_OPTIONS = {
   plate: { type: 'string' }, out: { type: 'string' }, background: { type: 'string' }, color: { type: 'string' },
@@ -198,8 +201,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'demo': await demoCommand(rest); break;
       case 'serve': await (await import('../service/cli.js')).serveCommand(rest); break;
       case 'worker': await (await import('../service/cli.js')).workerCommand(rest); break;
+      case 'web': await (await import('./web.js')).webCommand(rest); break;
       case undefined: case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return command ? 0 : 2;
-      default: throw new CleanplateError(`unknown command '${command}' (matte, video, plate, eval, demo, serve or worker; see --help)`);
+      default: throw new CleanplateError(`unknown command '${command}' (matte, video, plate, eval, demo, serve, worker or web; see --help)`);
     }
     return 0;
   } catch (err) {

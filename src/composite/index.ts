@@ -39,3 +39,19 @@ export function composite(foreground: ImageF32, alpha: Plane, background: ImageF
   }
   return out;
 }
+
+/**
+ * αF + (1-α)B written straight into 8-bit RGBA (opaque), the same sum as `composite` without a float
+ * image in between: a live loop draws it and reuses `out` frame after frame.
+ */
+export function compositeRgba(foreground: ImageF32, alpha: Plane, background: ImageF32, out: Uint8Array | Uint8ClampedArray): void {
+  const f = foreground.data, b = background.data, a = alpha.data;
+  for (let p = 0, i = 0, j = 0; p < a.length; p++, i += 3, j += 4) {
+    const w = a[p]!, v = 1 - w;
+    const r = w * f[i]! + v * b[i]!, g = w * f[i + 1]! + v * b[i + 1]!, bl = w * f[i + 2]! + v * b[i + 2]!;
+    out[j] = r <= 0 ? 0 : r >= 1 ? 255 : (r * 255 + 0.5) | 0;
+    out[j + 1] = g <= 0 ? 0 : g >= 1 ? 255 : (g * 255 + 0.5) | 0;
+    out[j + 2] = bl <= 0 ? 0 : bl >= 1 ? 255 : (bl * 255 + 0.5) | 0;
+    out[j + 3] = 255;
+  }
+}

@@ -2,11 +2,10 @@
 import { open, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from "sharp";
 import { CleanplateError } from '../errors.js';
-import { fromBytes, type ImageF32 } from '../image.js';
+import { DEFAULT_MAX_PIXELS, fromBytes, MIN_SIDE, type ImageF32 } from '../image.js';
 
-/** Default upper bound on decoded pixels: 8K UHD plus headroom (about 40 MP). */
-export const DEFAULT_MAX_PIXELS = 7680 * 4320 * 1.2;
-export const MIN_SIDE = 16;
+// The limits are the core's (image.ts), so that the browser's decoder applies the same ones.
+export { DEFAULT_MAX_PIXELS, MIN_SIDE };
 
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (checked on the header, before decoding). */

@@ -1,7 +1,7 @@
 /** Writes the CLI's contract outputs as one atomic set. */
 import { performance } from 'node:perf_hooks';
 import { peakRssMB } from '../memory.js';
-import type { MatteResult } from '../pipeline.js';
+import type { MatteResult } from '../photo.js';
 import { encodePng, ensureWritableDir, OutputSet, rgba } from './encode.js';
 
 export async function writeMatteOutputs(dir: string, result: MatteResult, extra: Record<string, unknown> = {}): Promise<string[]> {

@@ -26,6 +26,7 @@ import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
+import { f32 } from '../alloc.js';
 import type { BandRefiner } from './refine.js';
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
@@ -49,7 +50,7 @@ function count(plane: Plane, threshold = 0.5): number {
  */
 function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
   const step = Math.max(1, Math.floor(d.data.length / 200000));
-  const all = new Float32Array(Math.ceil(d.data.length / step)), background = new Float32Array(all.length);
+  const all = f32(Math.ceil(d.data.length / step)), background = f32(all.length);
   let na = 0, nb = 0;
   for (let i = 0; i < d.data.length; i += step) {
     if (valid && valid.data[i]! <= 0.5) continue;

@@ -5,6 +5,7 @@
  */
 import { createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { boxMean, resize } from '../ops.js';
+import { f32Copy } from '../alloc.js';
 
 function channel(image: ImageF32, c: number): Plane {
   const out = createPlane(image.width, image.height);
@@ -70,12 +71,12 @@ const STRIP_ROWS = 256;
 export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps: number, where?: Plane): Plane {
   const halo = 2 * radius;
   const box = where ? supportRect(where, 0.5) : [0, 0, input.width, input.height];
-  if (!box) return { ...input, data: input.data.slice() };
+  if (!box) return { ...input, data: f32Copy(input.data) };
   const x0 = Math.max(0, box[0]! - halo), x1 = Math.min(input.width, box[2]! + halo);
   const top = Math.max(0, box[1]! - halo), bottom = Math.min(input.height, box[3]! + halo);
   const whole = x0 === 0 && x1 === input.width && top === 0 && bottom === input.height;
   if (whole && input.height <= STRIP_ROWS * 2) return guidedFilterWhole(guide, input, radius, eps);
-  const out = whole ? createPlane(input.width, input.height) : { ...input, data: input.data.slice() };
+  const out = whole ? createPlane(input.width, input.height) : { ...input, data: f32Copy(input.data) };
   const w = x1 - x0;
   for (let y0 = top; y0 < bottom; y0 += STRIP_ROWS) {
     const y1 = Math.min(bottom, y0 + STRIP_ROWS);
@@ -94,7 +95,7 @@ export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps:
  */
 export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane, step = 2): Plane {
   const box = supportRect(where, 0.5);
-  const out = { ...input, data: input.data.slice() };
+  const out = { ...input, data: f32Copy(input.data) };
   if (!box) return out;
   const halo = 2 * radius + 2 * step;
   const x0 = Math.max(0, box[0] - halo), x1 = Math.min(input.width, box[2] + halo);

@@ -6,13 +6,14 @@
  * pyramidal interpolation.
  */
 import type { ImageF32, Plane } from '../image.js';
+import { f32 } from '../alloc.js';
 
 interface Level { w: number; h: number; sum: Float32Array; weight: Float32Array }
 
 export function pushPull(image: ImageF32, weight: Plane): ImageF32 {
   const ch = image.channels;
   const levels: Level[] = [];
-  let cur: Level = { w: image.width, h: image.height, sum: new Float32Array(image.data.length), weight: new Float32Array(weight.data.length) };
+  let cur: Level = { w: image.width, h: image.height, sum: f32(image.data.length), weight: f32(weight.data.length) };
   for (let p = 0; p < weight.data.length; p++) {
     const wt = weight.data[p]!;
     cur.weight[p] = wt;
@@ -22,7 +23,7 @@ export function pushPull(image: ImageF32, weight: Plane): ImageF32 {
   // Push: halve until the top level has some weight everywhere or is a single pixel.
   while (cur.w > 1 || cur.h > 1) {
     const w = Math.max(1, Math.ceil(cur.w / 2)), h = Math.max(1, Math.ceil(cur.h / 2));
-    const next: Level = { w, h, sum: new Float32Array(w * h * ch), weight: new Float32Array(w * h) };
+    const next: Level = { w, h, sum: f32(w * h * ch), weight: f32(w * h) };
     for (let y = 0; y < cur.h; y++) {
       const ny = y >> 1;
       for (let x = 0; x < cur.w; x++) {
@@ -36,14 +37,14 @@ export function pushPull(image: ImageF32, weight: Plane): ImageF32 {
   }
   // Top level: mean colour (or 0.5 grey when nothing was observed at all).
   const top = levels[levels.length - 1]!;
-  let colour = new Float32Array(top.w * top.h * ch);
+  let colour = f32(top.w * top.h * ch);
   for (let q = 0; q < top.w * top.h; q++) {
     for (let c = 0; c < ch; c++) colour[q * ch + c] = top.weight[q]! > 0 ? top.sum[q * ch + c]! / top.weight[q]! : 0.5;
   }
   // Pull: blend each level's own estimate with the coarser one by how much it saw (capped at 1).
   for (let l = levels.length - 2; l >= 0; l--) {
     const L = levels[l]!, C = levels[l + 1]!;
-    const out = new Float32Array(L.w * L.h * ch);
+    const out = f32(L.w * L.h * ch);
     for (let y = 0; y < L.h; y++) {
       const cy = Math.min(C.h - 1, Math.max(0, (y - 0.5) / 2));
       const y0 = Math.floor(cy), y1 = Math.min(C.h - 1, y0 + 1), fy = cy - y0;

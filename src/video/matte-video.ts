@@ -18,7 +18,8 @@ import { probeVideo, type FrameIndex, type VideoInfo } from '../io/video-probe.j
 import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
-import { alignPlate, checkPlate, loadImage, matchPlate, placePlate, plateReport, type MatteReport } from '../pipeline.js';
+import { loadImage } from '../pipeline.js';
+import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import { PriorThread } from '../prior/worker.js';
