@@ -218,6 +218,17 @@ def synth_segmentation(alpha, rng):
     return gaussian_blur(m, k)[0].clamp(0, 1)
 
 
+def place_cutout(c, rng, size, scale_range):
+    """An RGBA cut-out scaled to a random share of a size x size canvas at a random place: (fg, alpha)."""
+    scale = rng.uniform(*scale_range) * size / max(c.shape[1:])
+    h, w = max(8, int(c.shape[1] * scale)), max(8, int(c.shape[2] * scale))
+    c = F.interpolate(c[None], size=(h, w), mode='bilinear', align_corners=False)[0]
+    canvas = torch.zeros(4, size, size)
+    y0, x0 = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+    canvas[:, y0:y0 + h, x0:x0 + w] = c
+    return canvas[:3], canvas[3:4].clamp(0, 1)
+
+
 def grey(x):
     return (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
 
@@ -233,14 +244,7 @@ class SyntheticMatting(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, index])
         size = self.size
         if self.pool.cutouts and rng.random() < 0.3:
-            c = self.pool.cutouts[rng.integers(len(self.pool.cutouts))]
-            scale = rng.uniform(0.5, 0.95) * size / max(c.shape[1:])
-            h, w = max(8, int(c.shape[1] * scale)), max(8, int(c.shape[2] * scale))
-            c = F.interpolate(c[None], size=(h, w), mode='bilinear', align_corners=False)[0]
-            canvas = torch.zeros(4, size, size)
-            y0, x0 = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
-            canvas[:, y0:y0 + h, x0:x0 + w] = c
-            fg, alpha = canvas[:3], canvas[3:4].clamp(0, 1)
+            fg, alpha = place_cutout(self.pool.cutouts[rng.integers(len(self.pool.cutouts))], rng, size, (0.5, 0.95))
         else:
             fg = _crop(self.pool.photos[rng.integers(len(self.pool.photos))], rng, size)
             alpha = procedural_matte(rng, size)

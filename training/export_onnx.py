@@ -43,20 +43,16 @@ def export(checkpoint, out_path):
     return model, state, hashlib.sha256(data).hexdigest()
 
 
-def parity(model, onnx_path, tol=1e-4):
-    """Runs a fixed input through torch and through onnxruntime-node; returns the max abs difference."""
-    gen = torch.Generator().manual_seed(1234)
-    h, w = 72, 120
-    inputs = {'image': torch.rand(1, 3, h, w, generator=gen), 'plate': torch.rand(1, 3, h, w, generator=gen),
-              'prior': torch.rand(1, 1, h, w, generator=gen), 'motion': torch.rand(1, 4, h, w, generator=gen)}
-    with torch.no_grad():
-        alpha, fg = model(*inputs.values())
+def onnx_parity(onnx_path, inputs, outputs, tol=1e-4):
+    """Runs named input tensors through onnxruntime-node (parity.mjs) and compares its outputs with the
+    expected ones; returns the max abs difference, exits when it exceeds `tol`."""
     fixture = onnx_path + '.parity'
     os.makedirs(fixture, exist_ok=True)
-    meta = {}
-    for name, t in list(inputs.items()) + [('alpha', alpha), ('foreground', fg)]:
-        t.numpy().astype('<f4').tofile(os.path.join(fixture, name + '.bin'))
-        meta[name] = list(t.shape)
+    meta = {'inputs': {}, 'outputs': {}}
+    for kind, tensors in (('inputs', inputs), ('outputs', outputs)):
+        for name, t in tensors.items():
+            t.numpy().astype('<f4').tofile(os.path.join(fixture, name + '.bin'))
+            meta[kind][name] = list(t.shape)
     with open(os.path.join(fixture, 'meta.json'), 'w') as f:
         json.dump(meta, f)
     r = subprocess.run(['node', os.path.join(HERE, 'parity.mjs'), onnx_path, fixture], capture_output=True, text=True)
@@ -69,6 +65,17 @@ def parity(model, onnx_path, tol=1e-4):
     if diff > tol:
         raise SystemExit(f'ONNX parity failed: max abs difference {diff:.2e} > {tol:.0e}')
     return diff
+
+
+def parity(model, onnx_path, tol=1e-4):
+    """Runs a fixed input through torch and through onnxruntime-node; returns the max abs difference."""
+    gen = torch.Generator().manual_seed(1234)
+    h, w = 72, 120
+    inputs = {'image': torch.rand(1, 3, h, w, generator=gen), 'plate': torch.rand(1, 3, h, w, generator=gen),
+              'prior': torch.rand(1, 1, h, w, generator=gen), 'motion': torch.rand(1, 4, h, w, generator=gen)}
+    with torch.no_grad():
+        alpha, fg = model(*inputs.values())
+    return onnx_parity(onnx_path, inputs, {'alpha': alpha, 'foreground': fg}, tol)
 
 
 def main(argv=None):

@@ -7,12 +7,12 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_onnx import onnx_parity  # noqa: E402
 from refiner import Refiner  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,27 +39,13 @@ def export(model, out_path):
 
 
 def parity(model, onnx_path, tol=1e-4):
+    """A fixed batch of tiles through torch and through onnxruntime-node; the max abs difference."""
     gen = torch.Generator().manual_seed(1234)
     x = torch.rand(3, 12, 48, 48, generator=gen)
     x[:, 11] = (x[:, 11] > 0.3).float()
     with torch.no_grad():
         y = model(x)
-    fixture = onnx_path + '.parity'
-    os.makedirs(fixture, exist_ok=True)
-    x.numpy().astype('<f4').tofile(os.path.join(fixture, 'tiles.bin'))
-    y.numpy().astype('<f4').tofile(os.path.join(fixture, 'alpha.bin'))
-    with open(os.path.join(fixture, 'meta.json'), 'w') as f:
-        json.dump({'inputs': {'tiles': list(x.shape)}, 'outputs': {'alpha': list(y.shape)}}, f)
-    r = subprocess.run(['node', os.path.join(HERE, 'parity.mjs'), onnx_path, fixture], capture_output=True, text=True)
-    for name in os.listdir(fixture):
-        os.remove(os.path.join(fixture, name))
-    os.rmdir(fixture)
-    if r.returncode != 0:
-        raise SystemExit(f'parity check could not run: {r.stderr.strip()}')
-    diff = float(json.loads(r.stdout)['maxAbsDiff'])
-    if diff > tol:
-        raise SystemExit(f'ONNX parity failed: max abs difference {diff:.2e} > {tol:.0e}')
-    return diff
+    return onnx_parity(onnx_path, {'tiles': x}, {'alpha': y}, tol)
 
 
 def main(argv=None):

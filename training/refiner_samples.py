@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import PhotoPool, _crop, _homography_grid, gaussian_blur, procedural_matte  # noqa: E402
+from data import PhotoPool, _crop, _homography_grid, gaussian_blur, place_cutout, procedural_matte  # noqa: E402
 
 
 def person_matte(rng, h, w):
@@ -107,14 +107,7 @@ def sample(pool, index, seed):
     # Foreground: a cut-out, a person or a procedural matte over a photo crop.
     r = rng.random()
     if pool.cutouts and r < 0.25:
-        c = pool.cutouts[rng.integers(len(pool.cutouts))]
-        scale = rng.uniform(0.45, 0.95) * size / max(c.shape[1:])
-        h, w = max(8, int(c.shape[1] * scale)), max(8, int(c.shape[2] * scale))
-        c = F.interpolate(c[None], size=(h, w), mode='bilinear', align_corners=False)[0]
-        canvas = torch.zeros(4, size, size)
-        y0, x0 = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
-        canvas[:, y0:y0 + h, x0:x0 + w] = c
-        fg, alpha = canvas[:3], canvas[3:4].clamp(0, 1)
+        fg, alpha = place_cutout(pool.cutouts[rng.integers(len(pool.cutouts))], rng, size, (0.45, 0.95))
     else:
         alpha = person_matte(rng, size, size) if r < 0.55 else procedural_matte(rng, size)
         same = rng.random() < 0.25  # leaves in front of leaves: the subject cut from the background's photo
