@@ -136,6 +136,16 @@ def gaussian_blur(x, k):
     return F.conv2d(F.pad(x, (0, 0, k // 2, k // 2), mode='reflect'), g.view(1, 1, k, 1).repeat(c, 1, 1, 1), groups=c)
 
 
+def line_kernel(k, rng):
+    """A k x k motion-blur kernel along a horizontal or a vertical line (one random draw decides)."""
+    ker = torch.zeros(1, 1, k, k)
+    if rng.random() < 0.5:
+        ker[0, 0, k // 2, :] = 1 / k
+    else:
+        ker[0, 0, :, k // 2] = 1 / k
+    return ker
+
+
 def procedural_matte(rng, size):
     """Blobs / silhouettes with hair-like strands, semi-transparent parts and motion blur."""
     ss = 2
@@ -181,12 +191,7 @@ def procedural_matte(rng, size):
     a = F.avg_pool2d(gaussian_blur(a, 3), ss)  # anti-aliasing by supersampling
     if rng.random() < 0.2:  # motion blur along a random direction
         k = int(rng.integers(1, 5)) * 2 + 1
-        ker = torch.zeros(1, 1, k, k)
-        if rng.random() < 0.5:
-            ker[0, 0, k // 2, :] = 1 / k
-        else:
-            ker[0, 0, :, k // 2] = 1 / k
-        a = F.conv2d(F.pad(a, (k // 2,) * 4, mode='replicate'), ker)
+        a = F.conv2d(F.pad(a, (k // 2,) * 4, mode='replicate'), line_kernel(k, rng))
     return a[0].clamp(0, 1)
 
 

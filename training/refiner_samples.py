@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import PhotoPool, _crop, _homography_grid, gaussian_blur, place_cutout, procedural_matte  # noqa: E402
+from data import PhotoPool, _crop, _homography_grid, gaussian_blur, line_kernel, place_cutout, procedural_matte  # noqa: E402
 
 
 def person_matte(rng, h, w):
@@ -117,11 +117,7 @@ def sample(pool, index, seed):
         fg = (1 - k) * fg + k * big.mean(dim=(1, 2), keepdim=True)
     if rng.random() < 0.15:  # motion blur of the subject: colour and alpha together
         k = int(rng.integers(2, 7)) * 2 + 1
-        ker = torch.zeros(1, 1, k, k)
-        if rng.random() < 0.5:
-            ker[0, 0, k // 2, :] = 1 / k
-        else:
-            ker[0, 0, :, k // 2] = 1 / k
+        ker = line_kernel(k, rng)
         premul = torch.cat([fg * alpha, alpha])[:, None]
         premul = F.conv2d(F.pad(premul, (k // 2,) * 4, mode='replicate'), ker)[:, 0]
         alpha = premul[3:4].clamp(0, 1)
