@@ -44,7 +44,7 @@ test('a missing, corrupt or tampered network model is refused with a clear error
   const bytes = await readFile(file);
   bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x55;
   await writeFile(file, bytes);
-  await assert.rejects(createMatter({ prior: 'none', engine: 'network', modelsDir: dir }), /network model sha256 .* does not match its card/);
+  await assert.rejects(createMatter({ prior: 'none', engine: 'network', modelsDir: dir }), /network model file sha256 .* does not match its card/);
   await writeFile(file, 'not a model');
   const manifest = JSON.parse(await readFile(join(dir, 'network.json'), 'utf8'));
   const { createHash } = await import('node:crypto');

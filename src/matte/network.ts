@@ -4,10 +4,7 @@
  * run, then upsample alpha to full resolution edge-aware (colour-guided filter) and solve the
  * foreground colours at full resolution; the paper's post-processing keeps only the main subject.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { realignEdges } from '../align/residue.js';
 import { CleanplateError } from '../errors.js';
@@ -19,6 +16,7 @@ import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { estimateForeground } from './foreground.js';
 import { guidedFilter } from './guided.js';
 import { shapePrior } from '../prior/shape.js';
+import { openOnnxModel } from './onnx.js';
 
 export interface NetworkModelInfo {
   file: string;
@@ -75,23 +73,7 @@ function toNCHW(image: ImageF32, width: number, height: number): Float32Array {
 }
 
 export async function loadNetworkModel(name?: string, modelsDir = MODELS_DIR): Promise<{ session: ort.InferenceSession; info: NetworkModelInfo; name: string }> {
-  const manifestPath = join(modelsDir, 'network.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8').catch(() => {
-    throw new CleanplateError('no network model manifest: the network engine needs a trained model', manifestPath);
-  })) as { default: string; models: Record<string, NetworkModelInfo> };
-  const chosen = name ?? manifest.default;
-  const info = manifest.models[chosen];
-  if (!info) throw new CleanplateError(`no network model named '${chosen}' (have: ${Object.keys(manifest.models).join(', ')})`, manifestPath);
-  const path = join(modelsDir, info.file);
-  const bytes = await readFile(path).catch(() => { throw new CleanplateError('network model file is missing', path); });
-  const sum = createHash('sha256').update(bytes).digest('hex');
-  if (sum !== info.sha256) throw new CleanplateError(`network model sha256 ${sum.slice(0, 12)}… does not match its card (${info.sha256.slice(0, 12)}…)`, path);
-  try {
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threadLimit() ?? Math.max(1, Math.min(4, cpus().length)), graphOptimizationLevel: 'all' });
-    return { session, info, name: chosen };
-  } catch (err) {
-    throw new CleanplateError(`network model cannot be loaded (${String((err as Error).message).split('\n')[0]})`, path);
-  }
+  return openOnnxModel<NetworkModelInfo>(modelsDir, 'network.json', name, 'network', 'the network engine needs a trained model', threadLimit() ?? Math.max(1, Math.min(4, cpus().length)));
 }
 
 export class NetworkEngine implements MatteEngine {

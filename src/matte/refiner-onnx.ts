@@ -3,15 +3,13 @@
  * ONNX, run by ONNX Runtime over the band's tiles (refine.ts). Node edge: the browser would run the
  * same model and the same tiling with onnxruntime-web.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { CleanplateError } from '../errors.js';
 import type { Plane } from '../image.js';
 import { MODELS_DIR } from '../paths.js';
 import { threadLimit } from '../threads.js';
+import { openOnnxModel } from './onnx.js';
 import { refineTiles, REFINER_CHANNELS, type BandFeatures, type BandRefiner } from './refine.js';
 
 export interface RefinerModelInfo {
@@ -35,24 +33,9 @@ export class OnnxRefiner implements BandRefiner {
    * runs the prior on the other core; CLEANPLATE_THREADS caps it for a worker pinned to a core).
    */
   static async create(modelName?: string, modelsDir = MODELS_DIR, threads = threadLimit() ?? Math.max(1, Math.min(2, cpus().length))): Promise<OnnxRefiner> {
-    const manifestPath = join(modelsDir, 'refiner.json');
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8').catch(() => {
-      throw new CleanplateError('no refiner model manifest: the refined engine needs a trained refiner', manifestPath);
-    })) as { default: string; models: Record<string, RefinerModelInfo> };
-    const chosen = modelName ?? manifest.default;
-    const info = manifest.models[chosen];
-    if (!info) throw new CleanplateError(`no refiner model named '${chosen}' (have: ${Object.keys(manifest.models).join(', ')})`, manifestPath);
-    if (info.channels !== REFINER_CHANNELS.length) throw new CleanplateError(`refiner model expects ${info.channels} channels, this version feeds ${REFINER_CHANNELS.length}`, manifestPath);
-    const path = join(modelsDir, info.file);
-    const bytes = await readFile(path).catch(() => { throw new CleanplateError('refiner model file is missing', path); });
-    const sum = createHash('sha256').update(bytes).digest('hex');
-    if (sum !== info.sha256) throw new CleanplateError(`refiner model sha256 ${sum.slice(0, 12)}… does not match its card (${info.sha256.slice(0, 12)}…)`, path);
-    try {
-      const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-      return new OnnxRefiner(session, info, chosen);
-    } catch (err) {
-      throw new CleanplateError(`refiner model cannot be loaded (${String((err as Error).message).split('\n')[0]})`, path);
-    }
+    const { session, info, name, manifestLocation } = await openOnnxModel<RefinerModelInfo>(modelsDir, 'refiner.json', modelName, 'refiner', 'the refined engine needs a trained refiner', threads);
+    if (info.channels !== REFINER_CHANNELS.length) throw new CleanplateError(`refiner model expects ${info.channels} channels, this version feeds ${REFINER_CHANNELS.length}`, manifestLocation);
+    return new OnnxRefiner(session, info, name);
   }
 
   async refine(f: BandFeatures): Promise<Plane> {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CleanplateError } from '../errors.js';
+import { readVerified } from '../models.js';
 import { platform } from '../platform/index.js';
 
 export { tf };
@@ -22,18 +23,6 @@ export function initTfjs(): Promise<void> {
   return backendReady;
 }
 
-async function readVerified(dir: string, file: string, expected: string | undefined): Promise<Uint8Array> {
-  const path = platform.locate(dir, file);
-  const bytes = await platform.readBytes(path).catch(() => {
-    throw new CleanplateError('model file is missing', path);
-  });
-  const sum = await platform.sha256Hex(bytes);
-  if (expected && sum !== expected) {
-    throw new CleanplateError(`model file sha256 ${sum.slice(0, 12)}… does not match the manifest (${expected.slice(0, 12)}…)`, path);
-  }
-  return bytes;
-}
-
 /** The folder (or URL) of the vendored prior models. */
 export function priorModelsDir(): string {
   return platform.locate(platform.modelsDir, 'prior');
@@ -44,8 +33,8 @@ export async function loadPriorModel(name: 'rvm' | 'selfie', dir = priorModelsDi
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   const manifest = JSON.parse(text(await platform.readBytes(platform.locate(dir, 'manifest.json')))) as Record<string, { files: Record<string, string> }>;
   const files = manifest[name]?.files ?? {};
-  const json = JSON.parse(text(await readVerified(dir, `${name}.json`, files[`${name}.json`])));
-  const bin = await readVerified(dir, `${name}.bin`, files[`${name}.bin`]);
+  const json = JSON.parse(text(await readVerified(platform.locate(dir, `${name}.json`), files[`${name}.json`], 'model file')));
+  const bin = await readVerified(platform.locate(dir, `${name}.bin`), files[`${name}.bin`], 'model file');
   try {
     return await loadGraphModel({
       load: async () => ({
