@@ -218,6 +218,33 @@ function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: 
   return { region, sure, fallback, fHat };
 }
 
+/** Working-grid alpha at or beyond these is settled: full resolution would not change it visibly. */
+const SETTLED_OPAQUE = 0.98;
+const SETTLED_CLEAR = 0.02;
+
+/**
+ * The cells of the region that the working grid already settles (BackgroundMattingV2's idea: refine
+ * only where the coarse pass is uncertain). A cell is opaque when its compositing-equation alpha at
+ * the working resolution is ≥ SETTLED_OPAQUE, clear when it is ≤ SETTLED_CLEAR and no full-resolution
+ * pixel in it differs from the plate beyond the noise threshold (`weak` is max-pooled, so a
+ * one-pixel strand keeps its cell unsettled). A cell counts only when its 3x3 neighbourhood is
+ * settled the same way: a hole or a strand smaller than a cell lowers the cell's average alpha or
+ * raises its pooled difference, and the band then reaches one cell past it.
+ */
+function settledCells(image: ImageF32, plate: ImageF32, decision: Decision, weak: Plane, noise: number, lo: number): { opaque: Plane; clear: Plane } {
+  const { width, height } = image;
+  const opaque = createPlane(width, height), clear = createPlane(width, height);
+  const { region, sure, fallback, fHat } = decision;
+  for (let p = 0; p < region.data.length; p++) {
+    if (region.data[p]! <= 0.5) { clear.data[p] = 1; continue; }
+    if (sure.data[p]! > 0.5) { opaque.data[p] = 1; continue; }
+    const a = equationAlpha(image.data, plate.data, fHat.data, p, p, noise, fallback.data[p]!)[0];
+    if (a >= SETTLED_OPAQUE) opaque.data[p] = 1;
+    else if (a <= SETTLED_CLEAR && weak.data[p]! <= lo) clear.data[p] = 1;
+  }
+  return { opaque: erodeDisc(opaque, 1), clear: erodeDisc(clear, 1) };
+}
+
 export class ClassicEngine implements MatteEngine {
   readonly name: 'classic' | 'refined';
   /**
@@ -266,9 +293,13 @@ export class ClassicEngine implements MatteEngine {
     // covers every pixel whose working cell or a neighbour is uncertain. A full-resolution pixel
     // then only looks up its cell: no morphology or resizing of whole full-resolution planes.
     const regionS = coarse ? dilateDisc(decision.region, 1) : decision.region;
-    const sureS = coarse ? erodeDisc(decision.sure, 1) : decision.sure;
+    // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
+    const settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
+    const sureS = settled ? settled.opaque : decision.sure;
     const alpha = createPlane(width, height);
     const band = createPlane(width, height);
+    // The band's pixels in raster order: the full-resolution passes below visit only these.
+    let bandList = new Int32Array(1 << 16);
     let bandPixels = 0;
     const cellX = new Int32Array(width);
     for (let x = 0; x < width; x++) cellX[x] = Math.min(w - 1, Math.floor(x * scale));
@@ -277,7 +308,11 @@ export class ClassicEngine implements MatteEngine {
       for (let x = 0; x < width; x++) {
         const cell = row + cellX[x]!, p = y * width + x;
         if (sureS.data[cell]! > 0.5) alpha.data[p] = 1;
-        else if (regionS.data[cell]! > 0.5) { band.data[p] = 1; bandPixels++; }
+        else if (regionS.data[cell]! > 0.5 && !(settled && settled.clear.data[cell]! > 0.5)) {
+          band.data[p] = 1;
+          if (bandPixels === bandList.length) { const grown = new Int32Array(bandList.length * 2); grown.set(bandList); bandList = grown; }
+          bandList[bandPixels++] = p;
+        }
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
@@ -291,11 +326,10 @@ export class ClassicEngine implements MatteEngine {
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const fHatPixel = new Float32Array(3);
     let ambiguous = 0;
-    for (let y = 0; y < height; y++) {
+    for (let i = 0; i < bandPixels; i++) {
+      const p = bandList[i]!, y = Math.floor(p / width), x = p - y * width;
       const v = Math.min(h - 1, Math.max(0, (y + 0.5) * scale - 0.5)), y0 = Math.floor(v), y1 = Math.min(h - 1, y0 + 1), fy = v - y0;
-      for (let x = 0; x < width; x++) {
-        const p = y * width + x;
-        if (band.data[p]! <= 0.5) continue;
+      {
         const x0 = fx0[x]!, x1 = Math.min(w - 1, x0 + 1), gx = fx[x]!;
         const k00 = y0 * w + x0, k01 = y0 * w + x1, k10 = y1 * w + x0, k11 = y1 * w + x1;
         const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
@@ -316,11 +350,10 @@ export class ClassicEngine implements MatteEngine {
     // decisions (small images) the exact one.
     let refined = refineRadius <= 0 ? alpha
       : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
-    // Keep the refinement from spreading alpha beyond the band or into the sure core.
-    for (let p = 0; p < refined.data.length; p++) {
-      if (band.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;
-      else if (refined.data[p]! < 0.01) refined.data[p] = 0;
-    }
+    // Keep the refinement from spreading alpha beyond the band (the fast filter writes band pixels
+    // only; the exact one all) or into the sure core.
+    if (refined !== alpha && !coarse) for (let p = 0; p < refined.data.length; p++) if (band.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;
+    for (let i = 0; i < bandPixels; i++) { const p = bandList[i]!; if (refined.data[p]! < 0.01) refined.data[p] = 0; }
     lap('refine');
     if (this.refiner && fallbackFull) {
       refined = await this.refiner.refine({ image, plate: plateB, alpha: refined, fHat: fHatFull, fallback: fallbackFull, band });
