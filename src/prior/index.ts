@@ -28,7 +28,14 @@ export interface PriorStreamOptions {
 }
 
 export interface PriorStream {
-  estimate(image: ImageF32): Promise<Plane>;
+  /**
+   * `prepared`: the image is already at `inputSize` of the frame it stands for; it goes to the
+   * model as it is and its alpha comes back at that size (the caller enlarges it): a thread that
+   * shrinks the decoder's bytes itself never converts a whole full-resolution frame.
+   */
+  estimate(image: ImageF32, prepared?: boolean): Promise<Plane>;
+  /** The size the model sees for a frame of this size. */
+  inputSize(width: number, height: number): { width: number; height: number };
   /** Frees the carried state. */
   close(): void;
 }
@@ -40,7 +47,7 @@ export const RVM_VIDEO_LONG_SIDE = 384;
 const RVM_LONG_SIDE = 512;
 const SELFIE_SIZE = 256;
 
-function fitTo(image: ImageF32, longSide: number, multiple: number): { w: number; h: number } {
+function fitTo(image: { width: number; height: number }, longSide: number, multiple: number): { w: number; h: number } {
   const scale = longSide / Math.max(image.width, image.height);
   const w = Math.max(multiple, Math.round((image.width * scale) / multiple) * multiple);
   const h = Math.max(multiple, Math.round((image.height * scale) / multiple) * multiple);
@@ -52,8 +59,8 @@ class RvmPrior implements Prior {
   constructor(private readonly model: GraphModel) {}
 
   /** One frame through the model with the given recurrent state; returns alpha and the new state. */
-  async run(image: ImageF32, longSide: number, state: tf.Tensor[] | undefined): Promise<{ alpha: Plane; state: tf.Tensor[] }> {
-    const { w, h } = fitTo(image, longSide, 32);
+  async run(image: ImageF32, longSide: number, state: tf.Tensor[] | undefined, prepared = false): Promise<{ alpha: Plane; state: tf.Tensor[] }> {
+    const { w, h } = prepared ? { w: image.width, h: image.height } : fitTo(image, longSide, 32);
     const small = resize(image, w, h);
     const src = tf.tensor4d(small.data, [1, h, w, 3]);
     const zero = state ? undefined : tf.zeros([1, 1, 1, 1]);
@@ -83,23 +90,24 @@ class RvmPrior implements Prior {
     let state: tf.Tensor[] | undefined;
     let size = '';
     return {
-      estimate: async (image) => {
+      estimate: async (image, prepared) => {
         // A change of frame size (never within one video) would not fit the carried state.
         const key = `${image.width}x${image.height}`;
         if (key !== size) { for (const t of state ?? []) t.dispose(); state = undefined; size = key; }
-        const out = await this.run(image, longSide, state);
+        const out = await this.run(image, longSide, state, prepared);
         for (const t of state ?? []) t.dispose();
         state = out.state;
         return out.alpha;
       },
       close: () => { for (const t of state ?? []) t.dispose(); state = undefined; },
+      inputSize: (width, height) => { const { w, h } = fitTo({ width, height }, longSide, 32); return { width: w, height: h }; },
     };
   }
 }
 
 /** A prior without memory as a stream: every frame on its own. */
-function stateless(prior: { estimate(image: ImageF32): Promise<Plane> }): PriorStream {
-  return { estimate: (image) => prior.estimate(image), close: () => {} };
+function stateless(prior: { estimate(image: ImageF32): Promise<Plane> }, size?: number): PriorStream {
+  return { estimate: (image) => prior.estimate(image), close: () => {}, inputSize: (width, height) => (size ? { width: size, height: size } : { width, height }) };
 }
 
 class SelfiePrior implements Prior {
@@ -119,7 +127,7 @@ class SelfiePrior implements Prior {
     }
   }
 
-  stream(): PriorStream { return stateless(this); }
+  stream(): PriorStream { return stateless(this, SELFIE_SIZE); }
 }
 
 class NoPrior implements Prior {

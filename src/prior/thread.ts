@@ -4,12 +4,25 @@
  * in the order the frames arrive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadCv } from '../cv.js';
+import { cv, loadCv, withMats } from '../cv.js';
 import { fromBytes } from '../image.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
 interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array }
+
+/** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
+function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
+  if (w === width && h === height) return bytes;
+  const c = cv();
+  return withMats((t) => {
+    const src = t(new c.Mat(height, width, c.CV_8UC3));
+    (src.data as Uint8Array).set(bytes);
+    const dst = t(new c.Mat());
+    c.resize(src, dst, new c.Size(w, h), 0, 0, w < width && h < height ? c.INTER_AREA : c.INTER_LINEAR);
+    return Uint8Array.from(dst.data as Uint8Array);
+  });
+}
 
 const port = parentPort!;
 const setup = workerData as Setup;
@@ -22,8 +35,11 @@ try {
     // One frame after the other: the recurrent state must see the frames in order.
     chain = chain.then(async () => {
       try {
-        const alpha = await stream.estimate(fromBytes(msg.width, msg.height, 3, msg.bytes));
-        port.postMessage({ id: msg.id, data: alpha.data }, [alpha.data.buffer as ArrayBuffer]);
+        // Shrunk as bytes to the size the model sees, then converted: a whole 720p frame in floats
+        // (11 MB) is never made here, and the alpha goes back at the model's size.
+        const { width, height } = stream.inputSize(msg.width, msg.height);
+        const alpha = await stream.estimate(fromBytes(width, height, 3, shrinkBytes(msg.bytes, msg.width, msg.height, width, height)), true);
+        port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height }, [alpha.data.buffer as ArrayBuffer]);
       } catch (err) {
         port.postMessage({ id: msg.id, error: (err as Error).message });
       }

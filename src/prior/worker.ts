@@ -1,15 +1,16 @@
 /**
  * A video's prior on the second core: a worker thread runs the model (TensorFlow.js's WebAssembly
  * backend is single-threaded here) while the main thread mattes earlier frames. Frames go over as
- * the decoder's bytes (a copy of 2.7 MB at 720p; the main thread keeps its own), the alpha comes
- * back as a transferred buffer. Node edge: the browser runs the same stream in a Web Worker.
+ * the decoder's bytes (a copy of 2.7 MB at 720p; the main thread keeps its own), which the thread
+ * shrinks to the model's size; the alpha comes back at that size as a transferred buffer. Node edge: the browser runs the same stream in a Web Worker.
  */
 import { Worker } from 'node:worker_threads';
 import { CleanplateError } from '../errors.js';
 import type { Plane } from '../image.js';
+import { resize } from '../ops.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; error?: string } | { ready: boolean; error?: string };
+type Reply = { id: number; data?: Float32Array; width?: number; height?: number; error?: string } | { ready: boolean; error?: string };
 
 export class PriorThread {
   private readonly worker: Worker;
@@ -28,7 +29,8 @@ export class PriorThread {
         if (!job) return;
         this.pending.delete(msg.id);
         if (msg.error !== undefined || !msg.data) job.reject(new CleanplateError(`prior failed on a frame: ${msg.error}`));
-        else job.resolve({ width: job.width, height: job.height, channels: 1, data: msg.data } as Plane);
+        // The alpha comes at the model's size; enlarged here (bilinear, a few ms) to the frame's.
+        else job.resolve(resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height));
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
       this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
