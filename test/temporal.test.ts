@@ -29,3 +29,45 @@ test('median colour of sampled frames, and no correction when most frames did no
   assert.ok(m.applied && Math.abs(m.gain[0] - 1.175) < 1e-9, `gain ${m.gain[0]}`);
   assert.equal(medianColour([report(1.1, false), report(1.2, false), report(1.3)])!.applied, false);
 });
+
+test('the stabiliser looks only around either frame\'s alpha and gives the whole-frame result', async () => {
+  const { AlphaStabiliser } = await import('../src/video/temporal.js');
+  const { createImage, createPlane } = await import('../src/image.js');
+  const { boxMean } = await import('../src/ops.js');
+  const width = 90, height = 60;
+  const frame = (t: number) => {
+    const image = createImage(width, height, 3), alpha = createPlane(width, height), fg = createImage(width, height, 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      for (let c = 0; c < 3; c++) image.data[p * 3 + c] = 0.5 + 0.3 * Math.sin((x + c * 7) / 5 + y / 9) + (x > 40 ? 0.004 * Math.sin(t * 13 + p) : 0.2 * t);
+      const a = Math.min(1, Math.max(0, (12 - Math.hypot(x - 52 - t, y - 30)) / 4));
+      alpha.data[p] = a + (a > 0 && a < 1 ? 0.05 * Math.sin(t + p) : 0);
+      for (let c = 0; c < 3; c++) fg.data[p * 3 + c] = a > 0 ? image.data[p * 3 + c]! : 0;
+    }
+    return { image, alpha, fg };
+  };
+  // The whole-frame rule, written out: weight keep·(1 − smoothstep) of the local mean change.
+  const reference = (prev: ReturnType<typeof frame>, cur: ReturnType<typeof frame>) => {
+    const change = createPlane(width, height);
+    for (let p = 0; p < width * height; p++) { let d = 0; for (let c = 0; c < 3; c++) d += Math.abs(cur.image.data[p * 3 + c]! - prev.image.data[p * 3 + c]!); change.data[p] = d / 3; }
+    const local = boxMean(change, 2);
+    const alpha = Float32Array.from(cur.alpha.data);
+    for (let p = 0; p < alpha.length; p++) {
+      const t = Math.min(1, Math.max(0, (local.data[p]! - 0.012) / (0.04 - 0.012)));
+      alpha[p] = alpha[p]! + 0.6 * (1 - t * t * (3 - 2 * t)) * (prev.alpha.data[p]! - alpha[p]!);
+    }
+    return alpha;
+  };
+  const stabiliser = new AlphaStabiliser();
+  const f0 = frame(0), f1 = frame(1);
+  stabiliser.apply(f0.image, f0.alpha, f0.fg);
+  const expected = reference(f0, f1);
+  stabiliser.apply(f1.image, f1.alpha, f1.fg);
+  let worst = 0, kept = 0;
+  for (let p = 0; p < expected.length; p++) {
+    worst = Math.max(worst, Math.abs(expected[p]! - f1.alpha.data[p]!));
+    if (Math.abs(f1.alpha.data[p]! - frame(1).alpha.data[p]!) > 1e-4) kept++;
+  }
+  assert.ok(worst < 1e-6, `largest difference from the whole-frame rule: ${worst}`);
+  assert.ok(kept > 50, `the still half kept some of the previous alpha (${kept} pixels)`);
+});

@@ -6,7 +6,7 @@
 import type { ColourReport } from '../align/colour.js';
 import { project } from '../align/homography.js';
 import { cv, withMats } from '../cv.js';
-import { createPlane, type ImageF32, type Plane } from '../image.js';
+import { createPlane, supportRect, type ImageF32, type Plane } from '../image.js';
 import { boxMean } from '../ops.js';
 import type { Box } from '../matte/network.js';
 
@@ -87,6 +87,14 @@ export class BoxSmoother {
   }
 }
 
+/** Radius of the box over which the stabiliser measures how much the picture changed. */
+const RADIUS = 2;
+
+function unionRect(a: [number, number, number, number] | undefined, b: [number, number, number, number] | undefined): [number, number, number, number] | undefined {
+  if (!a || !b) return a ?? b;
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+}
+
 /**
  * Keeps α (and F) from the previous frame where neither the picture nor its surroundings changed.
  * The weight falls to zero where the image moved, so moving edges are never smeared; on still
@@ -101,21 +109,30 @@ export class AlphaStabiliser {
 
   apply(image: ImageF32, alpha: Plane, foreground: ImageF32): void {
     const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
-    if (pi && pa && pf && pi.width === image.width && pi.height === image.height) {
-      const change = createPlane(image.width, image.height);
-      for (let p = 0; p < change.data.length; p++) {
-        let d = 0;
-        for (let c = 0; c < 3; c++) d += Math.abs(image.data[p * 3 + c]! - pi.data[p * 3 + c]!);
-        change.data[p] = d / 3;
+    const { width, height } = image;
+    // Where α is 0 in both frames nothing changes (F is 0 there too): only the rectangle around
+    // either frame's α is looked at, with RADIUS pixels of true context for the local change.
+    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(supportRect(alpha, 0), supportRect(pa, 0)) : undefined;
+    if (rect && pi && pa && pf) {
+      const [x0, y0, x1, y1] = rect;
+      const cx0 = Math.max(0, x0 - RADIUS), cy0 = Math.max(0, y0 - RADIUS), cx1 = Math.min(width, x1 + RADIUS), cy1 = Math.min(height, y1 + RADIUS);
+      const cw = cx1 - cx0;
+      const change = createPlane(cw, cy1 - cy0);
+      for (let y = cy0; y < cy1; y++) {
+        for (let x = cx0, q = (y - cy0) * cw, i = (y * width + cx0) * 3; x < cx1; x++, q++, i += 3) {
+          change.data[q] = (Math.abs(image.data[i]! - pi.data[i]!) + Math.abs(image.data[i + 1]! - pi.data[i + 1]!) + Math.abs(image.data[i + 2]! - pi.data[i + 2]!)) / 3;
+        }
       }
-      const local = boxMean(change, 2);
+      const local = boxMean(change, RADIUS);
       const span = this.moving - this.still;
-      for (let p = 0; p < alpha.data.length; p++) {
-        const t = Math.min(1, Math.max(0, (local.data[p]! - this.still) / span));
-        const w = this.keep * (1 - t * t * (3 - 2 * t));
-        if (w <= 0) continue;
-        alpha.data[p] = alpha.data[p]! + w * (pa.data[p]! - alpha.data[p]!);
-        for (let c = 0; c < 3; c++) foreground.data[p * 3 + c] = foreground.data[p * 3 + c]! + w * (pf.data[p * 3 + c]! - foreground.data[p * 3 + c]!);
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0, p = y * width + x0; x < x1; x++, p++) {
+          const t = Math.min(1, Math.max(0, (local.data[(y - cy0) * cw + x - cx0]! - this.still) / span));
+          const w = this.keep * (1 - t * t * (3 - 2 * t));
+          if (w <= 0) continue;
+          alpha.data[p] = alpha.data[p]! + w * (pa.data[p]! - alpha.data[p]!);
+          for (let c = 0; c < 3; c++) foreground.data[p * 3 + c] = foreground.data[p * 3 + c]! + w * (pf.data[p * 3 + c]! - foreground.data[p * 3 + c]!);
+        }
       }
     }
     this.prevImage = image;
