@@ -404,6 +404,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   const fgSequenceTemp = output.foregroundSequence ? tempPath(output.foregroundSequence.replace(/\/+$/, '')) : undefined;
 
   try {
+    // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
+    // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
+    // the matting; without them every frame is matted exactly as the image path would. Started
+    // first: the thread loads its model while the colour pass below runs.
+    const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
+    if (priorThread) readers.push(priorThread);
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
     const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
@@ -432,11 +438,6 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const seek = segment ? seekTo(segment.index, first) : undefined;
     const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', ...(seek ? { seek } : {}) });
     readers.push(reader);
-    // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
-    // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
-    // the matting; without them every frame is matted exactly as the image path would.
-    const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
-    if (priorThread) readers.push(priorThread);
     const motion = network && temporal ? new MotionStack(info, stride, first, segment?.index) : undefined;
     if (motion) readers.push(motion);
     let stillPlate: ReturnType<typeof matchPlate> | undefined;
@@ -451,9 +452,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const total = end - start;
 
     let lastFit: number[] | undefined;
-    const analyse = async (index: number, bytes: Uint8Array, threaded: Promise<Plane> | undefined): Promise<Entry> => {
-      const image = fromBytes(info.width, info.height, 3, bytes);
-      const prior = await timed('prior', () => threaded ?? parts.prior.estimate(image));
+    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<{ prior: Plane; image: ImageF32 }> | undefined): Promise<Entry> => {
+      // With a prior thread the frame's floats come from it (converted there, off this thread).
+      const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
+      const image = fromThread?.image ?? fromBytes(info.width, info.height, 3, bytes!);
+      const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
       const entry: Entry = { index, image, prior };
       if (useAlignment) {
         await timed('align', () => {
@@ -539,11 +542,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
     // while the main thread mattes the frames before. A segment stops decoding at `stop`; the frames
     // from `end` on are analysed for the windows of the last frames, never matted.
-    const inFlight: { index: number; bytes: Uint8Array; prior?: Promise<Plane> }[] = [];
+    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32 }> }[] = [];
     for (let index = first; ; index++) {
       checkAborted(request.signal);
       const bytes = index < stop ? await timed('decodeWait', () => reader.next()) : null;
-      if (bytes) inFlight.push({ index, bytes, ...(priorThread ? { prior: priorThread.estimate(bytes.slice(), info.width, info.height) } : {}) });
+      // The decoder's bytes go to the prior thread (transferred, not copied), which returns the prior and the frame as floats.
+      if (bytes) inFlight.push(priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height) } : { index, bytes });
       while (inFlight.length > (priorThread ? PRIOR_AHEAD : 0) || (!bytes && inFlight.length)) {
         const s = inFlight.shift()!;
         queue.push(await analyse(s.index, s.bytes, s.prior));
