@@ -24,7 +24,7 @@ import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Pla
 import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur, resize } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
-import { estimateForeground, propagateCoarse } from './foreground.js';
+import { estimateForeground, propagateCoarse, solveForeground } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
 import { f32 } from '../alloc.js';
 import type { BandRefiner } from './refine.js';
@@ -49,7 +49,8 @@ function count(plane: Plane, threshold = 0.5): number {
  * than the 30th percentile over the whole plate (the prior can miss a subject that fills the frame).
  */
 function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
-  const step = Math.max(1, Math.floor(d.data.length / 200000));
+  // 50k samples set a median to well under a percent; more only cost time.
+  const step = Math.max(1, Math.floor(d.data.length / 50000));
   const all = f32(Math.ceil(d.data.length / step)), background = f32(all.length);
   let na = 0, nb = 0;
   for (let i = 0; i < d.data.length; i += step) {
@@ -138,11 +139,14 @@ interface Decision {
   fHat: ImageF32;
 }
 
+/** The trust of the last `equationAlpha` call (a second return value without a tuple per pixel). */
+let lastTrust = 0;
+
 /**
  * Compositing-equation alpha at one pixel with the known background, blended towards the fallback
- * where F̂ and B are too alike for the equation to decide. Returns [alpha, trust].
+ * where F̂ and B are too alike for the equation to decide. Returns alpha; its trust is `lastTrust`.
  */
-function equationAlpha(image: Float32Array, plate: Float32Array, fHat: Float32Array, p: number, q: number, noise: number, fallback: number): [number, number] {
+function equationAlpha(image: Float32Array, plate: Float32Array, fHat: Float32Array, p: number, q: number, noise: number, fallback: number): number {
   let num = 0, den = 0;
   for (let c = 0; c < 3; c++) {
     const fb = fHat[q * 3 + c]! - plate[p * 3 + c]!;
@@ -154,7 +158,8 @@ function equationAlpha(image: Float32Array, plate: Float32Array, fHat: Float32Ar
   const eq = den > 1e-6 ? num / den : 0;
   const a = Math.min(1, Math.max(0, (eq - floor) / Math.max(0.05, 1 - 2 * floor)));
   const trust = smoothstep(0.04, 0.16, sep);
-  return [trust * a + (1 - trust) * fallback, trust];
+  lastTrust = trust;
+  return trust * a + (1 - trust) * fallback;
 }
 
 /**
@@ -212,7 +217,7 @@ function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: 
   opaque = createPlane(width, height);
   for (let p = 0; p < opaque.data.length; p++) {
     if (sure.data[p]! > 0.5) opaque.data[p] = 1;
-    else if (region.data[p]! > 0.5) opaque.data[p] = equationAlpha(image.data, plate.data, first.data, p, p, noise, fallback.data[p]!)[0] > 0.9 ? 1 : 0;
+    else if (region.data[p]! > 0.5) opaque.data[p] = equationAlpha(image.data, plate.data, first.data, p, p, noise, fallback.data[p]!) > 0.9 ? 1 : 0;
   }
   const fHat = propagateCoarse(image, opaque);
   return { region, sure, fallback, fHat };
@@ -238,7 +243,7 @@ function settledCells(image: ImageF32, plate: ImageF32, decision: Decision, weak
   for (let p = 0; p < region.data.length; p++) {
     if (region.data[p]! <= 0.5) { clear.data[p] = 1; continue; }
     if (sure.data[p]! > 0.5) { opaque.data[p] = 1; continue; }
-    const a = equationAlpha(image.data, plate.data, fHat.data, p, p, noise, fallback.data[p]!)[0];
+    const a = equationAlpha(image.data, plate.data, fHat.data, p, p, noise, fallback.data[p]!);
     if (a >= SETTLED_OPAQUE) opaque.data[p] = 1;
     else if (a <= SETTLED_CLEAR && weak.data[p]! <= lo) clear.data[p] = 1;
   }
@@ -253,6 +258,26 @@ export class ClassicEngine implements MatteEngine {
    */
   constructor(private readonly options: ClassicOptions = {}, private readonly refiner?: BandRefiner) {
     this.name = refiner ? 'refined' : 'classic';
+  }
+
+  private readonly shrinkCache = new WeakMap<ImageF32, { print: number; small: ImageF32 }>();
+
+  /**
+   * `image` at the working size, remembered per image object (a tripod video's plate is one object
+   * for every frame); a fingerprint of strided samples notices a plate refitted in place (the live
+   * app's colour refits). Kept in its own memory, outside any scratch arena the caller runs in.
+   */
+  private shrunk<T extends ImageF32>(image: T, w: number, h: number): T {
+    if (image.width === w && image.height === h) return image;
+    let print = 0;
+    const stride = Math.max(1, Math.floor(image.data.length / 997));
+    for (let i = 0; i < image.data.length; i += stride) print = print * 1.000001 + image.data[i]!;
+    const cached = this.shrinkCache.get(image);
+    if (cached && cached.print === print && cached.small.width === w && cached.small.height === h) return cached.small as T;
+    const small = resize(image, w, h);
+    const kept = { ...small, data: small.data.slice() } as T;
+    this.shrinkCache.set(image, { print, small: kept });
+    return kept;
   }
 
   async matte(input: MatteInput): Promise<MatteOutput> {
@@ -279,7 +304,9 @@ export class ClassicEngine implements MatteEngine {
     const imageS = small(image), priorS = small(prior);
     const realign = input.realign ?? true;
     const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
-    const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, small(plate), { valid: input.plateValid && small(input.plateValid) }) : noResidue(small(plate));
+    // A video's still camera hands over the same plate every frame: shrunk once.
+    const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
+    const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
     const dS = colourDistance(imageS, plateS);
     lap('difference');
     // Weak evidence on a coarse grid: the full-resolution difference max-pooled, so that a strand a
@@ -301,18 +328,23 @@ export class ClassicEngine implements MatteEngine {
     // The band's pixels in raster order: the full-resolution passes below visit only these.
     let bandList = new Int32Array(1 << 16);
     let bandPixels = 0;
-    const cellX = new Int32Array(width);
-    for (let x = 0; x < width; x++) cellX[x] = Math.min(w - 1, Math.floor(x * scale));
+    // Each cell's verdict once (1 sure, 2 band), then every full-resolution row as runs of pixels
+    // sharing a cell: fills instead of a lookup per pixel.
+    const verdict = new Uint8Array(w * h);
+    for (let cell = 0; cell < verdict.length; cell++) {
+      verdict[cell] = sureS.data[cell]! > 0.5 ? 1 : regionS.data[cell]! > 0.5 && !(settled && settled.clear.data[cell]! > 0.5) ? 2 : 0;
+    }
+    const runStart = new Int32Array(w + 1);
+    for (let cx = 0, x = 0; cx <= w; cx++) { while (x < width && Math.min(w - 1, Math.floor(x * scale)) < cx) x++; runStart[cx] = cx === w ? width : x; }
     for (let y = 0; y < height; y++) {
-      const row = Math.min(h - 1, Math.floor(y * scale)) * w;
-      for (let x = 0; x < width; x++) {
-        const cell = row + cellX[x]!, p = y * width + x;
-        if (sureS.data[cell]! > 0.5) alpha.data[p] = 1;
-        else if (regionS.data[cell]! > 0.5 && !(settled && settled.clear.data[cell]! > 0.5)) {
-          band.data[p] = 1;
-          if (bandPixels === bandList.length) { const grown = new Int32Array(bandList.length * 2); grown.set(bandList); bandList = grown; }
-          bandList[bandPixels++] = p;
-        }
+      const row = Math.min(h - 1, Math.floor(y * scale)) * w, base = y * width;
+      for (let cx = 0; cx < w; cx++) {
+        const v = verdict[row + cx]!, x0 = runStart[cx]!, x1 = runStart[cx + 1]!;
+        if (v === 0 || x0 === x1) continue;
+        if (v === 1) { alpha.data.fill(1, base + x0, base + x1); continue; }
+        band.data.fill(1, base + x0, base + x1);
+        if (bandPixels + x1 - x0 > bandList.length) { const grown = new Int32Array(Math.max(bandList.length * 2, bandPixels + x1 - x0)); grown.set(bandList); bandList = grown; }
+        for (let x = x0; x < x1; x++) bandList[bandPixels++] = base + x;
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
@@ -339,7 +371,7 @@ export class ClassicEngine implements MatteEngine {
         }
         const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
         if (fallbackFull) fallbackFull.data[p] = fallback;
-        const [a, trust] = equationAlpha(image.data, plateB.data, fHatPixel, p, 0, noise, fallback);
+        const a = equationAlpha(image.data, plateB.data, fHatPixel, p, 0, noise, fallback), trust = lastTrust;
         alpha.data[p] = a;
         if (trust < 0.5) ambiguous++;
       }
@@ -359,7 +391,8 @@ export class ClassicEngine implements MatteEngine {
       refined = await this.refiner.refine({ image, plate: plateB, alpha: refined, fHat: fHatFull, fallback: fallbackFull, band });
       lap('learned');
     }
-    const foreground = estimateForeground(image, refined, plateB, fHatFull);
+    // B and F̂ are known at every band pixel: the solve needs no propagation and no crop.
+    const foreground = solveForeground(image, refined, plateB, fHatFull);
     lap('foreground');
     return {
       alpha: refined,

@@ -65,7 +65,8 @@ export function estimateForeground(image: ImageF32, alpha: Plane, background?: I
   return out;
 }
 
-function solveForeground(image: ImageF32, alpha: Plane, background?: ImageF32, subjectColours?: ImageF32): ImageF32 {
+/** The solve over the whole image; with `background` and `subjectColours` given it is per pixel (no propagation). */
+export function solveForeground(image: ImageF32, alpha: Plane, background?: ImageF32, subjectColours?: ImageF32): ImageF32 {
   const fHat = subjectColours ?? propagate(image, alpha, (a) => (a > 0.95 ? 1 : 0));
   const bHat = background ?? propagate(image, alpha, (a) => (a < 0.05 ? 1 : 0));
   const out = createImage(image.width, image.height, 3);
