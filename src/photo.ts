@@ -5,7 +5,7 @@
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessPlate, type PlateAssessment } from './align/plate-check.js';
-import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
+import { estimateAlignment, IDENTITY, invert3, project, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
 import { composite, resizeCover, solidColour } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
@@ -109,6 +109,70 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
     }
   }
   return { alignment, placed };
+}
+
+/**
+ * The plate's value at image pixel p under a plate → image homography (its inverse `inv`), bilinear
+ * with the plate's edge repeated (as warpPerspective with BORDER_REPLICATE), or undefined where the
+ * point falls outside the plate.
+ */
+function sampleGrey(plate: ImageF32, inv: number[], x: number, y: number): number | undefined {
+  const [u, v] = project(inv, x, y);
+  if (!(u >= -0.5 && v >= -0.5 && u <= plate.width - 0.5 && v <= plate.height - 0.5)) return undefined;
+  const x0 = Math.max(0, Math.min(plate.width - 1, Math.floor(u))), y0 = Math.max(0, Math.min(plate.height - 1, Math.floor(v)));
+  const x1 = Math.min(plate.width - 1, x0 + 1), y1 = Math.min(plate.height - 1, y0 + 1);
+  const fx = Math.max(0, Math.min(1, u - x0)), fy = Math.max(0, Math.min(1, v - y0));
+  const d = plate.data, w = plate.width;
+  const g = (q: number) => d[q * 3]! + d[q * 3 + 1]! + d[q * 3 + 2]!;
+  return ((1 - fy) * ((1 - fx) * g(y0 * w + x0) + fx * g(y0 * w + x1)) + fy * ((1 - fx) * g(y1 * w + x0) + fx * g(y1 * w + x1))) / 3;
+}
+
+/**
+ * `alignPlate` for a video's frame-to-frame tracking, where only the transform is wanted (the frame
+ * is placed later with the smoothed one): the same "does it agree better than no transform" check,
+ * on the textured sample pixels only, sampling the plate where the transform puts them instead of
+ * warping the whole plate twice.
+ */
+export function trackPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start: readonly number[]): AlignmentReport {
+  const alignment = estimateAlignment(image, plateRaw, subject, mode, start);
+  if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
+    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
+  }
+  const inv = invert3(alignment.homography);
+  if (!sameSize(image, plateRaw) || alignment.method === 'identity' || !inv) return alignment;
+  // textureMask's samples (every third pixel of every third row, top 30% of the gradient), where the
+  // transformed plate covers the pixel: the gradient first, the plate sampled only above the cut.
+  const { width: w, height: h } = image;
+  const d = image.data;
+  const grey = (p: number) => 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
+  const mean = (p: number) => (d[p * 3]! + d[p * 3 + 1]! + d[p * 3 + 2]!) / 3;
+  const cols = Math.ceil((w - 2) / 3), rows = Math.ceil((h - 2) / 3);
+  const grad = new Float32Array(cols * rows), at = new Int32Array(cols * rows);
+  let n = 0;
+  for (let y = 1; y < h - 1; y += 3) for (let x = 1; x < w - 1; x += 3) {
+    const [u, v] = project(inv, x, y);
+    if (!(u >= -0.5 && v >= -0.5 && u <= plateRaw.width - 0.5 && v <= plateRaw.height - 0.5)) continue;
+    const p = y * w + x;
+    grad[n] = Math.abs(grey(p + 1) - grey(p - 1)) + Math.abs(grey(p + w) - grey(p - w));
+    at[n++] = p;
+  }
+  const cut = quantile(grad.subarray(0, n), 0.7);
+  const warped: number[] = [], still: number[] = [];
+  for (let k = 0; k < n; k++) {
+    if (grad[k]! <= cut) continue;
+    const p = at[k]!, x = p % w, y = (p - x) / w;
+    warped.push(mean(p) - sampleGrey(plateRaw, inv, x, y)!);
+    still.push(mean(p) - (plateRaw.data[p * 3]! + plateRaw.data[p * 3 + 1]! + plateRaw.data[p * 3 + 2]!) / 3);
+  }
+  const spreadOf = (diffs: number[]) => {
+    if (!diffs.length) return 0;
+    const kept = Float32Array.from(diffs);
+    const median = quantile(kept, 0.5);
+    for (let k = 0; k < kept.length; k++) kept[k] = Math.abs(kept[k]! - median);
+    return quantile(kept, 0.5);
+  };
+  if (spreadOf(warped) > 1.05 * spreadOf(still)) return { ...alignment, method: 'identity', homography: [...IDENTITY], fallback: `${alignment.method} made the plate agree less with the image` };
+  return alignment;
 }
 
 /** Six numbers need no megapixels: the gain/bias fit runs on the images shrunk to ≤ 512 px. */

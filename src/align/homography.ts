@@ -139,6 +139,17 @@ function detectAndMatch(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi:
   return { gp, keypoints, matches };
 }
 
+/** How many corners the tracker follows, over how many pyramid levels. */
+interface FlowEffort { points: number; levels: number }
+/** From an ORB fit (a photo, a video's (re)acquisition): displacements of several pixels left. */
+const FULL_EFFORT: FlowEffort = { points: FLOW_POINTS, levels: 3 };
+/**
+ * From the previous frame's fit (a video's tracking): the plate is off by the camera's motion in one
+ * frame, a few working pixels, so two levels reach it, and a few hundred corners pin a homography's
+ * eight numbers down (the issue's "a few hundred corners"): about a third of the full effort.
+ */
+const TRACK_EFFORT: FlowEffort = { points: 500, levels: 2 };
+
 /**
  * Sub-pixel refinement of a coarse plate → image homography: the plate is warped onto the image by
  * it, corners of the warped plate (off the subject) are tracked into the image by pyramidal
@@ -146,7 +157,7 @@ function detectAndMatch(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi:
  * them. ORB keypoints sit on a pixel grid of their pyramid level; tracked corners do not, so a few
  * hundred of them pin the plate down more precisely than thousands of ORB matches, and cost less.
  */
-function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, coarse: number[]): Match[] {
+function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort = FULL_EFFORT): Match[] {
   const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
   const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
   const warped = t(new c.Mat());
@@ -159,15 +170,15 @@ function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: C
   const where = t(new c.Mat());
   c.bitwise_and(eroded, mask, where);
   const corners = t(new c.Mat());
-  c.goodFeaturesToTrack(warped, corners, FLOW_POINTS, 0.001, 8, where, 5);
+  c.goodFeaturesToTrack(warped, corners, effort.points, 0.001, 8, where, 5);
   const n = corners.rows as number;
   if (n < MIN_INLIERS) return [];
   const tracked = t(new c.Mat()), back = t(new c.Mat());
   const status = t(new c.Mat()), backStatus = t(new c.Mat()), err = t(new c.Mat()), backErr = t(new c.Mat());
   const win = new c.Size(21, 21);
   const criteria = new c.TermCriteria(c.TermCriteria_COUNT + c.TermCriteria_EPS, 30, 0.01);
-  c.calcOpticalFlowPyrLK(warped, gi, corners, tracked, status, err, win, 3, criteria);
-  c.calcOpticalFlowPyrLK(gi, warped, tracked, back, backStatus, backErr, win, 3, criteria);
+  c.calcOpticalFlowPyrLK(warped, gi, corners, tracked, status, err, win, effort.levels, criteria);
+  c.calcOpticalFlowPyrLK(gi, warped, tracked, back, backStatus, backErr, win, effort.levels, criteria);
   const p0 = corners.data32F as Float32Array, p1 = tracked.data32F as Float32Array, pb = back.data32F as Float32Array;
   const ok = status.data as Uint8Array, okBack = backStatus.data as Uint8Array;
   const inverse = invert3(coarse);
@@ -323,7 +334,7 @@ export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Pla
     // corners refine it. ORB only (re)acquires when tracking does not end in a supported fit.
     if (start) {
       const { grey: gp } = plateGrey(c, plate, sp);
-      const tracked = refined({ ...base, method: 'homography', homography: [...start] }, c, t, gi, gp, mask, si, sp, image, plate);
+      const tracked = refined({ ...base, method: 'homography', homography: [...start] }, c, t, gi, gp, mask, si, sp, image, plate, TRACK_EFFORT);
       if (tracked.flow?.used) return { ...tracked, tracked: true, inliers: tracked.flow.inliers, rmsError: tracked.flow.rmsError };
     }
     let result: AlignmentReport = base;
@@ -365,8 +376,8 @@ function ladder(report: AlignmentReport, matches: Match[], mode: AlignMode, imag
  * agree on it and it passes the same plausibility check. Any rung of the ladder (even identity,
  * for a plate too plain for ORB but with corners) is a good enough start for the tracker.
  */
-function refined(coarse: AlignmentReport, c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, image: ImageF32, plate: ImageF32): AlignmentReport {
-  const tracked = refineByFlow(c, t, gi, gp, mask, si, sp, coarse.homography);
+function refined(coarse: AlignmentReport, c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, image: ImageF32, plate: ImageF32, effort: FlowEffort = FULL_EFFORT): AlignmentReport {
+  const tracked = refineByFlow(c, t, gi, gp, mask, si, sp, coarse.homography, effort);
   const threshold = FLOW_RANSAC_PX / si;
   const h = tracked.length >= MIN_INLIERS ? fitHomography(tracked, threshold) : undefined;
   if (!h) return { ...coarse, flow: { points: tracked.length, inliers: 0, rmsError: 0, used: false } };

@@ -19,7 +19,7 @@ import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOption
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport } from '../photo.js';
+import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate, type MatteReport } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import { PriorThread } from '../prior/worker.js';
@@ -465,7 +465,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await timed('align', () => {
           try {
             // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire.
-            entry.alignment = alignPlate(image, plateRaw!, subjectOf(prior), parts.align, temporal ? lastFit : undefined).alignment;
+            const subject = subjectOf(prior);
+            entry.alignment = temporal && lastFit ? trackPlate(image, plateRaw!, subject, parts.align, lastFit) : alignPlate(image, plateRaw!, subject, parts.align).alignment;
             lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
           } catch (err) {
             // One frame without a reliable fit is bridged by its neighbours' fits.
