@@ -137,6 +137,17 @@ export interface VideoParts {
   priorDir?: string;
   align: AlignMode;
   maxPixels: number;
+  /** Prior threads kept across videos (a service worker's): a video borrows one instead of starting its own. */
+  priorThreads?: PriorThreads;
+}
+
+/**
+ * Lends a video a prior thread that outlives it, its model already loaded and its memory reset
+ * (as a new thread's), or nothing (none free: the video starts its own). The video closes the
+ * lease when it ends, which hands the thread back without stopping it.
+ */
+export interface PriorThreads {
+  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined;
 }
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.gif', '.ogv']);
@@ -421,8 +432,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
     // the matting; without them every frame is matted exactly as the image path would. Started
     // first: the thread loads its model while the colour pass below runs.
-    const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
-    if (priorThread) readers.push(priorThread);
+    const wantThread = temporal && parts.priorName !== 'none';
+    // A thread kept across videos is borrowed and handed back (the lease's close), not stopped.
+    const lease = wantThread ? parts.priorThreads?.lend(parts.priorName, parts.priorDir) : undefined;
+    const priorThread = lease?.thread ?? (wantThread ? new PriorThread(parts.priorName, parts.priorDir) : undefined);
+    if (lease) readers.push(lease);
+    else if (priorThread) readers.push(priorThread);
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
     const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
