@@ -161,8 +161,9 @@ export const WINDOW = 2;
  * tenth of an 8-bit step) by the segment's first frame: with the classic engine and a prior without
  * memory a segment equals the whole run exactly. A hand-held plate's tracker would remember further
  * back, but it is re-acquired on a grid (REACQUIRE_EVERY) and such a segment's warm-up starts on
- * the grid (up to REACQUIRE_EVERY - 1 frames more), so it equals the whole run exactly too
- * (test/video.test.ts; MAD 1.17e-3 before). RVM's recurrent state and the network's held crop box
+ * the grid (up to REACQUIRE_EVERY - 1 frames more), so it equals the whole run too but for the
+ * stabiliser's rounding (test/video.test.ts: a few dozen of 5.5M pixels one level apart, MAD ~2e-8;
+ * 9.1e-4 before). RVM's recurrent state and the network's held crop box
  * remember further back than any warm-up; there a segment differs a little (README, Service:
  * measured MAD 3.0e-4 and 6.5e-4 on the test video).
  */
@@ -171,11 +172,12 @@ export const SEGMENT_WARMUP = 16;
  * A hand-held plate is tracked from the previous frame's fit, and re-acquired (ORB from scratch,
  * as on a video's first frame) on every frame whose number is a multiple of this, in every run:
  * from such a frame on, the tracker's state depends on nothing before it, so a segment whose
- * warm-up starts there tracks exactly as the whole run. Cost: ORB ≈ 350 ms against tracking
- * ≈ 260 ms on a 720p frame, i.e. ~11 ms a frame on average, and a split hand-held segment mattes
- * 3.5 warm-up frames more on average.
+ * warm-up starts there tracks exactly as the whole run. Cost: acquiring ≈ 560 ms against tracking
+ * ≈ 170 ms on a 720p frame (measured on a loaded machine), i.e. ~25 ms a frame on average, and a
+ * split hand-held segment mattes 7.5 warm-up frames more on average. 16 about minimises the two
+ * together for a split video (a grid of 8 costs it as much, a whole run twice as much).
  */
-export const REACQUIRE_EVERY = 8;
+export const REACQUIRE_EVERY = 16;
 /** Frames sampled for the colour correction and the tripod test: one in eight, at least 3, at most 10 (the paper's median). */
 const COLOUR_SAMPLES = 10;
 const COLOUR_SAMPLES_MIN = 3;
