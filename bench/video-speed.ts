@@ -20,8 +20,8 @@ export interface SpeedRow {
   tracked?: number;
 }
 
-/** A hand-held camera: every frame moved by a few pixels and a fraction of a degree, smoothly. */
-function handHeld(frames: ImageF32[]): ImageF32[] {
+/** A hand-held camera: every frame moved by a few pixels and a fraction of a degree, smoothly (also the split test's clip in test/video.test.ts). */
+export function handHeld(frames: ImageF32[]): ImageF32[] {
   return frames.map((f, t) => {
     const angle = (0.25 * Math.sin(t / 5) * Math.PI) / 180, dx = 5 * Math.sin(t / 7), dy = 3 * Math.cos(t / 6);
     const cx = f.width / 2, cy = f.height / 2, c = Math.cos(angle), s = Math.sin(angle);

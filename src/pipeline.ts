@@ -18,7 +18,7 @@ import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
+import { analyseVideo, matteVideo, type PriorThreads, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
 export { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport, type MatteResult, type PlacedPlate } from './photo.js';
@@ -38,6 +38,8 @@ export interface MatterOptions {
   refiner?: BandRefiner;
   /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
   classic?: ClassicOptions;
+  /** Video: prior threads kept across videos (e.g. src/service/prior-threads.ts), instead of one started per video. */
+  priorThreads?: PriorThreads;
 }
 
 export type ImageSource = string | Uint8Array | ImageF32;
@@ -51,7 +53,7 @@ export interface MatteRequest {
 }
 
 export interface Matter {
-  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic' | 'refinerModel' | 'refiner'>>;
+  readonly options: Required<Omit<MatterOptions, 'modelsDir' | 'networkModel' | 'classic' | 'refinerModel' | 'refiner' | 'priorThreads'>>;
   matte(request: MatteRequest): Promise<MatteResult>;
   /** Mattes a video file frame by frame through ffmpeg, streaming; see VideoRequest. */
   matteVideo(request: VideoRequest): Promise<VideoReport>;
@@ -86,7 +88,8 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   await loadCv();
   const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
   const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align } };
-  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels };
+  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
+    ...(options.priorThreads ? { priorThreads: options.priorThreads } : {}) };
 
   return {
     options: resolved,

@@ -29,9 +29,11 @@ const setup = workerData as Setup;
 try {
   await loadCv();
   const prior = await createPrior(setup.name, setup.modelsDir);
-  const stream = prior.stream(setup.stream);
+  let stream = prior.stream(setup.stream);
   let chain = Promise.resolve();
-  port.on('message', (msg: FrameMessage) => {
+  port.on('message', (msg: FrameMessage | { reset: true }) => {
+    // A new video (PriorThread.reset): a fresh stream, its memory zero, after the frames before.
+    if ('reset' in msg) { chain = chain.then(() => { stream.close(); stream = prior.stream(setup.stream); }); return; }
     // One frame after the other: the recurrent state must see the frames in order.
     chain = chain.then(async () => {
       try {

@@ -71,6 +71,21 @@ export class PriorThread {
     return result;
   }
 
+  /**
+   * Forgets the model's memory (RVM's recurrent state), in order with the frames sent before: the
+   * next frame is the first of a new video, as on a new thread. For a thread kept across videos.
+   */
+  reset(): void {
+    if (this.failure) return;
+    // After `ready`, like every frame's message, so that it keeps its place among them.
+    void this.ready.then(() => this.worker.postMessage({ reset: true }), () => undefined);
+  }
+
+  /** False once the thread failed or was closed: it takes no more frames. */
+  get usable(): boolean {
+    return !this.failure;
+  }
+
   close(): void {
     this.failure ??= new CleanplateError('prior thread closed');
     void this.worker.terminate();

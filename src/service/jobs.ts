@@ -16,6 +16,7 @@ import type { EngineName } from '../matte/engine.js';
 import type { PriorName } from '../prior/index.js';
 import { joinParts, joinReports, type PartKind } from '../video/join.js';
 import { SEGMENT_WARMUP, type VideoOutputs, type VideoReport } from '../video/matte-video.js';
+import { PriorThreadKeeper } from './prior-threads.js';
 import { splitAtKeyframes, type SegmentPlan } from './segments.js';
 import { storageError, storageProblem, type JobStore } from './store.js';
 
@@ -88,13 +89,15 @@ export interface RunHooks {
 }
 
 const matters = new Map<string, Promise<Matter>>();
+/** The video prior's thread, kept across this job thread's videos and segments (its model loads once). */
+export const priorThreads = new PriorThreadKeeper();
 
-/** Models load once per process (per worker thread) and per option set. */
+/** Models load once per process (per worker thread) and per option set; the video prior's thread once per prior. */
 function matterFor(o: JobOptions): Promise<Matter> {
   const key = `${o.prior}/${o.engine}/${o.align}/${o.maxPixels}`;
   let m = matters.get(key);
   if (!m) {
-    m = createMatter({ prior: o.prior, engine: o.engine, align: o.align, maxPixels: o.maxPixels });
+    m = createMatter({ prior: o.prior, engine: o.engine, align: o.align, maxPixels: o.maxPixels, priorThreads });
     matters.set(key, m);
     m.catch(() => matters.delete(key));
   }

@@ -137,6 +137,17 @@ export interface VideoParts {
   priorDir?: string;
   align: AlignMode;
   maxPixels: number;
+  /** Prior threads kept across videos (a service worker's): a video borrows one instead of starting its own. */
+  priorThreads?: PriorThreads;
+}
+
+/**
+ * Lends a video a prior thread that outlives it, its model already loaded and its memory reset
+ * (as a new thread's), or nothing (none free: the video starts its own). The video closes the
+ * lease when it ends, which hands the thread back without stopping it.
+ */
+export interface PriorThreads {
+  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined;
 }
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.gif', '.ogv']);
@@ -148,11 +159,25 @@ export const WINDOW = 2;
  * Frames a segment mattes before its first frame and throws away. The stabiliser keeps at most
  * 0.6 of the previous α, so a different start fades to 0.6^16 ≈ 3e-4 of a difference (under a
  * tenth of an 8-bit step) by the segment's first frame: with the classic engine and a prior without
- * memory a segment equals the whole run exactly. RVM's recurrent state, the network's held crop box
- * and a hand-held plate's tracker remember further back than any warm-up; there a segment differs
- * a little (README, Service: measured MAD 3.0e-4, 6.5e-4 and 1.17e-3 on the test video).
+ * memory a segment equals the whole run exactly. A hand-held plate's tracker would remember further
+ * back, but it is re-acquired on a grid (REACQUIRE_EVERY) and such a segment's warm-up starts on
+ * the grid (up to REACQUIRE_EVERY - 1 frames more), so it equals the whole run too but for the
+ * stabiliser's rounding (test/video.test.ts: a few dozen of 5.5M pixels one level apart, MAD ~2e-8;
+ * 9.1e-4 before). RVM's recurrent state and the network's held crop box
+ * remember further back than any warm-up; there a segment differs a little (README, Service:
+ * measured MAD 3.0e-4 and 6.5e-4 on the test video).
  */
 export const SEGMENT_WARMUP = 16;
+/**
+ * A hand-held plate is tracked from the previous frame's fit, and re-acquired (ORB from scratch,
+ * as on a video's first frame) on every frame whose number is a multiple of this, in every run:
+ * from such a frame on, the tracker's state depends on nothing before it, so a segment whose
+ * warm-up starts there tracks exactly as the whole run. Cost: acquiring ≈ 560 ms against tracking
+ * ≈ 170 ms on a 720p frame (measured on a loaded machine), i.e. ~25 ms a frame on average, and a
+ * split hand-held segment mattes 7.5 warm-up frames more on average. 16 about minimises the two
+ * together for a split video (a grid of 8 costs it as much, a whole run twice as much).
+ */
+export const REACQUIRE_EVERY = 16;
 /** Frames sampled for the colour correction and the tripod test: one in eight, at least 3, at most 10 (the paper's median). */
 const COLOUR_SAMPLES = 10;
 const COLOUR_SAMPLES_MIN = 3;
@@ -362,7 +387,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   tool('ffmpeg');
   const info = segment?.info ? { ...segment.info, file: request.input } : await probeVideo(request.input);
   checkRequest(parts, request, info);
-  // The frames written: [start, end). Decoding begins `lead` frames earlier (matted, not written) and,
+  // The frames written: [start, end). Decoding begins `lead` frames earlier (matted, not written:
+  // `warmup`, or back to the grid for a tracked plate, see below) and,
   // with temporal cues, goes on WINDOW frames past the end (analysed for the smoothing windows only).
   const start = segment?.start ?? 0, end = segment?.end ?? info.frames;
   if (segment) {
@@ -370,8 +396,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end && end <= info.frames)) throw new CleanplateError(`segment ${start}..${end} is not within the video's ${info.frames} frames`, request.input);
     if (segment.index.pts.length !== info.frames) throw new CleanplateError(`the frame index lists ${segment.index.pts.length} frames, the video has ${info.frames}`, request.input);
   }
-  const lead = segment && temporal ? Math.min(start, Math.max(WINDOW, Math.round(segment.warmup ?? SEGMENT_WARMUP))) : 0;
-  const first = start - lead;
+  const warmup = segment && temporal ? Math.min(start, Math.max(WINDOW, Math.round(segment.warmup ?? SEGMENT_WARMUP))) : 0;
   // A whole run reads to the end of the stream (and calls fewer frames than probed a truncation).
   const stop = !segment ? Infinity : temporal ? Math.min(info.frames, end + WINDOW) : end;
   const beyond = segment ? end : Infinity;
@@ -409,8 +434,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
     // the matting; without them every frame is matted exactly as the image path would. Started
     // first: the thread loads its model while the colour pass below runs.
-    const priorThread = temporal && parts.priorName !== 'none' ? new PriorThread(parts.priorName, parts.priorDir) : undefined;
-    if (priorThread) readers.push(priorThread);
+    const wantThread = temporal && parts.priorName !== 'none';
+    // A thread kept across videos is borrowed and handed back (the lease's close), not stopped.
+    const lease = wantThread ? parts.priorThreads?.lend(parts.priorName, parts.priorDir) : undefined;
+    const priorThread = lease?.thread ?? (wantThread ? new PriorThread(parts.priorName, parts.priorDir) : undefined);
+    if (lease) readers.push(lease);
+    else if (priorThread) readers.push(priorThread);
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
     const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
@@ -418,6 +447,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const camera = plateRaw && parts.align !== 'none' && temporal ? state.camera : undefined;
     // A tripod: the plate stays put.
     const useAlignment = Boolean(plateRaw) && parts.align !== 'none' && camera !== 'static';
+    // A tracked plate: the warm-up goes back to the re-acquisition before it (REACQUIRE_EVERY).
+    const tracking = useAlignment && temporal;
+    const lead = tracking ? start - Math.floor((start - warmup) / REACQUIRE_EVERY) * REACQUIRE_EVERY : warmup;
+    const first = start - lead;
 
     // A segment's parts carry no audio: the whole video's is muxed once over the joined parts.
     const audio = !segment;
@@ -464,7 +497,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       if (useAlignment) {
         await timed('align', () => {
           try {
-            // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire.
+            // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire, and on the
+            // grid, so that a segment starting there tracks as the whole run does.
+            if (index % REACQUIRE_EVERY === 0) lastFit = undefined;
             const subject = subjectOf(prior);
             entry.alignment = temporal && lastFit ? trackPlate(image, plateRaw!, subject, parts.align, lastFit) : alignPlate(image, plateRaw!, subject, parts.align).alignment;
             lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
