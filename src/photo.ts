@@ -128,12 +128,12 @@ function sampleGrey(plate: ImageF32, inv: number[], x: number, y: number): numbe
 }
 
 /**
- * `alignPlate` for a video's frame-to-frame tracking, where only the transform is wanted (the frame
- * is placed later with the smoothed one): the same "does it agree better than no transform" check,
+ * `alignPlate` for a video's frames, tracked from `start` (the previous frame's fit) or acquired
+ * without one, where only the transform is wanted (the frame is placed later with the smoothed one): the same "does it agree better than no transform" check,
  * on the textured sample pixels only, sampling the plate where the transform puts them instead of
  * warping the whole plate twice.
  */
-export function trackPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start: readonly number[]): AlignmentReport {
+export function trackPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
   const alignment = estimateAlignment(image, plateRaw, subject, mode, start);
   if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
