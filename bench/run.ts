@@ -5,7 +5,7 @@
  *
  * Builds the dev benchmark first when the folder does not exist. Writes bench/results/quality.{md,json},
  * speed.{md,json}; the full run also draws quality-vs-time.svg, the contact sheet of the real captures,
- * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone. --speed-only: speed and memory alone (README's speed section). --readme-only: copy the last run's tables into the README.
+ * and rewrites the README's results and speed sections. --quick: 4 items, 512x512 speed only, no README. --quality-only: the quality table alone. --speed-only: speed and memory alone (README's speed section). --plate-check-only: the plate check's table alone. --readme-only: copy the last run's tables into the README.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -72,7 +72,7 @@ async function main() {
   const { values } = parseArgs({ options: {
     bench: { type: 'string', default: 'bench/dev' }, data: { type: 'string', default: '../shared/data' },
     methods: { type: 'string', default: DEFAULT_METHODS.join(',') }, quick: { type: 'boolean' },
-    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, 'speed-only': { type: 'boolean' }, 'readme-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
+    out: { type: 'string', default: 'bench/results' }, 'quality-only': { type: 'boolean' }, 'speed-only': { type: 'boolean' }, 'plate-check-only': { type: 'boolean' }, 'readme-only': { type: 'boolean' }, pred: { type: 'string', default: 'bench/results/pred' },
   } });
   if (values['readme-only']) {
     // Re-publish the last full run's figures (bench/results/*.md) without measuring again.
@@ -82,6 +82,10 @@ async function main() {
     return;
   }
   await loadCv();
+  if (values['plate-check-only']) {
+    await plateCheckSection(values.bench!, values.data!, values.out!, `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`, new Date().toISOString());
+    return;
+  }
   if (values['speed-only']) {
     // Re-measure speed and memory alone, keeping the last run's quality table.
     await speedSection(values.methods!.split(','), values.quick ?? false, values.data!, values.out!, { machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`, node: process.version, date: new Date().toISOString() });
@@ -127,12 +131,7 @@ async function main() {
   await speedSection(methodList, values.quick ?? false, values.data!, values.out!, meta, false);
   if (values.quick) return;
 
-  // The plate check: right plates never refused (dev set and close-ups), plates of another scene refused.
-  const checkRows = await plateCheckBench(values.bench!, 'bench/dev-closeup', values.data!);
-  await writeFile(join(values.out!, 'plate-check.json'), JSON.stringify(checkRows, null, 2) + '\n');
-  const checkText = `${plateCheckTable(checkRows)}\n\nClassic engine, prior rvm. Close-ups: \`node dist/bench/build-closeup.js\` (the 18 objects cropped to cover 63–96% of a 320x320 frame over defocused photographs; plates re-shot with a 3 px shift, 0.5° turn and another exposure). Other-scene plates: each item with the next item's plate scaled to cover; they are refused only where enough background is visible to judge (README: the plate check's rule), and otherwise matted with a warning. ${meta.machine}; ${meta.date.slice(0, 10)}.`;
-  await writeFile(join(values.out!, 'plate-check.md'), checkText + '\n');
-  await updateReadme('platecheck', checkText);
+  await plateCheckSection(values.bench!, values.data!, values.out!, meta.machine, meta.date);
 
   const svg = qualityTimePlot(rows.map((r) => ({ label: String(r.method), ms: r.msPerImage as number, sad: r.sad as number })), `Dev benchmark (${items.length} composites): SAD vs time per image`);
   await writeFile(join(values.out!, 'quality-vs-time.svg'), svg);
@@ -142,6 +141,16 @@ async function main() {
   }
   await updateReadme('results', `${table}\n\n${where}`);
   await updateReadme('speed', (await readFile(join(values.out!, 'speed.md'), 'utf8')).trim());
+}
+
+/** The plate check: right plates never refused (dev set and close-ups), plates of another scene refused; writes plate-check.{json,md} and the README's section. */
+async function plateCheckSection(bench: string, data: string, out: string, machine: string, date: string): Promise<void> {
+  const checkRows = await plateCheckBench(bench, 'bench/dev-closeup', data);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'plate-check.json'), JSON.stringify(checkRows, null, 2) + '\n');
+  const checkText = `${plateCheckTable(checkRows)}\n\nClassic engine, prior rvm. Close-ups: \`node dist/bench/build-closeup.js\` (the 18 objects cropped to cover 63–96% of a 320x320 frame over defocused photographs; plates re-shot with a 3 px shift, 0.5° turn and another exposure). Other-scene plates: each item with the next item's plate scaled to cover; they are refused only where enough background is visible to judge (README: the plate check's rule), and otherwise matted with a warning. ${machine}; ${date.slice(0, 10)}.`;
+  await writeFile(join(out, 'plate-check.md'), checkText + '\n');
+  await updateReadme('platecheck', checkText);
 }
 
 /** Speed of the whole `matte` per stage and size, interleaved rounds of one process per method; writes speed.{md,json} (and the README's section when asked). */

@@ -27,6 +27,7 @@ export interface SpeedRow { method: string; size: string; stages: Record<string,
 const METHODS: Record<string, { options: MatterOptions; plate: boolean }> = {
   rvm: { options: { prior: 'rvm', engine: 'classic' }, plate: false },
   classic: { options: { prior: 'rvm', engine: 'classic' }, plate: true },
+  refined: { options: { prior: 'rvm', engine: 'refined' }, plate: true },
   network: { options: { prior: 'rvm', engine: 'network' }, plate: true },
 };
 
