@@ -134,10 +134,16 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     request.owner = given.toString('hex').slice(0, 16);
   });
 
-  // An upload that did not become a job (refused, failed, client gone) is removed.
+  // An upload that did not become a job (refused, failed, client gone) is removed: before the answer
+  // goes out (onSend), so that a client told 4xx never finds a trace of it; onResponse and
+  // onRequestAbort catch what never reached onSend.
   const discard = async (request: FastifyRequest) => {
-    if (request.jobId && !request.accepted) await store.removeJob(request.jobId).catch(() => undefined);
+    if (request.jobId && !request.accepted) {
+      await store.removeJob(request.jobId).catch(() => undefined);
+      request.jobId = undefined;
+    }
   };
+  app.addHook('onSend', async (request, _reply, payload) => { await discard(request); return payload; });
   app.addHook('onResponse', discard);
   app.addHook('onRequestAbort', discard);
 
