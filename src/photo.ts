@@ -39,36 +39,61 @@ export interface MatteResult {
 }
 
 /**
- * How well two candidate plates agree with the image: the median grey difference (around its
- * median, so exposure does not count) over textured pixels that both plates cover. Flat regions
- * (sky, walls) say nothing about alignment and are left out; the subject costs both candidates alike.
+ * How well candidate plates agree with the image is judged on textured pixels: every third pixel of
+ * every third row (plenty of evidence, a ninth of the cost) that `covered` accepts, the top 30% by
+ * grey gradient. Flat regions (sky, walls) say nothing about alignment; the subject costs all
+ * candidates alike.
  */
-function textureMask(image: ImageF32, a: Plane, b: Plane): Int32Array {
-  // Every third pixel of every third row: plenty of evidence, a ninth of the cost.
+function texturedSamples(image: ImageF32, covered: (p: number, x: number, y: number) => boolean): Int32Array {
   const { width: w, height: h } = image;
   const d = image.data;
   const grey = (p: number) => 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
-  const idx: number[] = [], grad: number[] = [];
+  const n = Math.ceil((w - 2) / 3) * Math.ceil((h - 2) / 3);
+  const grad = new Float32Array(n), at = new Int32Array(n);
+  let k = 0;
   for (let y = 1; y < h - 1; y += 3) for (let x = 1; x < w - 1; x += 3) {
     const p = y * w + x;
-    if (a.data[p]! <= 0.5 || b.data[p]! <= 0.5) continue;
-    idx.push(p);
-    grad.push(Math.abs(grey(p + 1) - grey(p - 1)) + Math.abs(grey(p + w) - grey(p - w)));
+    if (!covered(p, x, y)) continue;
+    grad[k] = Math.abs(grey(p + 1) - grey(p - 1)) + Math.abs(grey(p + w) - grey(p - w));
+    at[k++] = p;
   }
-  const cut = quantile(Float32Array.from(grad), 0.7);
-  return Int32Array.from(idx.filter((_, k) => grad[k]! > cut));
+  const cut = quantile(grad.subarray(0, k), 0.7);
+  return at.subarray(0, k).filter((_, i) => grad[i]! > cut);
 }
 
-function disagreement(image: ImageF32, plate: ImageF32, pixels: Int32Array): number {
+/**
+ * The median grey difference between the image and a plate (around its median, so exposure does
+ * not count) over `pixels`; `plateMean(p)` is the plate's mean of the three channels seen at pixel p.
+ */
+function disagreement(image: ImageF32, plateMean: (p: number) => number, pixels: Int32Array): number {
   if (!pixels.length) return 0;
+  const d = image.data;
   const diffs = new Float32Array(pixels.length);
   for (let k = 0; k < pixels.length; k++) {
     const p = pixels[k]!;
-    diffs[k] = (image.data[p * 3]! + image.data[p * 3 + 1]! + image.data[p * 3 + 2]! - plate.data[p * 3]! - plate.data[p * 3 + 1]! - plate.data[p * 3 + 2]!) / 3;
+    diffs[k] = (d[p * 3]! + d[p * 3 + 1]! + d[p * 3 + 2]!) / 3 - plateMean(p);
   }
   const median = quantile(diffs, 0.5);
   for (let k = 0; k < diffs.length; k++) diffs[k] = Math.abs(diffs[k]! - median);
   return quantile(diffs, 0.5);
+}
+
+const meanAt = (image: ImageF32) => (p: number) => (image.data[p * 3]! + image.data[p * 3 + 1]! + image.data[p * 3 + 2]!) / 3;
+
+/** A transform that fits the features but makes the plate agree less with the image than none is wrong. */
+const AGREE_LESS = 1.05;
+
+function refuseFit(alignment: AlignmentReport): AlignmentReport {
+  return { ...alignment, method: 'identity', homography: [...IDENTITY], fallback: `${alignment.method} made the plate agree less with the image` };
+}
+
+/** The alignment, or the one-line error when a plate of another size could not be aligned at all. */
+function estimateOrRefuse(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
+  const alignment = estimateAlignment(image, plateRaw, subject, mode, start);
+  if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
+    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
+  }
+  return alignment;
 }
 
 export interface PlacedPlate {
@@ -93,18 +118,15 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
   if (mode === 'none' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
   }
-  let alignment = estimateAlignment(image, plateRaw, subject, mode, start);
-  if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
-    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
-  }
+  let alignment = estimateOrRefuse(image, plateRaw, subject, mode, start);
   let placed = placePlate(image, plateRaw, alignment.homography);
   if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
     // A transform that fits the features but makes the plate agree less with the image is wrong
     // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
     const unwarped = placePlate(image, plateRaw, [...IDENTITY]);
-    const mask = textureMask(image, placed.valid, unwarped.valid);
-    if (disagreement(image, placed.warped, mask) > 1.05 * disagreement(image, plateRaw, mask)) {
-      alignment = { ...alignment, method: 'identity', homography: [...IDENTITY], fallback: `${alignment.method} made the plate agree less with the image` };
+    const mask = texturedSamples(image, (p) => placed.valid.data[p]! > 0.5 && unwarped.valid.data[p]! > 0.5);
+    if (disagreement(image, meanAt(placed.warped), mask) > AGREE_LESS * disagreement(image, meanAt(plateRaw), mask)) {
+      alignment = refuseFit(alignment);
       placed = unwarped;
     }
   }
@@ -134,45 +156,14 @@ function sampleGrey(plate: ImageF32, inv: number[], x: number, y: number): numbe
  * warping the whole plate twice.
  */
 export function trackPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
-  const alignment = estimateAlignment(image, plateRaw, subject, mode, start);
-  if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
-    throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
-  }
+  const alignment = estimateOrRefuse(image, plateRaw, subject, mode, start);
   const inv = invert3(alignment.homography);
   if (!sameSize(image, plateRaw) || alignment.method === 'identity' || !inv) return alignment;
-  // textureMask's samples (every third pixel of every third row, top 30% of the gradient), where the
-  // transformed plate covers the pixel: the gradient first, the plate sampled only above the cut.
-  const { width: w, height: h } = image;
-  const d = image.data;
-  const grey = (p: number) => 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
-  const mean = (p: number) => (d[p * 3]! + d[p * 3 + 1]! + d[p * 3 + 2]!) / 3;
-  const cols = Math.ceil((w - 2) / 3), rows = Math.ceil((h - 2) / 3);
-  const grad = new Float32Array(cols * rows), at = new Int32Array(cols * rows);
-  let n = 0;
-  for (let y = 1; y < h - 1; y += 3) for (let x = 1; x < w - 1; x += 3) {
-    const [u, v] = project(inv, x, y);
-    if (!(u >= -0.5 && v >= -0.5 && u <= plateRaw.width - 0.5 && v <= plateRaw.height - 0.5)) continue;
-    const p = y * w + x;
-    grad[n] = Math.abs(grey(p + 1) - grey(p - 1)) + Math.abs(grey(p + w) - grey(p - w));
-    at[n++] = p;
-  }
-  const cut = quantile(grad.subarray(0, n), 0.7);
-  const warped: number[] = [], still: number[] = [];
-  for (let k = 0; k < n; k++) {
-    if (grad[k]! <= cut) continue;
-    const p = at[k]!, x = p % w, y = (p - x) / w;
-    warped.push(mean(p) - sampleGrey(plateRaw, inv, x, y)!);
-    still.push(mean(p) - (plateRaw.data[p * 3]! + plateRaw.data[p * 3 + 1]! + plateRaw.data[p * 3 + 2]!) / 3);
-  }
-  const spreadOf = (diffs: number[]) => {
-    if (!diffs.length) return 0;
-    const kept = Float32Array.from(diffs);
-    const median = quantile(kept, 0.5);
-    for (let k = 0; k < kept.length; k++) kept[k] = Math.abs(kept[k]! - median);
-    return quantile(kept, 0.5);
-  };
-  if (spreadOf(warped) > 1.05 * spreadOf(still)) return { ...alignment, method: 'identity', homography: [...IDENTITY], fallback: `${alignment.method} made the plate agree less with the image` };
-  return alignment;
+  const inside = (x: number, y: number) => { const [u, v] = project(inv, x, y); return u >= -0.5 && v >= -0.5 && u <= plateRaw.width - 0.5 && v <= plateRaw.height - 0.5; };
+  const pixels = texturedSamples(image, (_p, x, y) => inside(x, y));
+  const w = image.width;
+  const warped = disagreement(image, (p) => sampleGrey(plateRaw, inv, p % w, Math.floor(p / w))!, pixels);
+  return warped > AGREE_LESS * disagreement(image, meanAt(plateRaw), pixels) ? refuseFit(alignment) : alignment;
 }
 
 /** Six numbers need no megapixels: the gain/bias fit runs on the images shrunk to ≤ 512 px. */
