@@ -9,7 +9,7 @@ import { fromBytes } from '../image.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; frame?: boolean }
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array }
 
 /** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
 function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
@@ -41,9 +41,9 @@ try {
         // (11 MB) is never made here, and the alpha goes back at the model's size.
         const { width, height } = stream.inputSize(msg.width, msg.height);
         const alpha = await stream.estimate(fromBytes(width, height, 3, shrinkBytes(msg.bytes, msg.width, msg.height, width, height)), true);
-        // The frame as floats too when asked: converted here, on this thread's core, and transferred.
-        const frame = msg.frame ? fromBytes(msg.width, msg.height, 3, msg.bytes).data : undefined;
-        port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, ...(frame ? { frame } : {}) }, [alpha.data.buffer as ArrayBuffer, ...(frame ? [frame.buffer as ArrayBuffer] : [])]);
+        // The frame as floats too: converted here, on this thread's core, and transferred.
+        const frame = fromBytes(msg.width, msg.height, 3, msg.bytes).data;
+        port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame }, [alpha.data.buffer as ArrayBuffer, frame.buffer as ArrayBuffer]);
       } catch (err) {
         port.postMessage({ id: msg.id, error: (err as Error).message });
       }

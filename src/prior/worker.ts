@@ -14,7 +14,7 @@ type Reply = { id: number; data?: Float32Array; width?: number; height?: number;
 
 export class PriorThread {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (r: { prior: Plane; frame?: Float32Array }) => void; reject: (e: Error) => void; width: number; height: number }>();
+  private readonly pending = new Map<number, { resolve: (r: { prior: Plane; frame: Float32Array }) => void; reject: (e: Error) => void; width: number; height: number }>();
   private readonly ready: Promise<void>;
   private next = 0;
   private failure: Error | undefined;
@@ -28,9 +28,9 @@ export class PriorThread {
         const job = this.pending.get(msg.id);
         if (!job) return;
         this.pending.delete(msg.id);
-        if (msg.error !== undefined || !msg.data) job.reject(new CleanplateError(`prior failed on a frame: ${msg.error}`));
+        if (msg.error !== undefined || !msg.data || !msg.frame) job.reject(new CleanplateError(`prior failed on a frame: ${msg.error}`));
         // The alpha comes at the model's size; enlarged here (bilinear, a few ms) to the frame's.
-        else job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height), ...(msg.frame ? { frame: msg.frame } : {}) });
+        else job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height), frame: msg.frame });
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
       this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
@@ -47,28 +47,17 @@ export class PriorThread {
 
   /**
    * The prior of one RGB frame (decoder bytes, handed over: the buffer is transferred to the
-   * thread), in submission order; resolves when the thread is done with it.
-   */
-  async estimate(bytes: Uint8Array, width: number, height: number): Promise<Plane> {
-    return (await this.post(bytes, width, height, false)).prior;
-  }
-
-  /**
-   * As `estimate`, and the frame itself as floats, converted in the thread: the main thread, which
-   * mattes, never spends its time on the conversion (11 MB per 720p frame).
+   * thread), in submission order, and the frame itself as floats, converted in the thread: the
+   * main thread, which mattes, never spends its time on the conversion (11 MB per 720p frame).
    */
   async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32 }> {
-    const { prior, frame } = await this.post(bytes, width, height, true);
-    return { prior, image: { width, height, channels: 3, data: frame! } };
-  }
-
-  private async post(bytes: Uint8Array, width: number, height: number, frame: boolean): Promise<{ prior: Plane; frame?: Float32Array }> {
     if (this.failure) throw this.failure;
     const id = this.next++;
-    const result = new Promise<{ prior: Plane; frame?: Float32Array }>((resolve, reject) => this.pending.set(id, { resolve, reject, width, height }));
+    const result = new Promise<{ prior: Plane; frame: Float32Array }>((resolve, reject) => this.pending.set(id, { resolve, reject, width, height }));
     await this.ready;
-    this.worker.postMessage({ id, width, height, bytes, frame }, [bytes.buffer as ArrayBuffer]);
-    return result;
+    this.worker.postMessage({ id, width, height, bytes }, [bytes.buffer as ArrayBuffer]);
+    const { prior, frame } = await result;
+    return { prior, image: { width, height, channels: 3, data: frame } };
   }
 
   /**
