@@ -4,57 +4,17 @@
  * module, so this is written on top of its box filter.
  */
 import { createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
-import { boxMean, resize } from '../ops.js';
+import { resize } from '../ops.js';
 import { cv, withMats } from '../cv.js';
 import { f32Copy } from '../alloc.js';
 
-function channel(image: ImageF32, c: number): Plane {
-  const out = createPlane(image.width, image.height);
-  for (let p = 0; p < out.data.length; p++) out.data[p] = image.data[p * image.channels + c]!;
-  return out;
-}
-
-function product(a: Plane, b: Plane): Plane {
-  const out = createPlane(a.width, a.height);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i]! * b.data[i]!;
-  return out;
-}
-
-/** The filter's local linear coefficients, already box-averaged: q = mA·I + mB. */
-export function coefficients(guide: ImageF32, input: Plane, radius: number, eps: number): { I: Plane[]; mA: Float32Array[]; mB: Float32Array } {
-  const n = input.data.length;
-  const I = [0, 1, 2].map((c) => channel(guide, c));
-  const mI = I.map((p) => boxMean(p, radius).data);
-  const mp = boxMean(input, radius).data;
-  const mIp = I.map((p) => boxMean(product(p, input), radius).data);
-  const pairs: [number, number][] = [[0, 0], [0, 1], [0, 2], [1, 1], [1, 2], [2, 2]];
-  const mII = pairs.map(([a, b]) => boxMean(product(I[a]!, I[b]!), radius).data);
-  const A = [0, 1, 2].map(() => createPlane(input.width, input.height));
-  const B = createPlane(input.width, input.height);
-  for (let i = 0; i < n; i++) {
-    const m0 = mI[0]![i]!, m1 = mI[1]![i]!, m2 = mI[2]![i]!;
-    const c0 = mIp[0]![i]! - m0 * mp[i]!, c1 = mIp[1]![i]! - m1 * mp[i]!, c2 = mIp[2]![i]! - m2 * mp[i]!;
-    const s00 = mII[0]![i]! - m0 * m0 + eps, s01 = mII[1]![i]! - m0 * m1, s02 = mII[2]![i]! - m0 * m2;
-    const s11 = mII[3]![i]! - m1 * m1 + eps, s12 = mII[4]![i]! - m1 * m2, s22 = mII[5]![i]! - m2 * m2 + eps;
-    // Inverse of the symmetric 3x3 covariance by cofactors.
-    const i00 = s11 * s22 - s12 * s12, i01 = s02 * s12 - s01 * s22, i02 = s01 * s12 - s02 * s11;
-    const i11 = s00 * s22 - s02 * s02, i12 = s01 * s02 - s00 * s12, i22 = s00 * s11 - s01 * s01;
-    const det = s00 * i00 + s01 * i01 + s02 * i02;
-    const a0 = (i00 * c0 + i01 * c1 + i02 * c2) / det;
-    const a1 = (i01 * c0 + i11 * c1 + i12 * c2) / det;
-    const a2 = (i02 * c0 + i12 * c1 + i22 * c2) / det;
-    A[0]!.data[i] = a0; A[1]!.data[i] = a1; A[2]!.data[i] = a2;
-    B.data[i] = mp[i]! - a0 * m0 - a1 * m1 - a2 * m2;
-  }
-  return { I, mA: A.map((p) => boxMean(p, radius).data), mB: boxMean(B, radius).data };
-}
-
 /**
- * `coefficients` with the thirteen box-filtered products packed four to a CV_32FC4 Mat: four
- * box filters instead of thirteen, written and read in place in OpenCV's memory (no plane per
- * product, no copies in and out). The same arithmetic; returns (a0, a1, a2, b) interleaved.
+ * The filter's local linear coefficients, box-averaged, (a0, a1, a2, b) interleaved: q = mA·I + mB.
+ * The thirteen box-filtered products are packed four to a CV_32FC4 Mat: four box filters instead
+ * of thirteen, written and read in place in OpenCV's memory (no plane per product, no copies in
+ * and out).
  */
-export function coefficientsPacked(guide: ImageF32, input: Plane, radius: number, eps: number): Float32Array {
+export function coefficients(guide: ImageF32, input: Plane, radius: number, eps: number): Float32Array {
   const c = cv();
   const { width: w, height: h } = input;
   const n = w * h, k = 2 * radius + 1;
@@ -92,11 +52,10 @@ export function coefficientsPacked(guide: ImageF32, input: Plane, radius: number
 }
 
 export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
-  const n = input.data.length;
-  const { I, mA, mB } = coefficients(guide, input, radius, eps);
+  const m = coefficients(guide, input, radius, eps);
   const out = createPlane(input.width, input.height);
-  for (let i = 0; i < n; i++) {
-    const v = mA[0]![i]! * I[0]!.data[i]! + mA[1]![i]! * I[1]!.data[i]! + mA[2]![i]! * I[2]!.data[i]! + mB[i]!;
+  for (let i = 0; i < input.data.length; i++) {
+    const v = m[i * 4]! * guide.data[i * 3]! + m[i * 4 + 1]! * guide.data[i * 3 + 1]! + m[i * 4 + 2]! * guide.data[i * 3 + 2]! + m[i * 4 + 3]!;
     out.data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return out;
@@ -105,7 +64,7 @@ export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number,
 const STRIP_ROWS = 256;
 
 /**
- * The filter holds about 25 full-size planes at once; on a 4K frame that is close to 1 GB. Its
+ * The filter holds about 40 floats a pixel at once; on a 4K frame that is over 1 GB. Its
  * output at a pixel depends only on a (4r+1)^2 neighbourhood, so large images are filtered in
  * strips of rows with a 2r overlap, which bounds memory and gives the same result.
  * With `where`, only the box around its pixels is filtered (same result there); pixels outside that
@@ -146,7 +105,7 @@ export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, 
   const cw = x1 - x0, ch = y1 - y0;
   const sw = Math.max(1, Math.round(cw / step)), sh = Math.max(1, Math.round(ch / step));
   const g = resize(cropRect(guide, x0, y0, x1, y1), sw, sh), p = resize(cropRect(input, x0, y0, x1, y1), sw, sh);
-  const m = coefficientsPacked(g, p, Math.max(1, Math.round(radius / step)), eps);
+  const m = coefficients(g, p, Math.max(1, Math.round(radius / step)), eps);
   const sx = sw / cw, sy = sh / ch;
   for (let y = y0; y < y1; y++) {
     const v = Math.min(sh - 1, Math.max(0, (y - y0 + 0.5) * sy - 0.5)), r0 = Math.floor(v), r1 = Math.min(sh - 1, r0 + 1), fy = v - r0;
