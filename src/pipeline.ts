@@ -18,7 +18,8 @@ import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
-import { analyseVideo, matteVideo, type PriorThreads, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
+import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
+import type { PriorThreads } from './prior/keeper.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
 export { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport, type MatteResult, type PlacedPlate } from './photo.js';
@@ -38,7 +39,7 @@ export interface MatterOptions {
   refiner?: BandRefiner;
   /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
   classic?: ClassicOptions;
-  /** Video: prior threads kept across videos (e.g. src/service/prior-threads.ts), instead of one started per video. */
+  /** Video: prior threads kept across videos (src/prior/keeper.ts), instead of one started per video. */
   priorThreads?: PriorThreads;
 }
 

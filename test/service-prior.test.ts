@@ -1,6 +1,6 @@
 /**
  * A service worker keeps its video prior's thread across the videos and segments it runs
- * (src/service/prior-threads.ts): the prior's model loads once per job thread, not once per video
+ * (src/prior/keeper.ts): the prior's model loads once per job thread, not once per video
  * or segment, and each video still starts the model's memory (RVM's recurrent state) from zero,
  * so every output is what a thread started for that video gives.
  */
@@ -18,7 +18,7 @@ import { encodePng } from '../src/io/encode.js';
 import { probeFrames, probeVideo, type FrameIndex, type VideoInfo } from '../src/io/video-probe.js';
 import { createMatter } from '../src/pipeline.js';
 import { priorThreads, runTask, type JobRecord } from '../src/service/jobs.js';
-import { PriorThreadKeeper } from '../src/service/prior-threads.js';
+import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { DirStore, newJobId } from '../src/service/store.js';
 import type { VideoState } from '../src/video/matte-video.js';
 import { tempDir } from './helpers.js';
@@ -58,6 +58,8 @@ after(() => priorThreads.close());
 
 test('a kept prior thread: started once for two segments, each from zero memory (outputs as on a thread each)', { skip }, async () => {
   const keeper = new PriorThreadKeeper();
+  // As the CLI does: the thread starts loading before the video, which then borrows it.
+  keeper.warm('rvm');
   const kept = await createMatter({ prior: 'rvm', priorThreads: keeper });
   const own = await createMatter({ prior: 'rvm' });
   const info: VideoInfo = await probeVideo(video);
@@ -79,7 +81,7 @@ test('a kept prior thread: started once for two segments, each from zero memory 
   } finally {
     keeper.close();
   }
-  assert.equal(keeper.started, 1, 'one prior thread for both segments');
+  assert.equal(keeper.started, 1, 'one prior thread, warmed beforehand, for both segments');
 });
 
 test('a service job thread runs a split video\'s segments on one prior thread; the joined alpha is the segments\' own', { skip }, async () => {

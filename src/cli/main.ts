@@ -9,6 +9,8 @@ import { evaluateFolder, formatTable, incompleteSummary } from '../eval/evaluate
 import { ensureWritableDir } from '../io/encode.js';
 import { writeMatteOutputs } from '../io/outputs.js';
 import { createMatter, type MatterOptions } from '../pipeline.js';
+import { PRIOR_NAMES, type PriorName } from '../prior/index.js';
+import { PriorThreadKeeper } from '../prior/keeper.js';
 import { plateCommand } from './plate.js';
 import { Progress } from './progress.js';
 
@@ -121,7 +123,12 @@ async function videoCommand(args: string[]): Promise<void> {
   refuseOverwritingInputs(values.out, ['alpha.mp4', 'foreground.webm', 'foreground.mov', 'foreground', 'composite.mp4', 'report.json', 'alpha'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
   const out = values.out;
-  const matter = await createMatter(matterOptions(values));
+  // The prior thread starts loading its model now, while this thread loads its own libraries,
+  // probes the video and reads the plate (about a second and a half of start-up overlapped).
+  const priorThreads = new PriorThreadKeeper();
+  const priorName = (values.prior ?? 'rvm') as PriorName;
+  if (!values['no-temporal'] && PRIOR_NAMES.includes(priorName)) priorThreads.warm(priorName);
+  const matter = await createMatter({ ...matterOptions(values), priorThreads });
   const controller = new AbortController();
   const interrupt = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -151,6 +158,7 @@ async function videoCommand(args: string[]): Promise<void> {
     else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
   } finally {
     process.off('SIGINT', interrupt);
+    priorThreads.close();
   }
 }
 

@@ -16,7 +16,7 @@ import type { EngineName } from '../matte/engine.js';
 import type { PriorName } from '../prior/index.js';
 import { joinParts, joinReports, type PartKind } from '../video/join.js';
 import { SEGMENT_WARMUP, type VideoOutputs, type VideoReport } from '../video/matte-video.js';
-import { PriorThreadKeeper } from './prior-threads.js';
+import { PriorThreadKeeper } from '../prior/keeper.js';
 import { splitAtKeyframes, type SegmentPlan } from './segments.js';
 import { storageError, storageProblem, type JobStore } from './store.js';
 

@@ -23,6 +23,7 @@ import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate
 import type { PlateAssessment } from '../align/plate-check.js';
 import type { Prior, PriorName } from '../prior/index.js';
 import { PriorThread } from '../prior/worker.js';
+import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
@@ -141,14 +142,6 @@ export interface VideoParts {
   priorThreads?: PriorThreads;
 }
 
-/**
- * Lends a video a prior thread that outlives it, its model already loaded and its memory reset
- * (as a new thread's), or nothing (none free: the video starts its own). The video closes the
- * lease when it ends, which hands the thread back without stopping it.
- */
-export interface PriorThreads {
-  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined;
-}
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.gif', '.ogv']);
 const AUDIO_COPYABLE_TO_MP4 = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);

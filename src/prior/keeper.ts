@@ -1,0 +1,62 @@
+/**
+ * Prior threads kept across videos: a service worker's job thread runs videos (and a split video's
+ * segments) one after another, and OpenCV and the prior's model (RVM: 1-2 s) load once per job
+ * thread instead of once per video or segment; the CLI starts its thread before anything else
+ * (`warm`), so that the thread loads while the main thread loads its own libraries, probes the
+ * video and reads the plate. Each video borrows the thread with the model's
+ * memory reset, so it starts from zero at the video's (or the segment's warm-up's) first frame, as
+ * on a new thread. One thread per prior model; a video that finds it lent out starts its own (two
+ * videos at once in one job thread, which the service never does); a failed thread is replaced.
+ */
+import type { PriorName } from './index.js';
+import { PriorThread } from './worker.js';
+
+/**
+ * Lends a video a prior thread that outlives it, its model already loaded and its memory reset
+ * (as a new thread's), or nothing (none free: the video starts its own). The video closes the
+ * lease when it ends, which hands the thread back without stopping it.
+ */
+export interface PriorThreads {
+  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined;
+}
+
+export class PriorThreadKeeper implements PriorThreads {
+  private readonly kept = new Map<string, { thread: PriorThread; lent: boolean; fresh: boolean }>();
+  /** Threads started so far (each loads its model once). */
+  started = 0;
+
+  /** Starts the thread for this model now (it loads in the background), unless one is kept. */
+  warm(name: PriorName, modelsDir?: string): void {
+    if (name !== 'none') this.entry(name, modelsDir);
+  }
+
+  private entry(name: PriorName, modelsDir?: string): { thread: PriorThread; lent: boolean; fresh: boolean } {
+    const key = `${name}\n${modelsDir ?? ''}`;
+    let entry = this.kept.get(key);
+    if (!entry?.thread.usable) {
+      entry?.thread.close();
+      entry = { thread: new PriorThread(name, modelsDir), lent: false, fresh: true };
+      this.kept.set(key, entry);
+      this.started++;
+    }
+    return entry;
+  }
+
+  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined {
+    const entry = this.entry(name, modelsDir);
+    if (entry.lent) return undefined;
+    // A thread that ran a video before forgets it; a new one has nothing to forget.
+    if (!entry.fresh) entry.thread.reset();
+    entry.fresh = false;
+    const lent = entry;
+    lent.lent = true;
+    let open = true;
+    return { thread: lent.thread, close: () => { if (open) { open = false; lent.lent = false; } } };
+  }
+
+  /** Stops every kept thread. */
+  close(): void {
+    for (const { thread } of this.kept.values()) thread.close();
+    this.kept.clear();
+  }
+}
