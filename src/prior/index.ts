@@ -12,8 +12,11 @@ export const PRIOR_NAMES: readonly PriorName[] = ['rvm', 'selfie', 'none'];
 
 export interface Prior {
   readonly name: PriorName;
-  /** Soft alpha of the subject in [0, 1], same size as the image. */
-  estimate(image: ImageF32): Promise<Plane>;
+  /**
+   * Soft alpha of the subject in [0, 1], same size as the image. `longSide`: what the model sees
+   * (RVM; default the photo's RVM_LONG_SIDE), e.g. a video's coarser grid for its sampled frames.
+   */
+  estimate(image: ImageF32, options?: PriorStreamOptions): Promise<Plane>;
   /**
    * For the frames of one video, in order: a model with memory (RVM's recurrent state) carries it
    * from frame to frame, and may work at a coarser size than a photo needs (a plate refines it).
@@ -79,8 +82,8 @@ class RvmPrior implements Prior {
     }
   }
 
-  async estimate(image: ImageF32): Promise<Plane> {
-    const { alpha, state } = await this.run(image, RVM_LONG_SIDE, undefined);
+  async estimate(image: ImageF32, options: PriorStreamOptions = {}): Promise<Plane> {
+    const { alpha, state } = await this.run(image, options.longSide ?? RVM_LONG_SIDE, undefined);
     for (const t of state) t.dispose();
     return alpha;
   }

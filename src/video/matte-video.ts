@@ -21,7 +21,7 @@ import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
 import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate, type MatteReport } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
-import type { Prior, PriorName } from '../prior/index.js';
+import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { PriorThread } from '../prior/worker.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
@@ -177,6 +177,12 @@ const COLOUR_SAMPLES_MIN = 3;
 const COLOUR_SAMPLE_EVERY = 8;
 /** Frames the prior thread works on ahead of the matting. */
 const PRIOR_AHEAD = 2;
+/**
+ * During a whole run's colour pass the prior thread works on the first frames: at most this many,
+ * and at most PREFEED_BYTES of frames as floats (which the thread hands back with their priors).
+ */
+const PREFEED_FRAMES = 12;
+const PREFEED_BYTES = 160 * 2 ** 20;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
 
@@ -310,14 +316,20 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   const reports: ColourReport[] = [];
   const sampledShifts: number[] = [];
   const refusals: CleanplateError[] = [];
+  // The priors on the video's coarser grid (its frames' priors are refined by the plate too): a
+  // mask for the features, the colour fit and the plate check, at about half the photo's cost.
+  const options = { longSide: RVM_VIDEO_LONG_SIDE };
+  // A plate of the frame's size is first tracked from no transform (Lucas-Kanade, a fraction of
+  // ORB's cost): a tripod frame lines up at once; ORB only when tracking finds no supported fit.
+  const start = sameSize(plateRaw, info) ? IDENTITY : undefined;
   for await (const frame of sampleFrames(info, step, index)) {
     checkAborted(signal);
     const image = fromBytes(info.width, info.height, 3, frame);
-    const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image)));
+    const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image, options)));
     await timed('align', () => {
       let aligned;
       try {
-        aligned = alignPlate(image, plateRaw, subject, parts.align);
+        aligned = alignPlate(image, plateRaw, subject, parts.align, start);
       } catch (err) {
         // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
         if (err instanceof CleanplateError && parts.align !== 'none') return;
@@ -433,9 +445,35 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const priorThread = lease?.thread ?? (wantThread ? new PriorThread(parts.priorName, parts.priorDir) : undefined);
     if (lease) readers.push(lease);
     else if (priorThread) readers.push(priorThread);
+    // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
+    // while the main thread mattes the frames before (or runs the colour pass, below).
+    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32 }> }[] = [];
+    // A whole run starts at frame 0 whatever the colour pass decides: its decoder starts now and the
+    // prior thread, which would idle, works on the first frames meanwhile (up to PREFEED_BYTES of them).
+    let reader: FrameReader | undefined;
+    let prefeed: Promise<boolean> | undefined;
+    let colourDone = false;
+    if (priorThread && !segment && !request.state) {
+      const early = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24' });
+      reader = early;
+      readers.push(early);
+      const limit = Math.max(PRIOR_AHEAD, Math.min(PREFEED_FRAMES, Math.floor(PREFEED_BYTES / (info.width * info.height * 3 * 4))));
+      prefeed = (async () => {
+        while (!colourDone && inFlight.length < limit) {
+          const bytes = await early.next();
+          if (!bytes) return true;
+          inFlight.push({ index: inFlight.length, prior: priorThread.estimateFrame(bytes, info.width, info.height) });
+        }
+        return false;
+      })();
+      // Awaited after the colour pass; if that fails first, the decoder is closed and this ends quietly.
+      prefeed.catch(() => undefined);
+    }
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
     const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
+    colourDone = true;
+    const decodedAll = prefeed ? await prefeed : false;
     const fixedColour = temporal ? state.colour : undefined;
     const camera = plateRaw && parts.align !== 'none' && temporal ? state.camera : undefined;
     // A tripod: the plate stays put.
@@ -462,9 +500,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       pending.set(writer, written);
     };
 
-    const seek = segment ? seekTo(segment.index, first) : undefined;
-    const reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', ...(seek ? { seek } : {}) });
-    readers.push(reader);
+    if (!reader) {
+      const seek = segment ? seekTo(segment.index, first) : undefined;
+      reader = new FrameReader(info.file, { width: info.width, height: info.height, pixelFormat: 'rgb24', ...(seek ? { seek } : {}) });
+      readers.push(reader);
+    }
+    const frames = reader;
     const motion = network && temporal ? new MotionStack(info, stride, first, segment?.index) : undefined;
     if (motion) readers.push(motion);
     let stillPlate: ReturnType<typeof matchPlate> | undefined;
@@ -577,19 +618,19 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       request.onProgress?.({ frame: written, frames: total, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, total - written) });
     };
 
-    // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
-    // while the main thread mattes the frames before. A segment stops decoding at `stop`; the frames
-    // from `end` on are analysed for the windows of the last frames, never matted.
-    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32 }> }[] = [];
-    for (let index = first; ; index++) {
+    // A segment stops decoding at `stop`; the frames from `end` on are analysed for the windows of
+    // the last frames, never matted. One frame is taken from inFlight per frame decoded: frames
+    // handed over during the colour pass keep the prior thread that far ahead.
+    for (let index = first + inFlight.length; ; index++) {
       checkAborted(request.signal);
-      const bytes = index < stop ? await timed('decodeWait', () => reader.next()) : null;
+      const bytes = index < stop && !decodedAll ? await timed('decodeWait', () => frames.next()) : null;
       // The decoder's bytes go to the prior thread (transferred, not copied), which returns the prior and the frame as floats.
       if (bytes) inFlight.push(priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height) } : { index, bytes });
-      while (inFlight.length > (priorThread ? PRIOR_AHEAD : 0) || (!bytes && inFlight.length)) {
+      while (inFlight.length && (!bytes || inFlight.length > (priorThread ? PRIOR_AHEAD : 0))) {
         const s = inFlight.shift()!;
         queue.push(await analyse(s.index, s.bytes, s.prior));
         while (queue.length > (temporal ? WINDOW : 0) && queue[0]!.index < beyond) await finish(queue.shift()!);
+        if (bytes) break;
       }
       if (!bytes) {
         while (queue.length) { const e = queue.shift()!; if (e.index < beyond) await finish(e); }
@@ -597,7 +638,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       }
     }
     if (written < total) throw new CleanplateError(`video is truncated: decoded ${written} of ${total} frames`, request.input);
-    reader.close();
+    frames.close();
     await timed('encodeWait', async () => {
       await Promise.all(pending.values());
       await Promise.all(writers.map((w) => w.writer.finish()));
