@@ -98,3 +98,33 @@ test('the guided filter limited to a region equals the whole filter there and le
   assert.ok(inside < 1e-5, `inside: max difference ${inside}`);
   assert.equal(outside, 0);
 });
+
+test('the fast guided filter: halving equals OpenCV\'s area resize, and a band given as a list equals the band as a plane', async () => {
+  await loadCv();
+  const { guidedFilterFast, halveRect } = await import('../src/matte/guided.js');
+  const { resize } = await import('../src/ops.js');
+  const { cropRect } = await import('../src/image.js');
+  const w = 301, h = 180;
+  const guide = { width: w, height: h, channels: 3, data: Float32Array.from({ length: w * h * 3 }, (_, i) => Math.sin(i * 0.37) * 0.5 + 0.5) };
+  const input = { width: w, height: h, channels: 1 as const, data: Float32Array.from({ length: w * h }, (_, i) => ((i * 7) % 97) / 97) };
+  const half = halveRect(guide, 11, 6, 211, 170), area = resize(cropRect(guide, 11, 6, 211, 170), 100, 82);
+  let worst = 0;
+  for (let i = 0; i < half.data.length; i++) worst = Math.max(worst, Math.abs(half.data[i]! - area.data[i]!));
+  assert.ok(worst < 1e-6, `halved vs area resize: ${worst}`);
+  // A ring-shaped band reaching the image's last column (odd width: the halved box is moved by one).
+  const where = { width: w, height: h, channels: 1 as const, data: new Float32Array(w * h) };
+  const list: number[] = [];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const r = Math.hypot(x - 220, y - 90);
+    if (r > 50 && r < 62 || x >= w - 3) { where.data[y * w + x] = 1; list.push(y * w + x); }
+  }
+  const a = guidedFilterFast(guide, input, 3, 1e-4, where), b = guidedFilterFast(guide, input, 3, 1e-4, where, 2, Int32Array.from(list));
+  assert.deepEqual(b.data, a.data);
+  let changed = 0, outside = 0;
+  for (let i = 0; i < w * h; i++) {
+    if (where.data[i]) changed += a.data[i] !== input.data[i] ? 1 : 0;
+    else outside = Math.max(outside, Math.abs(a.data[i]! - input.data[i]!));
+  }
+  assert.equal(outside, 0, 'pixels outside the band keep their value');
+  assert.ok(changed > 0.9 * list.length, `${changed} of ${list.length} band pixels filtered`);
+});

@@ -381,7 +381,7 @@ export class ClassicEngine implements MatteEngine {
     // Coarse grids get the fast guided filter (coefficients at half resolution); full-resolution
     // decisions (small images) the exact one.
     let refined = refineRadius <= 0 ? alpha
-      : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
+      : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band, 2, bandList.subarray(0, bandPixels)) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
     // Keep the refinement from spreading alpha beyond the band (the fast filter writes band pixels
     // only; the exact one all) or into the sure core.
     if (refined !== alpha && !coarse) for (let p = 0; p < refined.data.length; p++) if (band.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;

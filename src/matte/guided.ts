@@ -3,7 +3,7 @@
  * edges of a colour guide, used to refine and upsample alpha. OpenCV.js's build has no ximgproc
  * module, so this is written on top of its box filter.
  */
-import { createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
+import { createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { resize } from '../ops.js';
 import { cv, withMats } from '../cv.js';
 import { f32Copy } from '../alloc.js';
@@ -90,35 +90,75 @@ export function guidedFilter(guide: ImageF32, input: Plane, radius: number, eps:
 }
 
 /**
+ * The rectangle [x0, x1) × [y0, y1) of `image` shrunk to half size by 2x2 means: what OpenCV's area
+ * resize computes for an exact factor of two, read straight from the whole image (no crop copied
+ * out and into OpenCV's memory and back). The rectangle's sides must be even.
+ */
+export function halveRect<T extends ImageF32>(image: T, x0: number, y0: number, x1: number, y1: number): T {
+  const c = image.channels, w = image.width;
+  const sw = (x1 - x0) >> 1, sh = (y1 - y0) >> 1;
+  const out = createImage(sw, sh, c);
+  const d = image.data, o = out.data;
+  for (let y = 0; y < sh; y++) {
+    const r0 = ((y0 + 2 * y) * w + x0) * c, r1 = r0 + w * c;
+    for (let x = 0, q = y * sw * c; x < sw; x++) {
+      for (let k = 0; k < c; k++, q++) {
+        const a = r0 + 2 * x * c + k;
+        o[q] = (d[a]! + d[a + c]! + d[r1 - r0 + a]! + d[r1 - r0 + a + c]!) * 0.25;
+      }
+    }
+  }
+  return out as T;
+}
+
+/**
  * The fast guided filter (He and Sun 2015): the coefficients are computed on the guide and input
  * shrunk by `step` (box means of a smaller radius), enlarged bilinearly, and applied to the
  * full-resolution guide, only at the pixels of `where` (the others keep their input value).
  * Costs about 1/step² of the exact filter; the coefficients are smooth, so little is lost.
+ * `pixels`: where's pixels as a list (raster order), when the caller has one: only they are visited.
  */
-export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane, step = 2): Plane {
+export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane, step = 2, pixels?: Int32Array): Plane {
   const box = supportRect(where, 0.5);
   const out = { ...input, data: f32Copy(input.data) };
   if (!box) return out;
   const halo = 2 * radius + 2 * step;
-  const x0 = Math.max(0, box[0] - halo), x1 = Math.min(input.width, box[2] + halo);
-  const y0 = Math.max(0, box[1] - halo), y1 = Math.min(input.height, box[3] + halo);
+  let x0 = Math.max(0, box[0] - halo), x1 = Math.min(input.width, box[2] + halo);
+  let y0 = Math.max(0, box[1] - halo), y1 = Math.min(input.height, box[3] + halo);
+  // Halving reads 2x2 blocks: even sides, one more column or row of context where the image has it.
+  if (step === 2) {
+    if ((x1 - x0) % 2) { if (x1 < input.width) x1++; else if (x0 > 0) x0--; }
+    if ((y1 - y0) % 2) { if (y1 < input.height) y1++; else if (y0 > 0) y0--; }
+  }
   const cw = x1 - x0, ch = y1 - y0;
-  const sw = Math.max(1, Math.round(cw / step)), sh = Math.max(1, Math.round(ch / step));
-  const g = resize(cropRect(guide, x0, y0, x1, y1), sw, sh), p = resize(cropRect(input, x0, y0, x1, y1), sw, sh);
+  const halve = step === 2 && cw % 2 === 0 && ch % 2 === 0;
+  const sw = halve ? cw / 2 : Math.max(1, Math.round(cw / step)), sh = halve ? ch / 2 : Math.max(1, Math.round(ch / step));
+  const g = halve ? halveRect(guide, x0, y0, x1, y1) : resize(cropRect(guide, x0, y0, x1, y1), sw, sh);
+  const p = halve ? halveRect(input, x0, y0, x1, y1) : resize(cropRect(input, x0, y0, x1, y1), sw, sh);
   const m = coefficients(g, p, Math.max(1, Math.round(radius / step)), eps);
   const sx = sw / cw, sy = sh / ch;
+  // Each column's and row's bilinear taps on the coefficient grid, once.
+  const cx0 = new Int32Array(cw), cx1 = new Int32Array(cw), cfx = new Float32Array(cw);
+  for (let x = 0; x < cw; x++) { const u = Math.min(sw - 1, Math.max(0, (x + 0.5) * sx - 0.5)); cx0[x] = Math.floor(u); cx1[x] = Math.min(sw - 1, cx0[x]! + 1); cfx[x] = u - cx0[x]!; }
+  const ry0 = new Int32Array(ch), ry1 = new Int32Array(ch), rfy = new Float32Array(ch);
+  for (let y = 0; y < ch; y++) { const v = Math.min(sh - 1, Math.max(0, (y + 0.5) * sy - 0.5)); ry0[y] = Math.floor(v); ry1[y] = Math.min(sh - 1, ry0[y]! + 1); rfy[y] = v - ry0[y]!; }
+  const width = input.width, gd = guide.data, od = out.data;
+  const apply = (q: number, x: number, y: number) => {
+    const fy = rfy[y]!, fx = cfx[x]!, r0 = ry0[y]! * sw, r1 = ry1[y]! * sw;
+    const k00 = (r0 + cx0[x]!) * 4, k01 = (r0 + cx1[x]!) * 4, k10 = (r1 + cx0[x]!) * 4, k11 = (r1 + cx1[x]!) * 4;
+    const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+    const val = (w00 * m[k00]! + w01 * m[k01]! + w10 * m[k10]! + w11 * m[k11]!) * gd[q * 3]!
+      + (w00 * m[k00 + 1]! + w01 * m[k01 + 1]! + w10 * m[k10 + 1]! + w11 * m[k11 + 1]!) * gd[q * 3 + 1]!
+      + (w00 * m[k00 + 2]! + w01 * m[k01 + 2]! + w10 * m[k10 + 2]! + w11 * m[k11 + 2]!) * gd[q * 3 + 2]!
+      + (w00 * m[k00 + 3]! + w01 * m[k01 + 3]! + w10 * m[k10 + 3]! + w11 * m[k11 + 3]!);
+    od[q] = val < 0 ? 0 : val > 1 ? 1 : val;
+  };
+  if (pixels) {
+    for (let i = 0; i < pixels.length; i++) { const q = pixels[i]!, y = Math.floor(q / width), x = q - y * width; apply(q, x - x0, y - y0); }
+    return out;
+  }
   for (let y = y0; y < y1; y++) {
-    const v = Math.min(sh - 1, Math.max(0, (y - y0 + 0.5) * sy - 0.5)), r0 = Math.floor(v), r1 = Math.min(sh - 1, r0 + 1), fy = v - r0;
-    for (let x = x0; x < x1; x++) {
-      const q = y * input.width + x;
-      if (where.data[q]! <= 0.5) continue;
-      const u = Math.min(sw - 1, Math.max(0, (x - x0 + 0.5) * sx - 0.5)), c0 = Math.floor(u), c1 = Math.min(sw - 1, c0 + 1), fx = u - c0;
-      const k00 = (r0 * sw + c0) * 4, k01 = (r0 * sw + c1) * 4, k10 = (r1 * sw + c0) * 4, k11 = (r1 * sw + c1) * 4;
-      const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
-      const at = (c: number) => w00 * m[k00 + c]! + w01 * m[k01 + c]! + w10 * m[k10 + c]! + w11 * m[k11 + c]!;
-      const val = at(0) * guide.data[q * 3]! + at(1) * guide.data[q * 3 + 1]! + at(2) * guide.data[q * 3 + 2]! + at(3);
-      out.data[q] = val < 0 ? 0 : val > 1 ? 1 : val;
-    }
+    for (let x = x0, q = y * width + x0; x < x1; x++, q++) if (where.data[q]! > 0.5) apply(q, x - x0, y - y0);
   }
   return out;
 }
