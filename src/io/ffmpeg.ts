@@ -3,20 +3,39 @@
  * binding or wasm build: it is the field's tool, every platform packages it, and separate
  * processes decode and encode in parallel with our matting.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { CleanplateError } from '../errors.js';
 
 export const FFMPEG_HELP = 'install ffmpeg (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg) or point CLEANPLATE_FFMPEG / CLEANPLATE_FFPROBE at the binaries';
 
 const found = new Map<string, string>();
 
-/** The path of `ffmpeg` or `ffprobe`, checked once; a clear error when it is missing. */
+/** An executable file at `path`, or on the PATH under that name. */
+function executable(path: string): boolean {
+  const candidates = path.includes('/') || path.includes('\\') ? [path]
+    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).flatMap((dir) => (process.platform === 'win32' ? [join(dir, `${path}.exe`), join(dir, path)] : [join(dir, path)]));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The path of `ffmpeg` or `ffprobe`, checked once; a clear error when it is missing. Looked up on
+ * the PATH rather than run (`-version` blocked this thread ~250 ms per tool at every start); a
+ * binary that is there but broken fails its first real run with ffmpeg's own message.
+ */
 export function tool(name: 'ffmpeg' | 'ffprobe'): string {
   const cached = found.get(name);
   if (cached) return cached;
   const path = process.env[name === 'ffmpeg' ? 'CLEANPLATE_FFMPEG' : 'CLEANPLATE_FFPROBE'] || name;
-  const check = spawnSync(path, ['-version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  if (check.error || check.status !== 0) throw new CleanplateError(`${name} not found: video needs it; ${FFMPEG_HELP}`, path);
+  if (!executable(path)) throw new CleanplateError(`${name} not found: video needs it; ${FFMPEG_HELP}`, path);
   found.set(name, path);
   return path;
 }
