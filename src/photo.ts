@@ -110,15 +110,15 @@ export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: numb
 }
 
 /**
- * Plate → image geometry: the alignment ladder (or, in a video, tracking from the previous frame's
- * `start`), then a check that the chosen transform really makes the plate agree better with the
- * image than no transform at all.
+ * Plate → image geometry: tracking from no transform for a plate of the image's size, else (or when
+ * that finds no supported fit) the alignment ladder, then a check that the chosen transform really
+ * makes the plate agree better with the image than no transform at all.
  */
-export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): { alignment: AlignmentReport; placed: PlacedPlate } {
+export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } {
   if (mode === 'none' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
   }
-  let alignment = estimateOrRefuse(image, plateRaw, subject, mode, start);
+  let alignment = estimateOrRefuse(image, plateRaw, subject, mode);
   let placed = placePlate(image, plateRaw, alignment.homography);
   if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
     // A transform that fits the features but makes the plate agree less with the image is wrong

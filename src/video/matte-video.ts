@@ -319,9 +319,6 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   // The priors on the video's coarser grid (its frames' priors are refined by the plate too): a
   // mask for the features, the colour fit and the plate check, at about half the photo's cost.
   const options = { longSide: RVM_VIDEO_LONG_SIDE };
-  // A plate of the frame's size is first tracked from no transform (Lucas-Kanade, a fraction of
-  // ORB's cost): a tripod frame lines up at once; ORB only when tracking finds no supported fit.
-  const start = sameSize(plateRaw, info) ? IDENTITY : undefined;
   for await (const frame of sampleFrames(info, step, index)) {
     checkAborted(signal);
     const image = fromBytes(info.width, info.height, 3, frame);
@@ -329,7 +326,7 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
     await timed('align', () => {
       let aligned;
       try {
-        aligned = alignPlate(image, plateRaw, subject, parts.align, start);
+        aligned = alignPlate(image, plateRaw, subject, parts.align);
       } catch (err) {
         // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
         if (err instanceof CleanplateError && parts.align !== 'none') return;
