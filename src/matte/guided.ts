@@ -17,38 +17,54 @@ import { f32Copy } from '../alloc.js';
 export function coefficients(guide: ImageF32, input: Plane, radius: number, eps: number): Float32Array {
   const c = cv();
   const { width: w, height: h } = input;
-  const n = w * h, k = 2 * radius + 1;
+  const k = 2 * radius + 1;
   return withMats((t) => {
     const mats = [0, 1, 2, 3].map(() => t(new c.Mat(h, w, c.CV_32FC4)));
     const [m0, m1, m2, m3] = mats.map((m) => m.data32F as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const g = guide.data, v = input.data;
-    for (let p = 0, o = 0; p < n; p++, o += 4) {
-      const i0 = g[p * 3]!, i1 = g[p * 3 + 1]!, i2 = g[p * 3 + 2]!, x = v[p]!;
-      m0[o] = i0; m0[o + 1] = i1; m0[o + 2] = i2; m0[o + 3] = x;
-      m1[o] = i0 * x; m1[o + 1] = i1 * x; m1[o + 2] = i2 * x; m1[o + 3] = i0 * i0;
-      m2[o] = i0 * i1; m2[o + 1] = i0 * i2; m2[o + 2] = i1 * i1; m2[o + 3] = i1 * i2;
-      m3[o] = i2 * i2;
-    }
+    packProducts(guide.data, input.data, m0, m1, m2, m3);
     const size = new c.Size(k, k), anchor = new c.Point(-1, -1);
     const means = mats.map((m) => { const d = t(new c.Mat()); c.blur(m, d, size, anchor, c.BORDER_REFLECT); return d.data32F as Float32Array; });
     const [b0, b1, b2, b3] = means as [Float32Array, Float32Array, Float32Array, Float32Array];
     const ab = t(new c.Mat(h, w, c.CV_32FC4));
-    const out = ab.data32F as Float32Array;
-    for (let p = 0, o = 0; p < n; p++, o += 4) {
-      const mi0 = b0[o]!, mi1 = b0[o + 1]!, mi2 = b0[o + 2]!, mp = b0[o + 3]!;
-      const c0 = b1[o]! - mi0 * mp, c1 = b1[o + 1]! - mi1 * mp, c2 = b1[o + 2]! - mi2 * mp;
-      const s00 = b1[o + 3]! - mi0 * mi0 + eps, s01 = b2[o]! - mi0 * mi1, s02 = b2[o + 1]! - mi0 * mi2;
-      const s11 = b2[o + 2]! - mi1 * mi1 + eps, s12 = b2[o + 3]! - mi1 * mi2, s22 = b3[o]! - mi2 * mi2 + eps;
-      const i00 = s11 * s22 - s12 * s12, i01 = s02 * s12 - s01 * s22, i02 = s01 * s12 - s02 * s11;
-      const i11 = s00 * s22 - s02 * s02, i12 = s01 * s02 - s00 * s12, i22 = s00 * s11 - s01 * s01;
-      const det = s00 * i00 + s01 * i01 + s02 * i02;
-      const a0 = (i00 * c0 + i01 * c1 + i02 * c2) / det, a1 = (i01 * c0 + i11 * c1 + i12 * c2) / det, a2 = (i02 * c0 + i12 * c1 + i22 * c2) / det;
-      out[o] = a0; out[o + 1] = a1; out[o + 2] = a2; out[o + 3] = mp - a0 * mi0 - a1 * mi1 - a2 * mi2;
-    }
+    solveCoefficients(b0, b1, b2, b3, ab.data32F as Float32Array, eps);
     const mean = t(new c.Mat());
     c.blur(ab, mean, size, anchor, c.BORDER_REFLECT);
     return f32Copy(mean.data32F as Float32Array);
   });
+}
+
+/*
+ * The two per-pixel passes are functions of their own, not loops inside the closure that withMats
+ * runs: V8 compiled such a closure's hot loops again on almost every call (a trace of a 48-frame
+ * video: dozens of recompilations, ~1 s of a core).
+ */
+
+/** The guide's and input's products, four to a pixel in each of m0..m3 (the thirteen box-filtered quantities). */
+function packProducts(g: Float32Array, v: Float32Array, m0: Float32Array, m1: Float32Array, m2: Float32Array, m3: Float32Array): void {
+  const n = v.length;
+  for (let p = 0, o = 0; p < n; p++, o += 4) {
+    const i0 = g[p * 3]!, i1 = g[p * 3 + 1]!, i2 = g[p * 3 + 2]!, x = v[p]!;
+    m0[o] = i0; m0[o + 1] = i1; m0[o + 2] = i2; m0[o + 3] = x;
+    m1[o] = i0 * x; m1[o + 1] = i1 * x; m1[o + 2] = i2 * x; m1[o + 3] = i0 * i0;
+    m2[o] = i0 * i1; m2[o + 1] = i0 * i2; m2[o + 2] = i1 * i1; m2[o + 3] = i1 * i2;
+    m3[o] = i2 * i2;
+  }
+}
+
+/** Each pixel's (a0, a1, a2, b) from the box means, by Cramer's rule on the regularised 3x3 covariance. */
+function solveCoefficients(b0: Float32Array, b1: Float32Array, b2: Float32Array, b3: Float32Array, out: Float32Array, eps: number): void {
+  const n = out.length >> 2;
+  for (let p = 0, o = 0; p < n; p++, o += 4) {
+    const mi0 = b0[o]!, mi1 = b0[o + 1]!, mi2 = b0[o + 2]!, mp = b0[o + 3]!;
+    const c0 = b1[o]! - mi0 * mp, c1 = b1[o + 1]! - mi1 * mp, c2 = b1[o + 2]! - mi2 * mp;
+    const s00 = b1[o + 3]! - mi0 * mi0 + eps, s01 = b2[o]! - mi0 * mi1, s02 = b2[o + 1]! - mi0 * mi2;
+    const s11 = b2[o + 2]! - mi1 * mi1 + eps, s12 = b2[o + 3]! - mi1 * mi2, s22 = b3[o]! - mi2 * mi2 + eps;
+    const i00 = s11 * s22 - s12 * s12, i01 = s02 * s12 - s01 * s22, i02 = s01 * s12 - s02 * s11;
+    const i11 = s00 * s22 - s02 * s02, i12 = s01 * s02 - s00 * s12, i22 = s00 * s11 - s01 * s01;
+    const det = s00 * i00 + s01 * i01 + s02 * i02;
+    const a0 = (i00 * c0 + i01 * c1 + i02 * c2) / det, a1 = (i01 * c0 + i11 * c1 + i12 * c2) / det, a2 = (i02 * c0 + i12 * c1 + i22 * c2) / det;
+    out[o] = a0; out[o + 1] = a1; out[o + 2] = a2; out[o + 3] = mp - a0 * mi0 - a1 * mi1 - a2 * mi2;
+  }
 }
 
 export function guidedFilterWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Plane {
@@ -142,23 +158,30 @@ export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, 
   for (let x = 0; x < cw; x++) { const u = Math.min(sw - 1, Math.max(0, (x + 0.5) * sx - 0.5)); cx0[x] = Math.floor(u); cx1[x] = Math.min(sw - 1, cx0[x]! + 1); cfx[x] = u - cx0[x]!; }
   const ry0 = new Int32Array(ch), ry1 = new Int32Array(ch), rfy = new Float32Array(ch);
   for (let y = 0; y < ch; y++) { const v = Math.min(sh - 1, Math.max(0, (y + 0.5) * sy - 0.5)); ry0[y] = Math.floor(v); ry1[y] = Math.min(sh - 1, ry0[y]! + 1); rfy[y] = v - ry0[y]!; }
-  const width = input.width, gd = guide.data, od = out.data;
-  const apply = (q: number, x: number, y: number) => {
-    const fy = rfy[y]!, fx = cfx[x]!, r0 = ry0[y]! * sw, r1 = ry1[y]! * sw;
-    const k00 = (r0 + cx0[x]!) * 4, k01 = (r0 + cx1[x]!) * 4, k10 = (r1 + cx0[x]!) * 4, k11 = (r1 + cx1[x]!) * 4;
-    const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
-    const val = (w00 * m[k00]! + w01 * m[k01]! + w10 * m[k10]! + w11 * m[k11]!) * gd[q * 3]!
-      + (w00 * m[k00 + 1]! + w01 * m[k01 + 1]! + w10 * m[k10 + 1]! + w11 * m[k11 + 1]!) * gd[q * 3 + 1]!
-      + (w00 * m[k00 + 2]! + w01 * m[k01 + 2]! + w10 * m[k10 + 2]! + w11 * m[k11 + 2]!) * gd[q * 3 + 2]!
-      + (w00 * m[k00 + 3]! + w01 * m[k01 + 3]! + w10 * m[k10 + 3]! + w11 * m[k11 + 3]!);
-    od[q] = val < 0 ? 0 : val > 1 ? 1 : val;
-  };
+  const taps: Taps = { m, sw, cx0, cx1, cfx, ry0, ry1, rfy };
+  const width = input.width;
   if (pixels) {
-    for (let i = 0; i < pixels.length; i++) { const q = pixels[i]!, y = Math.floor(q / width), x = q - y * width; apply(q, x - x0, y - y0); }
+    for (let i = 0; i < pixels.length; i++) { const q = pixels[i]!, y = Math.floor(q / width), x = q - y * width; applyAt(taps, guide.data, out.data, q, x - x0, y - y0); }
     return out;
   }
   for (let y = y0; y < y1; y++) {
-    for (let x = x0, q = y * width + x0; x < x1; x++, q++) if (where.data[q]! > 0.5) apply(q, x - x0, y - y0);
+    for (let x = x0, q = y * width + x0; x < x1; x++, q++) if (where.data[q]! > 0.5) applyAt(taps, guide.data, out.data, q, x - x0, y - y0);
   }
   return out;
+}
+
+/** The coefficient grid and each column's and row's bilinear taps on it. */
+interface Taps { m: Float32Array; sw: number; cx0: Int32Array; cx1: Int32Array; cfx: Float32Array; ry0: Int32Array; ry1: Int32Array; rfy: Float32Array }
+
+/** The filtered value at pixel q (column x, row y of the box): the enlarged coefficients applied to the full-resolution guide. */
+function applyAt(t: Taps, gd: Float32Array, od: Float32Array, q: number, x: number, y: number): void {
+  const { m, sw } = t;
+  const fy = t.rfy[y]!, fx = t.cfx[x]!, r0 = t.ry0[y]! * sw, r1 = t.ry1[y]! * sw;
+  const k00 = (r0 + t.cx0[x]!) * 4, k01 = (r0 + t.cx1[x]!) * 4, k10 = (r1 + t.cx0[x]!) * 4, k11 = (r1 + t.cx1[x]!) * 4;
+  const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+  const val = (w00 * m[k00]! + w01 * m[k01]! + w10 * m[k10]! + w11 * m[k11]!) * gd[q * 3]!
+    + (w00 * m[k00 + 1]! + w01 * m[k01 + 1]! + w10 * m[k10 + 1]! + w11 * m[k11 + 1]!) * gd[q * 3 + 1]!
+    + (w00 * m[k00 + 2]! + w01 * m[k01 + 2]! + w10 * m[k10 + 2]! + w11 * m[k11 + 2]!) * gd[q * 3 + 2]!
+    + (w00 * m[k00 + 3]! + w01 * m[k01 + 3]! + w10 * m[k10 + 3]! + w11 * m[k11 + 3]!);
+  od[q] = val < 0 ? 0 : val > 1 ? 1 : val;
 }
