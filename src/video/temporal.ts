@@ -125,13 +125,18 @@ export class AlphaStabiliser {
       }
       const local = boxMean(change, RADIUS);
       const span = this.moving - this.still;
+      const a = alpha.data, f = foreground.data, ld = local.data;
       for (let y = y0; y < y1; y++) {
-        for (let x = x0, p = y * width + x0; x < x1; x++, p++) {
-          const t = Math.min(1, Math.max(0, (local.data[(y - cy0) * cw + x - cx0]! - this.still) / span));
+        for (let x = x0, p = y * width + x0, l = (y - cy0) * cw + x0 - cx0; x < x1; x++, p++, l++) {
+          // α is 0 in both frames (and so is F: every engine leaves F 0 where α is, and this blend
+          // keeps it so): nothing would change. About half of the rectangle around a subject.
+          const ap = a[p]!, bp = pa.data[p]!;
+          if (ap === 0 && bp === 0) continue;
+          const t = Math.min(1, Math.max(0, (ld[l]! - this.still) / span));
           const w = this.keep * (1 - t * t * (3 - 2 * t));
           if (w <= 0) continue;
-          alpha.data[p] = alpha.data[p]! + w * (pa.data[p]! - alpha.data[p]!);
-          for (let c = 0; c < 3; c++) foreground.data[p * 3 + c] = foreground.data[p * 3 + c]! + w * (pf.data[p * 3 + c]! - foreground.data[p * 3 + c]!);
+          a[p] = ap + w * (bp - ap);
+          for (let c = 0; c < 3; c++) f[p * 3 + c] = f[p * 3 + c]! + w * (pf.data[p * 3 + c]! - f[p * 3 + c]!);
         }
       }
     }
