@@ -95,16 +95,27 @@ async function buildVideo(): Promise<void> {
 }
 
 /** Every alpha PNG of a job against the single-process run's: differing pixels and the mean absolute difference (0..1). */
-async function compareAlphas(id: string): Promise<{ differing: number; mad: number; frames: number }> {
-  let differing = 0, sum = 0, count = 0;
+async function compareAlphas(id: string): Promise<{ differing: number; worst: number; mad: number; count: number }> {
+  let differing = 0, worst = 0, sum = 0, count = 0;
   for (let i = 0; i < FRAMES; i++) {
     const got = await grey(await output(id, `alpha/${String(i + 1).padStart(6, '0')}.png`));
     const want = videoAlphas[i]!;
     assert.equal(got.length, want.length, `frame ${i + 1} size`);
-    for (let p = 0; p < got.length; p++) { const d = Math.abs(got[p]! - want[p]!); if (d) differing++; sum += d; }
+    for (let p = 0; p < got.length; p++) { const d = Math.abs(got[p]! - want[p]!); if (d) differing++; worst = Math.max(worst, d); sum += d; }
     count += got.length;
   }
-  return { differing, mad: sum / 255 / count, frames: FRAMES };
+  return { differing, worst, mad: sum / 255 / count, count };
+}
+
+/**
+ * A split run equals the single run but for the stabiliser's start: a segment's 16-frame warm-up
+ * fades it to under 0.6^16 ≈ 3e-4 of α, which can still tip a value over an 8-bit rounding boundary
+ * (a handful of pixels of millions, one level each; none in most runs).
+ */
+function assertSameAlphas(same: { differing: number; worst: number; mad: number; count: number }, what: string): void {
+  const detail = `${same.differing} of ${same.count} pixels differ, at most ${same.worst} level(s), MAD ${same.mad.toExponential(2)}`;
+  assert.ok(same.worst <= 1, `${what}: ${detail}`);
+  assert.ok(same.differing <= 1e-5 * same.count, `${what}: ${detail}`);
 }
 
 function ffprobeStreams(file: string): { codec_type: string; nb_read_frames?: string; duration?: string }[] {
@@ -210,7 +221,7 @@ test('redis: 20 concurrent submissions over two workers all complete, none lost 
   for (const id of ids) assert.equal(logs.split(`job ${id}: completed`).length - 1, 1, `${id} ran exactly once`);
 });
 
-test('redis: a video split over two workers as a flow equals the single-process run (alpha PNGs identical); composite has every frame and the audio', { skip: skipVideo }, async () => {
+test('redis: a video split over two workers as a flow equals the single-process run (alpha PNGs, to the stabiliser\'s rounding); composite has every frame and the audio', { skip: skipVideo }, async () => {
   const before = workers.map((w) => w.log().length);
   const r = await post({ input: video, plate: videoPlate }, VIDEO_FIELDS);
   assert.equal(r.status, 202, JSON.stringify(r.body));
@@ -228,8 +239,7 @@ test('redis: a video split over two workers as a flow equals the single-process 
   assert.deepEqual(report.split.joined, { 'composite.mp4': 'copy', 'alpha.mp4': 'copy', 'foreground.webm': 'copy' }, 'parts joined by stream copy');
   assert.equal(report.frames, FRAMES);
 
-  const same = await compareAlphas(id);
-  assert.equal(same.differing, 0, `alpha PNGs differ from the single-process run at ${same.differing} pixels (MAD ${same.mad.toExponential(2)})`);
+  assertSameAlphas(await compareAlphas(id), 'alpha PNGs against the single-process run');
 
   const composite = join(dir, `${id}-composite.mp4`);
   await writeFile(composite, await output(id, 'composite.mp4'));
@@ -262,8 +272,7 @@ test('redis: a worker killed (-9) mid-segment: the flow completes, with the same
   const j = await finished(api.url, id, {}, 85_000);
   assert.equal(j.state, 'completed', j.error ?? '');
   assert.match(workers.map((w) => w.log()).join('\n'), new RegExp(`job ${id} segment ${segment}: completed`), 'another worker redid the segment');
-  const same = await compareAlphas(id);
-  assert.equal(same.differing, 0, `alpha PNGs differ from an uninterrupted run at ${same.differing} pixels (MAD ${same.mad.toExponential(2)})`);
+  assertSameAlphas(await compareAlphas(id), 'alpha PNGs against an uninterrupted run');
   assert.ok(!existsSync(join(data, 'jobs', id, 'segments')), 'no segment parts left behind');
   worker(); // back to two
 });

@@ -152,7 +152,8 @@ export const WINDOW = 2;
  * Frames a segment mattes before its first frame and throws away. The stabiliser keeps at most
  * 0.6 of the previous α, so a different start fades to 0.6^16 ≈ 3e-4 of a difference (under a
  * tenth of an 8-bit step) by the segment's first frame: with the classic engine and a prior without
- * memory a segment equals the whole run exactly. A hand-held plate's tracker would remember further
+ * memory a segment equals the whole run but where that residue tips a value over an 8-bit rounding
+ * boundary (one level, at a handful of pixels in millions at most). A hand-held plate's tracker would remember further
  * back, but it is re-acquired on a grid (REACQUIRE_EVERY) and such a segment's warm-up starts on
  * the grid (up to REACQUIRE_EVERY - 1 frames more), so it equals the whole run too but for the
  * stabiliser's rounding (test/video.test.ts: a few dozen of 5.5M pixels one level apart, MAD ~2e-8;
