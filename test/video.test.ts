@@ -192,6 +192,9 @@ test('video: damaged, unreadable and unsupported inputs fail clearly and write n
     [[text], /notes\.mp4: cannot read video/],
     [[join(dir, 'missing.mp4')], /missing\.mp4: video not found/],
     [[join(dir, 'clip.mp4')], /ffmpeg not found.*apt install ffmpeg/, { CLEANPLATE_FFMPEG: '/nonexistent/ffmpeg' }],
+    // A binary that is there but is not ffmpeg: the error names it, not the (good) input.
+    [[join(dir, 'clip.mp4')], /^cleanplate: \/bin\/false: ffprobe failed without a message \(exit 1\): not a working ffprobe/, { CLEANPLATE_FFPROBE: '/bin/false' }],
+    [[join(dir, 'clip.mp4')], /^cleanplate: \/bin\/true: ffmpeg failed without a message \(exit 0\): not a working ffmpeg/, { CLEANPLATE_FFMPEG: '/bin/true' }],
   ];
   const noPlate = cli(['video', join(dir, 'clip.mp4'), '--out', join(dir, 'bad-noplate'), '--prior', 'none']);
   assert.equal(noPlate.code, 1);

@@ -29,7 +29,7 @@ function executable(path: string): boolean {
 /**
  * The path of `ffmpeg` or `ffprobe`, checked once; a clear error when it is missing. Looked up on
  * the PATH rather than run (`-version` blocked this thread ~250 ms per tool at every start); a
- * binary that is there but broken fails its first real run with ffmpeg's own message.
+ * binary that is there but broken fails its first real run (silentFailure).
  */
 export function tool(name: 'ffmpeg' | 'ffprobe'): string {
   const cached = found.get(name);
@@ -38,6 +38,16 @@ export function tool(name: 'ffmpeg' | 'ffprobe'): string {
   if (!executable(path)) throw new CleanplateError(`${name} not found: video needs it; ${FFMPEG_HELP}`, path);
   found.set(name, path);
   return path;
+}
+
+/**
+ * A run that failed without a word on stderr: ffmpeg and ffprobe always say why an input fails, so
+ * the binary itself is at fault (a broken install, another program under that name). `tool` only
+ * looks the binary up; this is where one that is there but does not work gets its one-line error,
+ * naming the binary rather than the input.
+ */
+export function silentFailure(name: 'ffmpeg' | 'ffprobe', code: number | null): CleanplateError {
+  return new CleanplateError(`${name} failed without a message (exit ${code}): not a working ${name}; ${FFMPEG_HELP}`, tool(name));
 }
 
 /** Runs a tool to completion and returns its stdout; stderr's last lines go into the error. */
@@ -50,7 +60,7 @@ export function runTool(name: 'ffmpeg' | 'ffprobe', args: string[], file: string
     child.on('error', (e) => reject(new CleanplateError(`${what}: ${e.message}`, file)));
     child.on('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new CleanplateError(`${what}: ${tellingLine(err, file) || `${name} exited with ${code}`}`, file));
+      else reject(err.trim() ? new CleanplateError(`${what}: ${tellingLine(err, file)}`, file) : silentFailure(name, code));
     });
   });
 }

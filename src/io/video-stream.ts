@@ -7,7 +7,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import { CleanplateError } from '../errors.js';
-import { DAMAGE, lastLine, tellingLine, tool } from './ffmpeg.js';
+import { DAMAGE, lastLine, silentFailure, tellingLine, tool } from './ffmpeg.js';
 import type { FrameIndex } from './video-probe.js';
 import { ffmpegThreads } from '../threads.js';
 
@@ -95,7 +95,7 @@ export class FrameReader {
   private finish(code: number | null): void {
     this.ended = true;
     if (this.stopped) return this.settle();
-    if (code !== 0) this.fail(new CleanplateError(`cannot decode video: ${lastLine(this.stderr, this.file) || `ffmpeg exited with ${code}`}`, this.file));
+    if (code !== 0) this.fail(this.stderr.trim() ? new CleanplateError(`cannot decode video: ${lastLine(this.stderr, this.file)}`, this.file) : silentFailure('ffmpeg', code));
     else if (DAMAGE.test(this.stderr)) this.fail(new CleanplateError(`video is damaged or truncated: ${lastLine(this.stderr, this.file)}`, this.file));
     else if (this.filled) this.fail(new CleanplateError('video ends in the middle of a frame', this.file));
     this.settle();
@@ -183,7 +183,7 @@ export class FrameWriter {
     this.child.stdin.end();
     const code = await this.exit;
     if (this.broken) throw this.broken;
-    if (code !== 0) throw this.error(`ffmpeg exited with ${code}`);
+    if (code !== 0) throw this.stderr.trim() ? this.error(`ffmpeg exited with ${code}`) : silentFailure('ffmpeg', code);
   }
 
   async abort(): Promise<void> {
@@ -213,7 +213,7 @@ export function throughPixelFormat(rgb: Uint8Array, width: number, height: numbe
     child.on('close', (code) => {
       const out = Buffer.concat(chunks);
       if (code === 0 && out.length === rgb.length) resolve(out);
-      else reject(new CleanplateError(`cannot convert to ${pixelFormat}: ${lastLine(stderr) || `ffmpeg exited with ${code}`}`, name));
+      else reject(stderr.trim() ? new CleanplateError(`cannot convert to ${pixelFormat}: ${lastLine(stderr)}`, name) : silentFailure('ffmpeg', code));
     });
   });
 }
