@@ -56,10 +56,11 @@ export function imageFromMat(mat: Cv): ImageF32 {
   return { width: mat.cols, height: mat.rows, channels, data: f32Copy(mat.data32F) };
 }
 
-export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5): Cv {
+/** 255 where the plane is above `threshold` (below or at it with `invert`), else 0. */
+export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5, invert = false): Cv {
   const mat = new cv.Mat(plane.height, plane.width, cv.CV_8UC1);
   const out = mat.data as Uint8Array;
-  for (let i = 0; i < plane.data.length; i++) out[i] = plane.data[i]! > threshold ? 255 : 0;
+  for (let i = 0; i < plane.data.length; i++) out[i] = (plane.data[i]! > threshold) !== invert ? 255 : 0;
   return mat;
 }
 

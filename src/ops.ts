@@ -34,23 +34,13 @@ export function dilate(plane: Plane, kernel: number, iterations = 1): Plane {
 }
 
 /**
- * 255 where (v > 0.5) === inside, else 0. A function of its own, not a loop inside the closure that
- * withMats runs: V8 compiles a hot loop in a fresh closure over and over (a trace of a 48-frame
- * video showed the closures' loops recompiled dozens of times, ~1 s of a core).
- */
-function maskBytes(values: Float32Array, out: Uint8Array, inside: boolean): void {
-  for (let i = 0; i < out.length; i++) out[i] = (values[i]! > 0.5) === inside ? 255 : 0;
-}
-
-/**
  * Distance (px) from every pixel to the nearest pixel where `inside` is false, via OpenCV's
  * distance transform: a disc dilation or erosion of any radius costs the same.
  */
 function distanceTo(plane: Plane, inside: boolean): Float32Array {
   const c = cv();
   return withMats((t) => {
-    const src = t(new c.Mat(plane.height, plane.width, c.CV_8UC1));
-    maskBytes(plane.data, src.data as Uint8Array, inside);
+    const src = t(matU8FromPlane(c, plane, 0.5, !inside));
     const dst = t(new c.Mat());
     c.distanceTransform(src, dst, c.DIST_L2, 5);
     return f32Copy(dst.data32F);

@@ -7,7 +7,7 @@
  * Whatever rung is reached is then refined to sub-pixel precision by corners tracked with
  * pyramidal Lucas-Kanade (OpenCV), kept only when many corners spread over the frame agree.
  */
-import { cv, withMats, type Cv } from '../cv.js';
+import { cv, planeFromMatU8, withMats, type Cv } from '../cv.js';
 import { toGray, type ImageF32, type Plane } from '../image.js';
 import { dilateDisc, resize } from '../ops.js';
 
@@ -408,12 +408,7 @@ export function warpPlate(plate: ImageF32, homography: number[], width: number, 
     const ones = t(new c.Mat(plate.height, plate.width, c.CV_8UC1, new c.Scalar(255)));
     const cover = t(new c.Mat());
     c.warpPerspective(ones, cover, m, new c.Size(width, height), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
-    const cd = cover.data as Uint8Array;
-    const valid = new Float32Array(width * height);
-    for (let i = 0; i < valid.length; i++) valid[i] = cd[i]! > 0 ? 1 : 0;
-    return {
-      warped: { width, height, channels: 3, data: new Float32Array(dst.data32F) },
-      valid: { width, height, channels: 1, data: valid } as Plane,
-    };
+    // Nearest-neighbour warp of a 255 mask: 0 or 255, i.e. exactly 0 or 1 once scaled.
+    return { warped: { width, height, channels: 3, data: new Float32Array(dst.data32F) }, valid: planeFromMatU8(cover) };
   });
 }
