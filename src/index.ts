@@ -3,7 +3,7 @@ export { createMatter } from './pipeline.js';
 export type { Matter, MatterOptions, MatteRequest, MatteResult, MatteReport, ImageSource } from './pipeline.js';
 export type { ImageF32, Plane } from './image.js';
 export { decodeImage } from './io/decode.js';
-export { encodePng, rgba } from './io/encode.js';
+export { encodePng, encodeRgbaPng } from './io/encode.js';
 export { writeMatteOutputs } from './io/outputs.js';
 export { alphaMetrics, dtSSD, sad, mseIn, mad, grad, conn } from './eval/metrics.js';
 export type { AlphaMetrics } from './eval/metrics.js';

@@ -6,7 +6,7 @@
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessPlate, type PlateAssessment } from './align/plate-check.js';
 import { estimateAlignment, IDENTITY, invert3, project, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
-import { composite, resizeCover, solidColour } from './composite/index.js';
+import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { binarize, resize } from './ops.js';
@@ -259,7 +259,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
 
   let comp: ImageF32 | undefined;
   if (background) comp = composite(out.foreground, out.alpha, resizeCover(background, image.width, image.height));
-  else if (colour) comp = composite(out.foreground, out.alpha, solidColour(image.width, image.height, colour));
+  else if (colour) comp = compositeColour(out.foreground, out.alpha, colour);
   if (comp) lap('composite');
 
   return {

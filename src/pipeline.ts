@@ -100,9 +100,12 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
       const timings: Record<string, number> = {};
       let t = performance.now();
       const lap = (stage: string) => { const now = performance.now(); timings[stage] = +((timings[stage] ?? 0) + now - t).toFixed(1); t = now; };
-      const image = await loadImage(request.image, resolved.maxPixels, 'image');
-      const plateRaw = request.plate === undefined ? undefined : await loadImage(request.plate, resolved.maxPixels, 'plate');
-      const background = request.background === undefined ? undefined : await loadImage(request.background, resolved.maxPixels, 'background');
+      // sharp decodes on libuv's pool: the files at once keep both cores busy.
+      const [image, plateRaw, background] = await Promise.all([
+        loadImage(request.image, resolved.maxPixels, 'image'),
+        request.plate === undefined ? undefined : loadImage(request.plate, resolved.maxPixels, 'plate'),
+        request.background === undefined ? undefined : loadImage(request.background, resolved.maxPixels, 'background'),
+      ]);
       const colour = request.color === undefined ? undefined : parseColour(request.color);
       if (request.plate === undefined && resolved.prior === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
       lap('decode');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { composite, parseColour, resizeCover, solidColour } from '../src/composite/index.js';
+import { composite, compositeColour, parseColour, resizeCover, solidColour } from '../src/composite/index.js';
 import { loadCv } from '../src/cv.js';
 import { createImage, type Plane } from '../src/image.js';
 import { estimateForeground } from '../src/matte/foreground.js';
@@ -11,6 +11,18 @@ test('compositing identities: alpha 1 gives the foreground, alpha 0 the backgrou
   const alpha: Plane = { width: 3, height: 1, channels: 1, data: Float32Array.from([1, 0, 0.5]) };
   const out = composite(fg, alpha, bg);
   assert.deepEqual(Array.from(out.data), [1, 0, 0, 0, 0, 1, 0.5, 0, 0.5]);
+});
+
+test('compositing onto a colour equals compositing onto that colour as an image', () => {
+  const w = 7, h = 5;
+  const fg = createImage(w, h, 3);
+  const alpha = createImage(w, h, 1) as Plane;
+  for (let i = 0; i < fg.data.length; i++) fg.data[i] = ((i * 37) % 101) / 100;
+  for (let p = 0; p < w * h; p++) alpha.data[p] = ((p * 13) % 11) / 10;
+  const rgb: [number, number, number] = [0, 0.69, 0.25];
+  const flat = solidColour(w, h, rgb);
+  assert.deepEqual(Array.from(flat.data.subarray(30, 33)), Array.from(Float32Array.from(rgb)));
+  assert.deepEqual(compositeColour(fg, alpha, rgb).data, composite(fg, alpha, flat).data);
 });
 
 test('hex colours parse in long and short form and bad ones are refused', () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../src/io/decode.js';
-import { OutputSet } from '../src/io/encode.js';
+import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
+import { createImage, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
 
 test('EXIF orientation is applied: a portrait-tagged JPEG decodes rotated', async () => {
@@ -56,4 +57,17 @@ test('an output set publishes all files at once, or none after an abort', async 
   await failed.abort();
   assert.deepEqual(await readdir(dir2), []);
   await writeFile(join(dir2, 'keep'), '');
+});
+
+test('the foreground PNG holds the colour and the alpha as 8-bit straight RGBA', async () => {
+  const w = 9, h = 4;
+  const fg = createImage(w, h, 3), alpha = createImage(w, h, 1) as Plane;
+  for (let i = 0; i < fg.data.length; i++) fg.data[i] = ((i * 29) % 97) / 96;
+  for (let p = 0; p < w * h; p++) alpha.data[p] = p / (w * h - 1);
+  const { data, info } = await sharp(await encodeRgbaPng(fg, alpha)).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height, info.channels], [w, h, 4]);
+  for (let p = 0; p < w * h; p++) {
+    for (let c = 0; c < 3; c++) assert.equal(data[p * 4 + c], Math.round(fg.data[p * 3 + c]! * 255), `pixel ${p} channel ${c}`);
+    assert.equal(data[p * 4 + 3], Math.round(alpha.data[p]! * 255), `pixel ${p} alpha`);
+  }
 });

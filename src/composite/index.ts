@@ -26,7 +26,8 @@ export function parseColour(hex: string): [number, number, number] {
 
 export function solidColour(width: number, height: number, rgb: [number, number, number]): ImageF32 {
   const out = createImage(width, height, 3);
-  for (let p = 0; p < width * height; p++) out.data.set(rgb, p * 3);
+  const d = out.data, [r, g, b] = rgb;
+  for (let i = 0; i < d.length; i += 3) { d[i] = r; d[i + 1] = g; d[i + 2] = b; }
   return out;
 }
 
@@ -36,6 +37,19 @@ export function composite(foreground: ImageF32, alpha: Plane, background: ImageF
   for (let p = 0; p < alpha.data.length; p++) {
     const a = alpha.data[p]!;
     for (let c = 0; c < 3; c++) out.data[p * 3 + c] = a * foreground.data[p * 3 + c]! + (1 - a) * background.data[p * 3 + c]!;
+  }
+  return out;
+}
+
+/** αF + (1-α)C onto a flat colour C: `composite` onto `solidColour`, without that image in memory. */
+export function compositeColour(foreground: ImageF32, alpha: Plane, rgb: [number, number, number]): ImageF32 {
+  const out = createImage(foreground.width, foreground.height, 3);
+  const f = foreground.data, a = alpha.data, o = out.data;
+  // As stored in an image's Float32Array, so that the sums equal composite()'s bit for bit.
+  const r = Math.fround(rgb[0]), g = Math.fround(rgb[1]), b = Math.fround(rgb[2]);
+  for (let p = 0, i = 0; p < a.length; p++, i += 3) {
+    const w = a[p]!, v = 1 - w;
+    o[i] = w * f[i]! + v * r; o[i + 1] = w * f[i + 1]! + v * g; o[i + 2] = w * f[i + 2]! + v * b;
   }
   return out;
 }

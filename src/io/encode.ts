@@ -7,26 +7,25 @@ import { mkdir, rename, rm, writeFile, access, constants } from 'node:fs/promise
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { CleanplateError } from '../errors.js';
-import { toBytes, type ImageF32 } from '../image.js';
+import { rgbaBytes, toBytes, type ImageF32, type Plane } from '../image.js';
 
-export async function encodePng(image: ImageF32): Promise<Buffer> {
-  return sharp(toBytes(image), { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 3 | 4 } })
-    .toColourspace(image.channels === 1 ? 'b-w' : 'srgb')
+function pngOf(bytes: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<Buffer> {
+  return sharp(bytes, { raw: { width, height, channels } })
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
     .png({ compressionLevel: 6 })
     .toBuffer();
 }
 
-/** RGBA with straight (unpremultiplied) alpha from a colour image and its alpha plane. */
-export function rgba(foreground: ImageF32, alpha: ImageF32): ImageF32 {
-  const n = foreground.width * foreground.height;
-  const data = new Float32Array(n * 4);
-  for (let p = 0; p < n; p++) {
-    data[p * 4] = foreground.data[p * 3]!;
-    data[p * 4 + 1] = foreground.data[p * 3 + 1]!;
-    data[p * 4 + 2] = foreground.data[p * 3 + 2]!;
-    data[p * 4 + 3] = alpha.data[p]!;
-  }
-  return { width: foreground.width, height: foreground.height, channels: 4, data };
+export async function encodePng(image: ImageF32): Promise<Buffer> {
+  return pngOf(toBytes(image), image.width, image.height, image.channels as 1 | 3 | 4);
+}
+
+/**
+ * The foreground as an RGBA PNG with straight (unpremultiplied) alpha, from 8-bit RGBA built
+ * straight from the float image and plane (a float RGBA copy is 133 MB at 4K).
+ */
+export async function encodeRgbaPng(foreground: ImageF32, alpha: Plane): Promise<Buffer> {
+  return pngOf(rgbaBytes(foreground, alpha), foreground.width, foreground.height, 4);
 }
 
 /** Checks up front that a folder can be created and written, so no work is wasted. */

@@ -2,18 +2,19 @@
 import { performance } from 'node:perf_hooks';
 import { peakRssMB } from '../memory.js';
 import type { MatteResult } from '../photo.js';
-import { encodePng, ensureWritableDir, OutputSet, rgba } from './encode.js';
+import { encodePng, encodeRgbaPng, ensureWritableDir, OutputSet } from './encode.js';
 
 export async function writeMatteOutputs(dir: string, result: MatteResult, extra: Record<string, unknown> = {}): Promise<string[]> {
   await ensureWritableDir(dir);
   const set = new OutputSet(dir);
   try {
     const t0 = performance.now();
-    const files: [string, Buffer][] = [
-      ['alpha.png', await encodePng(result.alpha)],
-      ['foreground.png', await encodePng(rgba(result.foreground, result.alpha))],
-    ];
-    if (result.composite) files.push(['composite.png', await encodePng(result.composite)]);
+    // sharp compresses on libuv's pool: the three PNGs at once keep both cores busy.
+    const files: [string, Buffer][] = await Promise.all([
+      encodePng(result.alpha).then((b): [string, Buffer] => ['alpha.png', b]),
+      encodeRgbaPng(result.foreground, result.alpha).then((b): [string, Buffer] => ['foreground.png', b]),
+      ...(result.composite ? [encodePng(result.composite).then((b): [string, Buffer] => ['composite.png', b])] : []),
+    ]);
     result.report.timings.encode = +(performance.now() - t0).toFixed(1);
     result.report.peakRssMb = peakRssMB();
     for (const [name, bytes] of files) await set.add(name, bytes);

@@ -12,7 +12,7 @@ import { IDENTITY, type AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, rgbaBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
-import { encodePng, ensureWritableDir, rgba, tempPath } from '../io/encode.js';
+import { encodePng, encodeRgbaPng, ensureWritableDir, tempPath } from '../io/encode.js';
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type FrameIndex, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
@@ -610,7 +610,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await writeFile(join(sequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
       if (fgSequenceTemp) {
-        const png = await timed('encodeWait', () => encodePng(rgba(out.foreground, out.alpha)));
+        const png = await timed('encodeWait', () => encodeRgbaPng(out.foreground, out.alpha));
         await writeFile(join(fgSequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
       written++;
