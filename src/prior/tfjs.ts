@@ -10,6 +10,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CleanplateError } from '../errors.js';
 import { readVerified } from '../models.js';
 import { platform } from '../platform/index.js';
+import { registerWasmCopyKernels } from './wasm-kernels.js';
 
 export { tf };
 let backendReady: Promise<void> | undefined;
@@ -19,6 +20,7 @@ export function initTfjs(): Promise<void> {
     setWasmPaths(platform.tfjsWasmPrefix());
     await tf.setBackend('wasm');
     await tf.ready();
+    registerWasmCopyKernels();
   })();
   return backendReady;
 }
