@@ -5,7 +5,7 @@
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessPlate, type PlateAssessment } from './align/plate-check.js';
-import { estimateAlignment, IDENTITY, invert3, project, warpPlate, type AlignMode, type AlignmentReport } from './align/homography.js';
+import { estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack } from './align/homography.js';
 import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
@@ -88,8 +88,8 @@ function refuseFit(alignment: AlignmentReport): AlignmentReport {
 }
 
 /** The alignment, or the one-line error when a plate of another size could not be aligned at all. */
-function estimateOrRefuse(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
-  const alignment = estimateAlignment(image, plateRaw, subject, mode, start);
+function estimateOrRefuse(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[], track?: CornerTrack): AlignmentReport {
+  const alignment = estimateAlignment(image, plateRaw, subject, mode, start, track);
   if (alignment.method === 'identity' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}, and no reliable alignment between them was found (${alignment.fallback})`, 'plate');
   }
@@ -112,13 +112,14 @@ export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: numb
 /**
  * Plate → image geometry: tracking from no transform for a plate of the image's size, else (or when
  * that finds no supported fit) the alignment ladder, then a check that the chosen transform really
- * makes the plate agree better with the image than no transform at all.
+ * makes the plate agree better with the image than no transform at all. `track`: the corners
+ * already tracked from no transform before the subject was known (`trackCorners`).
  */
-export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } {
+export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, track?: CornerTrack): { alignment: AlignmentReport; placed: PlacedPlate } {
   if (mode === 'none' && !sameSize(image, plateRaw)) {
     throw new CleanplateError(`plate is ${plateRaw.width}x${plateRaw.height} but the image is ${image.width}x${image.height}; use --align auto to align plates of another size`, 'plate');
   }
-  let alignment = estimateOrRefuse(image, plateRaw, subject, mode);
+  let alignment = estimateOrRefuse(image, plateRaw, subject, mode, undefined, track);
   let placed = placePlate(image, plateRaw, alignment.homography);
   if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
     // A transform that fits the features but makes the plate agree less with the image is wrong
@@ -240,14 +241,19 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
   const lap = (stage: string) => { const now = performance.now(); timings[stage] = +((timings[stage] ?? 0) + now - t).toFixed(1); t = now; };
   if (!plateRaw && options.prior === 'none') throw new CleanplateError('nothing to matte from: give a plate, or a prior (rvm or selfie) to matte without one');
 
-  const priorAlpha = await prior.estimate(image);
+  // The prior is asked for first: on a prior thread it is computed while this thread tracks the
+  // plate's corners, which needs no subject (those on the subject are left out once it is known).
+  const pending = prior.estimate(image);
+  const subjectFree = plateRaw && options.align !== 'none' && options.prior !== 'none' ? trackBeforeSubject(image, plateRaw) : undefined;
+  lap('align');
+  const priorAlpha = await pending;
   lap('prior');
 
   let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
   let assessment: PlateAssessment | undefined;
   if (plateRaw) {
     const subject = options.prior !== 'none' ? priorAlpha : undefined;
-    const aligned = alignPlate(image, plateRaw, subject, options.align);
+    const aligned = alignPlate(image, plateRaw, subject, options.align, subjectFree);
     alignment = aligned.alignment;
     ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject));
     assessment = checkPlate(image, plate, plateValid, subject, alignment);

@@ -100,17 +100,24 @@ function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: nu
   return { grey, ...found };
 }
 
-/** The image's grey working-scale picture, and a mask that leaves out the subject (grown a little). */
-function imageGrey(c: Cv, t: <M extends { delete(): void }>(m: M) => M, image: ImageF32, subject: Plane | undefined, si: number) {
-  const gi = t(grayU8(c, image, si));
-  const mask = t(new c.Mat(gi.rows, gi.cols, c.CV_8UC1, new c.Scalar(255)));
-  if (subject) {
-    // Features on the subject move with it and would pull the fit off the background.
-    const grown = dilateDisc(resize(subject, gi.cols, gi.rows), 0.03 * Math.hypot(gi.cols, gi.rows));
-    const m = mask.data as Uint8Array;
-    for (let i = 0; i < m.length; i++) if (grown.data[i]! > 0.5) m[i] = 0;
-  }
-  return { gi, mask };
+/**
+ * Where the subject is not, at the working scale (255 off the subject, 0 on it, grown a little),
+ * or undefined without a subject: features on the subject move with it and would pull the fit off
+ * the background.
+ */
+function offSubject(subject: Plane | undefined, cols: number, rows: number): Uint8Array | undefined {
+  if (!subject) return undefined;
+  const grown = dilateDisc(resize(subject, cols, rows), 0.03 * Math.hypot(cols, rows));
+  const m = new Uint8Array(cols * rows).fill(255);
+  for (let i = 0; i < m.length; i++) if (grown.data[i]! > 0.5) m[i] = 0;
+  return m;
+}
+
+/** A mask Mat of the working image (everywhere without a subject). */
+function maskMat(c: Cv, t: <M extends { delete(): void }>(m: M) => M, off: Uint8Array | undefined, cols: number, rows: number): Cv {
+  const mask = t(new c.Mat(rows, cols, c.CV_8UC1, new c.Scalar(255)));
+  if (off) (mask.data as Uint8Array).set(off);
+  return mask;
 }
 
 /** `count` ORB features on each side, matched by Hamming distance with the ratio test. */
@@ -149,15 +156,27 @@ const FULL_EFFORT: FlowEffort = { points: FLOW_POINTS, levels: 3 };
  * eight numbers down (the issue's "a few hundred corners"): about a third of the full effort.
  */
 const TRACK_EFFORT: FlowEffort = { points: 500, levels: 2 };
+/**
+ * The same before the subject is known (a photo's, while its prior runs): the subject's part of
+ * the corners is left out afterwards, so more are asked for. On the four hand-held bgm-samples
+ * pairs 500 left ~350 off the subject, against ~470 found with the subject masked; 700 leave about as many.
+ */
+const TRACK_EFFORT_UNMASKED: FlowEffort = { points: 700, levels: 2 };
+
+/** A tracked corner: where it was found on the warped plate (working px), and the match it gives. */
+interface TrackedCorner extends Match { wx: number; wy: number }
 
 /**
- * Sub-pixel refinement of a coarse plate → image homography: the plate is warped onto the image by
- * it, corners of the warped plate (off the subject) are tracked into the image by pyramidal
- * Lucas-Kanade, kept when tracking back lands where they started, and a homography is fitted to
- * them. ORB keypoints sit on a pixel grid of their pyramid level; tracked corners do not, so a few
- * hundred of them pin the plate down more precisely than thousands of ORB matches, and cost less.
+ * Sub-pixel refinement of a coarse plate → image homography, first half: the plate is warped onto
+ * the image by it, corners of the warped plate are tracked into the image by pyramidal
+ * Lucas-Kanade and kept when tracking back lands where they started. ORB keypoints sit on a pixel
+ * grid of their pyramid level; tracked corners do not, so a few hundred of them pin the plate down
+ * more precisely than thousands of ORB matches, and cost less. `mask` (the subject's absence)
+ * keeps corners off the subject. The corners come from the plate, which shows no subject, so they
+ * can also be found before the subject is known and those on it left out afterwards
+ * (`offSubjectCorners`): a photo tracks them while its prior is being computed.
  */
-function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort = FULL_EFFORT): Match[] {
+function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv): TrackedCorner[] {
   const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
   const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
   const warped = t(new c.Mat());
@@ -165,10 +184,9 @@ function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: C
   // Corners only where the warped plate has real pixels well inside its border.
   const cover = t(new c.Mat());
   c.warpPerspective(t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), cover, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
-  const eroded = t(new c.Mat());
-  c.erode(cover, eroded, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(31, 31))));
   const where = t(new c.Mat());
-  c.bitwise_and(eroded, mask, where);
+  c.erode(cover, where, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(31, 31))));
+  if (mask) c.bitwise_and(where, mask, where);
   const corners = t(new c.Mat());
   c.goodFeaturesToTrack(warped, corners, effort.points, 0.001, 8, where, 5);
   const n = corners.rows as number;
@@ -183,14 +201,20 @@ function refineByFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: C
   const ok = status.data as Uint8Array, okBack = backStatus.data as Uint8Array;
   const inverse = invert3(coarse);
   if (!inverse) return [];
-  const out: Match[] = [];
+  const out: TrackedCorner[] = [];
   for (let k = 0; k < n; k++) {
     if (!ok[k] || !okBack[k]) continue;
     if (Math.hypot(pb[2 * k]! - p0[2 * k]!, pb[2 * k + 1]! - p0[2 * k + 1]!) > FLOW_BACK_PX) continue;
     const [px, py] = project(inverse, p0[2 * k]! / si, p0[2 * k + 1]! / si);
-    out.push({ px, py, ix: p1[2 * k]! / si, iy: p1[2 * k + 1]! / si });
+    out.push({ px, py, ix: p1[2 * k]! / si, iy: p1[2 * k + 1]! / si, wx: p0[2 * k]!, wy: p0[2 * k + 1]! });
   }
   return out;
+}
+
+/** The tracked corners found off the subject (`off`: offSubject's mask of the working image). */
+function offSubjectCorners(corners: TrackedCorner[], off: Uint8Array | undefined, cols: number): TrackedCorner[] {
+  if (!off) return corners;
+  return corners.filter((m) => off[Math.round(m.wy) * cols + Math.round(m.wx)] !== 0);
 }
 
 /** Whether h's inliers span at least FLOW_MIN_SPREAD of the image's width and of its height (5th–95th percentile). */
@@ -316,37 +340,73 @@ function fitTranslation(matches: Match[]): number[] | undefined {
   return best;
 }
 
+/** Corners tracked from a start (`trackFlow`), for `estimateAlignment` to fit once the subject is known. */
+export interface CornerTrack { start: readonly number[]; corners: TrackedCorner[]; cols: number }
+
 /**
- * Estimates the plate → image transform. `subject` (soft prior, image size) masks the subject out
- * of feature detection. Never throws for lack of features: the report says what was used and why.
- * `start` (a video's previous frame's homography; default: none for a plate of the image's size)
- * skips feature matching when corners tracked from it give a supported fit.
+ * Corners of `plate` tracked into `image` from `start` (a video's previous frame's homography; by
+ * default none, for a plate of the image's size), kept off the subject by `off` (offSubject's mask)
+ * or, without one, all of them. Undefined where tracking does not apply (no start for a plate of
+ * another size).
  */
-export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[]): AlignmentReport {
-  const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
-  if (mode === 'none') return base;
+function trackCorners(image: ImageF32, plate: ImageF32, start: readonly number[] | undefined, off: Uint8Array | undefined, effort: FlowEffort): CornerTrack | undefined {
+  const from = start ?? (image.width === plate.width && image.height === plate.height ? IDENTITY : undefined);
+  if (!from) return undefined;
   const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
   const sp = Math.min(1, WORK_LONG_SIDE / Math.max(plate.width, plate.height));
   const c = cv();
   return withMats((t) => {
-    const { gi, mask } = imageGrey(c, t, image, subject, si);
-    // Tracking: a video's previous frame's homography is a start as good as ORB's, and so is no
-    // transform for a plate of the image's own size and framing (shot from about the same spot: a
-    // tripod, and the hand-held sample pairs, 12-40 px apart, track from it), at a fraction of ORB's
-    // cost (1080p: ~400 against ~650 ms). ORB (re)acquires when tracking ends without a supported fit.
-    const from = start ?? (image.width === plate.width && image.height === plate.height ? IDENTITY : undefined);
-    if (from) {
-      const { grey: gp } = plateGrey(c, plate, sp);
-      const tracked = refined({ ...base, method: 'homography', homography: [...from] }, c, t, gi, gp, mask, si, sp, image, plate, TRACK_EFFORT);
-      if (tracked.flow?.used) return { ...tracked, tracked: true, inliers: tracked.flow.inliers, rmsError: tracked.flow.rmsError };
-    }
+    const gi = t(grayU8(c, image, si));
+    const cols = gi.cols as number, rows = gi.rows as number;
+    const mask = off && maskMat(c, t, off, cols, rows);
+    return { start: from, corners: trackFlow(c, t, gi, plateGrey(c, plate, sp).grey, si, sp, [...from], effort, mask), cols };
+  });
+}
+
+/**
+ * The first half of a photo's tracking from no transform, before its subject is known: a photo
+ * runs it while its prior is computed, and hands it to `estimateAlignment` as `track`, which
+ * leaves out the corners on the subject and fits the rest.
+ */
+export function trackBeforeSubject(image: ImageF32, plate: ImageF32): CornerTrack | undefined {
+  return trackCorners(image, plate, undefined, undefined, TRACK_EFFORT_UNMASKED);
+}
+
+/**
+ * Estimates the plate → image transform. `subject` (soft prior, image size) masks the subject out
+ * of feature detection. Never throws for lack of features: the report says what was used and why.
+ * `start` (a video's previous frame's homography; default: none for a plate of the image's size)
+ * skips feature matching when corners tracked from it give a supported fit; `track`: those corners
+ * when `trackCorners` already followed them from that start.
+ */
+export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[], track?: CornerTrack): AlignmentReport {
+  const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
+  if (mode === 'none') return base;
+  const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
+  const sp = Math.min(1, WORK_LONG_SIDE / Math.max(plate.width, plate.height));
+  // Tracking: a video's previous frame's homography is a start as good as ORB's, and so is no
+  // transform for a plate of the image's own size and framing (shot from about the same spot: a
+  // tripod, and the hand-held sample pairs, 12-40 px apart, track from it), at a fraction of ORB's
+  // cost (1080p: ~400 against ~650 ms). ORB (re)acquires when tracking ends without a supported fit.
+  const cols = Math.max(1, Math.round(image.width * si)), rows = Math.max(1, Math.round(image.height * si));
+  const off = offSubject(subject, cols, rows);
+  // With the subject known, its corners are never asked for (a video's frames, whose prior came first).
+  const tracking = track ?? trackCorners(image, plate, start, off, TRACK_EFFORT);
+  if (tracking) {
+    const tracked = fitTracked({ ...base, method: 'homography', homography: [...tracking.start] }, offSubjectCorners(tracking.corners, off, cols), si, image, plate);
+    if (tracked.flow?.used) return { ...tracked, tracked: true, inliers: tracked.flow.inliers, rmsError: tracked.flow.rmsError };
+  }
+  const c = cv();
+  return withMats((t) => {
+    const gi = t(grayU8(c, image, si));
+    const mask = maskMat(c, t, off, cols, rows);
     let result: AlignmentReport = base;
     for (const count of [ORB_FEATURES_FIRST, ORB_FEATURES]) {
       const { gp, keypoints, matches } = detectAndMatch(c, t, gi, mask, plate, count, si, sp);
       const coarse = ladder({ ...base, keypoints, matches: matches.length }, matches, mode, image, plate, RANSAC_PX / Math.min(si, sp));
       // Identity is a starting point only for a plate of the image's own size and framing.
       const start = coarse.method !== 'identity' || (image.width === plate.width && image.height === plate.height);
-      result = start ? refined(coarse, c, t, gi, gp, mask, si, sp, image, plate) : coarse;
+      result = start ? fitTracked(coarse, trackFlow(c, t, gi, gp, si, sp, coarse.homography, FULL_EFFORT, mask), si, image, plate) : coarse;
       if (result.flow?.used) break;
     }
     return result;
@@ -375,12 +435,11 @@ function ladder(report: AlignmentReport, matches: Match[], mode: AlignMode, imag
 }
 
 /**
- * The coarse transform replaced by a homography fitted to tracked corners, when enough of them
- * agree on it and it passes the same plausibility check. Any rung of the ladder (even identity,
- * for a plate too plain for ORB but with corners) is a good enough start for the tracker.
+ * The coarse transform replaced by a homography fitted to tracked corners (off the subject), when
+ * enough of them agree on it and it passes the same plausibility check. Any rung of the ladder
+ * (even identity, for a plate too plain for ORB but with corners) is a good enough start for the tracker.
  */
-function refined(coarse: AlignmentReport, c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, mask: Cv, si: number, sp: number, image: ImageF32, plate: ImageF32, effort: FlowEffort = FULL_EFFORT): AlignmentReport {
-  const tracked = refineByFlow(c, t, gi, gp, mask, si, sp, coarse.homography, effort);
+function fitTracked(coarse: AlignmentReport, tracked: Match[], si: number, image: ImageF32, plate: ImageF32): AlignmentReport {
   const threshold = FLOW_RANSAC_PX / si;
   const h = tracked.length >= MIN_INLIERS ? fitHomography(tracked, threshold) : undefined;
   if (!h) return { ...coarse, flow: { points: tracked.length, inliers: 0, rmsError: 0, used: false } };
