@@ -17,9 +17,11 @@ import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
+import { readPriorFiles } from './prior/files.js';
 import { createPrior, type Prior, type PriorName } from './prior/index.js';
+import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
+import { ThreadedPrior } from './prior/threaded.js';
 import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
-import type { PriorThreads } from './prior/keeper.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
 export { alignPlate, checkPlate, matchPlate, placePlate, plateReport, type MatteReport, type MatteResult, type PlacedPlate } from './photo.js';
@@ -39,8 +41,13 @@ export interface MatterOptions {
   refiner?: BandRefiner;
   /** Tuning of the classic engine (working resolution of its whole-frame decisions, refinement radius). */
   classic?: ClassicOptions;
-  /** Video: prior threads kept across videos (src/prior/keeper.ts), instead of one started per video. */
-  priorThreads?: PriorThreads;
+  /**
+   * Where the prior's model runs: on a prior thread (the second core) of these threads
+   * (src/prior/keeper.ts; the CLI and the service keep their own), by default of threads shared by
+   * all of this process's matters; `false`: on the calling thread. A photo's prior is computed
+   * there while the calling thread tracks the plate; a video's runs ahead of its matting.
+   */
+  priorThreads?: PriorThreads | false;
 }
 
 export type ImageSource = string | Uint8Array | ImageF32;
@@ -87,10 +94,22 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   else if (resolved.engine === 'network') engine = await NetworkEngine.create(options.networkModel, options.modelsDir);
   else throw new CleanplateError(`unknown engine '${resolved.engine}' (classic, refined or network)`);
   await loadCv();
-  const prior: Prior = await createPrior(resolved.prior, options.modelsDir && `${options.modelsDir}/prior`);
+  const priorDir = options.modelsDir && `${options.modelsDir}/prior`;
+  const threads = options.priorThreads === false ? undefined : options.priorThreads ?? sharedPriorThreads();
+  // The model on this thread only when something needs it here (TF.js and the model: ~1 s to load).
+  let local: Promise<Prior> | undefined;
+  const localPrior = () => (local ??= createPrior(resolved.prior, priorDir));
+  let prior: Prior;
+  if (threads && resolved.prior !== 'none') {
+    // The model files' errors now, as loading the model here would give them, not at the first photo.
+    await readPriorFiles(resolved.prior, priorDir);
+    prior = new ThreadedPrior(resolved.prior, threads, localPrior, priorDir);
+  } else {
+    prior = await localPrior();
+  }
   const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align } };
-  const videoParts = { engine, prior, priorName: resolved.prior, ...(options.modelsDir ? { priorDir: `${options.modelsDir}/prior` } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
-    ...(options.priorThreads ? { priorThreads: options.priorThreads } : {}) };
+  const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
+    ...(threads ? { priorThreads: threads } : {}) };
 
   return {
     options: resolved,

@@ -7,6 +7,7 @@ import { buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
 import type { Plane } from '../src/image.js';
 import { createMatter } from '../src/pipeline.js';
+import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
 
 function patchMean(alpha: Plane, cx: number, cy: number, r = 20): number {
@@ -27,6 +28,24 @@ test('synthetic hair scene: the plate-guided matte beats the prior alone by a wi
   assert.ok(a.mse < 0.5 * b.mse, `MSE with plate ${a.mse.toFixed(1)} vs prior only ${b.mse.toFixed(1)}`);
   assert.ok(a.mad < 45, `MAD ${a.mad}`);
   assert.equal(priorOnly.report.plate.given, false);
+});
+
+test('the prior on a prior thread (the default) gives the matte bit for bit as on the calling thread', async () => {
+  await loadCv();
+  const scene = buildScene(320, 240);
+  for (const prior of ['rvm', 'selfie'] as const) {
+    const threads = new PriorThreadKeeper();
+    try {
+      const threaded = await (await createMatter({ prior, priorThreads: threads })).matte({ image: scene.image, plate: scene.plate });
+      const here = await (await createMatter({ prior, priorThreads: false })).matte({ image: scene.image, plate: scene.plate });
+      assert.equal(threads.started, 1, `${prior}: ran on the thread`);
+      assert.deepEqual(threaded.prior.data, here.prior.data, `${prior}: prior`);
+      assert.deepEqual(threaded.alpha.data, here.alpha.data, `${prior}: alpha`);
+      assert.deepEqual(threaded.report.alignment, here.report.alignment, `${prior}: alignment`);
+    } finally {
+      threads.close();
+    }
+  }
 });
 
 test('real hand-held capture: face opaque; sky, trees and rooftops transparent', { skip: !HAS_DATA && 'shared data not found' }, async () => {

@@ -116,7 +116,8 @@ test('plate: a subject that never leaves → coverage message naming the place, 
   // A prior that knows the subject: the point here is the coverage, not the person model.
   const union = still.alphas[0]!.data.map((_, p) => Math.max(...still.alphas.map((a) => a.data[p]!)));
   const estimate = async (image: { width: number; height: number }) => ({ width: image.width, height: image.height, channels: 1, data: union }) as Plane;
-  const prior: Prior = { name: 'selfie', estimate, stream: () => ({ estimate, close: () => {}, inputSize: (width: number, height: number) => ({ width, height }) }) };
+  const inputSize = (width: number, height: number) => ({ width, height });
+  const prior: Prior = { name: 'selfie', estimate, inputSize, stream: () => ({ estimate, close: () => {}, inputSize }) };
   const built = await buildPlate({ sources: [file], prior, priorName: 'selfie', align: 'auto', maxPixels: 1e8 });
   assert.ok(built.insufficient, 'refused');
   console.log(`still subject: ${built.insufficient}`);

@@ -49,11 +49,24 @@ const MATTE_OPTIONS = {
   pairs: { type: 'string' }, 'max-pixels': { type: 'string' },
 } as const;
 
-function matterOptions(v: { prior?: string; engine?: string; align?: string; 'max-pixels'?: string }): MatterOptions {
+function matterOptions(v: { prior?: string; engine?: string; align?: string; 'max-pixels'?: string }, priorThreads?: PriorThreadKeeper): MatterOptions {
   return {
     prior: v.prior as MatterOptions['prior'], engine: v.engine as MatterOptions['engine'], align: v.align as MatterOptions['align'],
     ...(v['max-pixels'] ? { maxPixels: Number(v['max-pixels']) } : {}),
+    ...(priorThreads ? { priorThreads } : {}),
   };
+}
+
+/**
+ * The prior thread started before anything else: it loads TF.js and the model (over a second)
+ * while this thread loads its own libraries and decodes the inputs. Idle, it does not keep the
+ * process alive.
+ */
+function warmPriorThread(prior: string | undefined): PriorThreadKeeper {
+  const keeper = new PriorThreadKeeper();
+  const name = (prior ?? 'rvm') as PriorName;
+  if (PRIOR_NAMES.includes(name)) keeper.warm(name);
+  return keeper;
 }
 
 async function matteCommand(args: string[]): Promise<void> {
@@ -64,7 +77,7 @@ async function matteCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new CleanplateError('expected exactly one IMAGE (or --pairs DIR)');
   refuseOverwritingInputs(values.out, ['alpha.png', 'foreground.png', 'composite.png', 'report.json'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
-  const matter = await createMatter(matterOptions(values));
+  const matter = await createMatter(matterOptions(values, warmPriorThread(values.prior)));
   const result = await matter.matte({ image: positionals[0]!, plate: values.plate, background: values.background, color: values.color });
   await writeMatteOutputs(values.out, result, { input: { image: positionals[0], plate: values.plate ?? null } });
   warnPlate(values.plate, result.report.plate.warnings);
@@ -93,7 +106,7 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
     if (!(await stat(join(dir, `${n}_back.png`)).then((s) => s.isFile(), () => false))) throw new CleanplateError(`${n}_img.png has no ${n}_back.png`, dir);
   }
   await ensureWritableDir(out);
-  const matter = await createMatter(matterOptions(values as Record<string, string>));
+  const matter = await createMatter(matterOptions(values as Record<string, string>, warmPriorThread(values.prior as string | undefined)));
   const progress = new Progress(names.length, Boolean(values.json));
   const reports = [];
   for (const [i, n] of names.entries()) {

@@ -60,3 +60,14 @@ export class PriorThreadKeeper implements PriorThreads {
     this.kept.clear();
   }
 }
+
+let shared: PriorThreadKeeper | undefined;
+
+/**
+ * The prior threads of matters that bring none of their own (one per model, started at first use):
+ * a process mattes photo after photo with one thread that loaded its model once. Idle threads do
+ * not keep the process alive.
+ */
+export function sharedPriorThreads(): PriorThreadKeeper {
+  return (shared ??= new PriorThreadKeeper());
+}

@@ -6,10 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import type { io } from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CleanplateError } from '../errors.js';
-import { readVerified } from '../models.js';
 import { platform } from '../platform/index.js';
+import { priorModelsDir, readPriorFiles } from './files.js';
 import { registerWasmCopyKernels } from './wasm-kernels.js';
 
 export { tf };
@@ -25,23 +26,14 @@ export function initTfjs(): Promise<void> {
   return backendReady;
 }
 
-/** The folder (or URL) of the vendored prior models. */
-export function priorModelsDir(): string {
-  return platform.locate(platform.modelsDir, 'prior');
-}
-
 export async function loadPriorModel(name: 'rvm' | 'selfie', dir = priorModelsDir()): Promise<GraphModel> {
   await initTfjs();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  const manifest = JSON.parse(text(await platform.readBytes(platform.locate(dir, 'manifest.json')))) as Record<string, { files: Record<string, string> }>;
-  const files = manifest[name]?.files ?? {};
-  const json = JSON.parse(text(await readVerified(platform.locate(dir, `${name}.json`), files[`${name}.json`], 'model file')));
-  const bin = await readVerified(platform.locate(dir, `${name}.bin`), files[`${name}.bin`], 'model file');
+  const { json, bin } = await readPriorFiles(name, dir);
   try {
     return await loadGraphModel({
       load: async () => ({
         modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights),
+        weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as io.WeightsManifestEntry[],
         weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer,
         format: json.format,
         generatedBy: json.generatedBy,

@@ -1,7 +1,7 @@
 /**
- * The prior's side of a video's prior thread (see worker.ts): loads the model once, then turns each
+ * The prior's side of a prior thread (see worker.ts): loads the model once, then turns each video
  * frame it is sent into the prior's alpha with the model's memory carried across frames, strictly
- * in the order the frames arrive.
+ * in the order the frames arrive, and each photo into its alpha on its own.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { cv, loadCv, withMats } from '../cv.js';
@@ -10,6 +10,8 @@ import { createPrior, type PriorName, type PriorStreamOptions } from './index.js
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
 interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array }
+/** One image on its own (a photo), already at the model's input size, without the video's memory. */
+interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
 /** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
 function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
@@ -27,16 +29,29 @@ function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number
 const port = parentPort!;
 const setup = workerData as Setup;
 try {
-  await loadCv();
   const prior = await createPrior(setup.name, setup.modelsDir);
   let stream = prior.stream(setup.stream);
   let chain = Promise.resolve();
-  port.on('message', (msg: FrameMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | { reset: true }) => {
     // A new video (PriorThread.reset): a fresh stream, its memory zero, after the frames before.
     if ('reset' in msg) { chain = chain.then(() => { stream.close(); stream = prior.stream(setup.stream); }); return; }
+    if ('image' in msg) {
+      chain = chain.then(async () => {
+        try {
+          const alpha = await prior.estimate({ ...msg.image, channels: 3 }, { prepared: true, ...(msg.longSide ? { longSide: msg.longSide } : {}) });
+          port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height }, [alpha.data.buffer as ArrayBuffer]);
+        } catch (err) {
+          port.postMessage({ id: msg.id, error: (err as Error).message });
+        }
+      });
+      return;
+    }
     // One frame after the other: the recurrent state must see the frames in order.
     chain = chain.then(async () => {
       try {
+        // OpenCV (to shrink the bytes) loads with the first frame: a photo, sent already shrunk,
+        // never waits for it.
+        await loadCv();
         // Shrunk as bytes to the size the model sees, then converted: a whole 720p frame in floats
         // (11 MB) is never made here, and the alpha goes back at the model's size.
         const { width, height } = stream.inputSize(msg.width, msg.height);

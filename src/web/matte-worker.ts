@@ -202,6 +202,8 @@ function remotePrior(name: PhotoRequest['prior']): Prior {
       const copy = img.data.slice();
       port.postMessage({ type: 'photo', id, prior: name, width: img.width, height: img.height, data: copy } satisfies PriorChannel, [copy.buffer]);
     }),
+    // The prior worker sizes the picture for its model itself: it is sent whole.
+    inputSize: (width, height) => ({ width, height }),
     stream: () => { throw new Error('photo mode has no stream'); },
   };
 }

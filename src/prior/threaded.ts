@@ -1,0 +1,48 @@
+/**
+ * A prior whose model runs on a prior thread (the second core), for photos: the image is shrunk
+ * here to the size the model sees, the thread runs the model, and its alpha is enlarged here, the
+ * same steps as the model's own `estimate` on this thread, so the alpha is bit for bit the same.
+ * Meanwhile this thread does what needs no subject (a photo tracks its plate's corners). When the
+ * thread is lent out (a video holds it), or for a stream, the model is loaded on this thread
+ * (`local`), once and only then. Node edge (worker_threads).
+ */
+import type { ImageF32, Plane } from '../image.js';
+import { resize } from '../ops.js';
+import type { PriorThreads } from './keeper.js';
+import { priorInputSize, RVM_VIDEO_LONG_SIDE, type Prior, type PriorEstimateOptions, type PriorName, type PriorStream, type PriorStreamOptions } from './spec.js';
+
+export class ThreadedPrior implements Prior {
+  constructor(
+    readonly name: PriorName,
+    private readonly threads: PriorThreads,
+    private readonly local: () => Promise<Prior>,
+    private readonly modelsDir?: string,
+  ) {}
+
+  async estimate(image: ImageF32, options: PriorEstimateOptions = {}): Promise<Plane> {
+    const lease = this.threads.lend(this.name, this.modelsDir);
+    if (!lease) return (await this.local()).estimate(image, options);
+    try {
+      const size = options.prepared ? image : this.inputSize(image.width, image.height, options);
+      const alpha = await lease.thread.estimateImage(resize(image, size.width, size.height), options.longSide);
+      return resize(alpha, image.width, image.height);
+    } finally {
+      lease.close();
+    }
+  }
+
+  inputSize(width: number, height: number, options?: PriorStreamOptions): { width: number; height: number } {
+    return priorInputSize(this.name, width, height, options);
+  }
+
+  /** A stream carries the model's memory from call to call: on this thread's own model. */
+  stream(options?: PriorStreamOptions): PriorStream {
+    const inner = this.local().then((prior) => prior.stream(options));
+    inner.catch(() => {}); // reported by the first estimate
+    return {
+      estimate: async (image, prepared) => (await inner).estimate(image, prepared),
+      inputSize: (width, height) => priorInputSize(this.name, width, height, { longSide: options?.longSide ?? RVM_VIDEO_LONG_SIDE }),
+      close: () => { void inner.then((s) => s.close(), () => undefined); },
+    };
+  }
+}
