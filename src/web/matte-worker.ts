@@ -2,8 +2,8 @@
  * The matte worker: the core's classic engine and compositing, off the page's thread.
  *
  * Live: the page hands over each camera frame (a VideoFrame, transferred) with a buffer for the
- * result; the frame becomes the core's ImageF32, the plate is the average of the frames captured on
- * request, the prior is the newest one the prior worker sent (resized to the frame). The webcam is
+ * result; the frame becomes the core's ImageF32, the plate is made of the frames captured on
+ * request (the frames that agree, averaged), the prior is the newest one the prior worker sent (resized to the frame). The webcam is
  * assumed still (a tripod): the plate is not re-aligned, its colour is re-fitted every two seconds (a
  * webcam's exposure drifts), and once a second the core's plate check measures how much of the
  * visible background the plate no longer explains (the camera moved, the light changed).
@@ -17,10 +17,11 @@ import { compositeRgba, parseColour, solidColour } from '../composite/index.js';
 import { loadCv } from '../cv.js';
 import { CleanplateError } from '../errors.js';
 import { alphaMetrics } from '../eval/metrics.js';
-import { createImage, createPlane, DEFAULT_MAX_PIXELS, fromRgba, MIN_SIDE, rgbaBytes, toBytes, type ImageF32, type Plane } from '../image.js';
+import { createPlane, DEFAULT_MAX_PIXELS, fromRgba, MIN_SIDE, rgbaBytes, toBytes, type ImageF32, type Plane } from '../image.js';
 import { ClassicEngine } from '../matte/classic.js';
 import { gaussianBlur, resize } from '../ops.js';
 import { matchPlate, mattePhoto, type PhotoSetup } from '../photo.js';
+import { estimatePlate, type PlateObservation } from '../plate/build.js';
 import type { Prior } from '../prior/index.js';
 import { bitmapRgba, drawRgba, encodePng, frameRgba } from './pixels.js';
 import type { BackgroundSpec, FrameStats, FromMatte, LiveSettings, PhotoRequest, PriorChannel, ToMatte } from './protocol.js';
@@ -50,7 +51,7 @@ let plate: ImageF32 | undefined;
 /** The plate colour-matched to the camera's current exposure. */
 let plateMatched: ImageF32 | undefined;
 let plateValid: Plane | undefined;
-let capture: { sum: Float64Array; frames: number; target: number; skip: number } | undefined;
+let capture: { frames: PlateObservation[]; target: number; skip: number } | undefined;
 let latestPrior: { id: number; small: Plane; full?: Plane } | undefined;
 let backgroundSpec: BackgroundSpec = { kind: 'blur' };
 let background: ImageF32 | undefined;
@@ -122,7 +123,7 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
   image = fromRgba(width, height, rgbaIn, image);
   const out = new Uint8Array(msg.out && msg.out.byteLength === width * height * 4 ? msg.out : new ArrayBuffer(width * height * 4));
   lap('frame');
-  if (capture) addToPlate(image);
+  if (capture) addToPlate(rgbaIn, width, height);
   const stats: FrameStats = { matting: Boolean(plate), ms };
   if (!plate) {
     out.set(rgbaIn);
@@ -161,25 +162,27 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
 }
 
 /**
- * Averages the next `target` frames into the plate (sensor noise falls with the square root of their
- * number), after skipping `skip`: frames already on their way when the countdown ended.
+ * Collects the next `target` frames for the plate, after skipping `skip` (frames already on their
+ * way when the countdown ended), and makes the plate from them as `cleanplate plate` does
+ * (estimatePlate): per pixel, the frames that agree within the sensor noise are averaged (noise falls
+ * with the square root of their number), and a frame that disagrees with most (someone still
+ * stepping out of view, or back in before the last frame) is left out rather than smeared in.
  */
-function addToPlate(frame: ImageF32): void {
+function addToPlate(rgba: Uint8Array, width: number, height: number): void {
   const c = capture!;
   if (c.skip > 0) { c.skip--; return; }
-  for (let i = 0; i < frame.data.length; i++) c.sum[i]! += frame.data[i]!;
-  if (++c.frames < c.target) return;
-  const { width, height } = frame;
-  const averaged = createImage(width, height, 3);
-  for (let i = 0; i < averaged.data.length; i++) averaged.data[i] = c.sum[i]! / c.frames;
-  plate = averaged;
+  const n = width * height, rgb = new Uint8Array(n * 3);
+  for (let p = 0, i = 0, j = 0; p < n; p++, i += 4, j += 3) { rgb[j] = rgba[i]!; rgb[j + 1] = rgba[i + 1]!; rgb[j + 2] = rgba[i + 2]!; }
+  c.frames.push({ rgb, background: c.frames[0]?.background ?? new Uint8Array(n).fill(1) });
+  if (c.frames.length < c.target) return;
+  plate = estimatePlate(width, height, c.frames).plate;
   plateValid = createPlane(width, height, 1);
   plateMatched = undefined;
   latestPrior = undefined;
   lastColourFit = lastCheck = -Infinity;
   if (backgroundSpec.kind === 'blur') background = undefined;
   capture = undefined;
-  post({ type: 'plate', width, height, frames: c.frames });
+  post({ type: 'plate', width, height, frames: c.frames.length });
 }
 
 /** A decoded picture as the core's RGB image, within the CLI's limits and with its messages. */
@@ -290,7 +293,7 @@ scope.onmessage = (e: MessageEvent<ToMatte>) => {
       }
       case 'frame': return liveFrame(msg);
       case 'reset': resetLive(); return;
-      case 'capture': capture = { sum: new Float64Array(settings.width * settings.height * 3), frames: 0, target: Math.max(1, msg.frames), skip: PLATE_SKIP }; return;
+      case 'capture': capture = { frames: [], target: Math.max(1, msg.frames), skip: PLATE_SKIP }; return;
       case 'background':
         if (backgroundSpec.kind === 'picture' && msg.background.kind !== 'picture') backgroundSpec.bitmap.close();
         backgroundSpec = msg.background;
