@@ -186,12 +186,15 @@ function fitColourCoarse(image: ImageF32, placed: PlacedPlate, subject: Plane | 
  */
 export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, fixed?: ColourReport, longSide = COLOUR_LONG_SIDE): { plate: ImageF32; plateValid: Plane; colour: ColourReport } {
   const colour = fixed ?? fitColourCoarse(image, placed, subject, longSide);
-  const covered = placed.valid.data.every((v) => v >= 0.5);
-  if (!colour.applied && covered) return { plate: placed.warped, plateValid: placed.valid, colour };
+  const valid = placed.valid.data;
+  let uncovered = valid.length;
+  while (uncovered > 0 && valid[uncovered - 1]! >= 0.5) uncovered--;
+  if (!colour.applied && !uncovered) return { plate: placed.warped, plateValid: placed.valid, colour };
   // Copied before filling: the placed plate may be the caller's own buffer.
   const plate = colour.applied ? applyColour(placed.warped, colour) : { ...placed.warped, data: placed.warped.data.slice() };
-  for (let p = 0; p < placed.valid.data.length; p++) {
-    if (placed.valid.data[p]! < 0.5) for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = image.data[p * 3 + c]!;
+  const d = plate.data, src = image.data;
+  for (let p = 0; p < uncovered; p++) {
+    if (valid[p]! < 0.5) { d[p * 3] = src[p * 3]!; d[p * 3 + 1] = src[p * 3 + 1]!; d[p * 3 + 2] = src[p * 3 + 2]!; }
   }
   return { plate, plateValid: placed.valid, colour };
 }

@@ -104,11 +104,11 @@ export function fitColour(image: ImageF32, plate: ImageF32, region: Plane): Colo
 
 export function applyColour(plate: ImageF32, report: Pick<ColourReport, 'gain' | 'bias'>): ImageF32 {
   const out = createImage(plate.width, plate.height, 3);
-  for (let p = 0; p < plate.width * plate.height; p++) {
-    for (let ch = 0; ch < 3; ch++) {
-      const v = report.gain[ch]! * plate.data[p * 3 + ch]! + report.bias[ch]!;
-      out.data[p * 3 + ch] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
+  const s = plate.data, o = out.data;
+  const [g0, g1, g2] = report.gain, [b0, b1, b2] = report.bias;
+  const clip = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+  for (let i = 0; i < s.length; i += 3) {
+    o[i] = clip(g0 * s[i]! + b0); o[i + 1] = clip(g1 * s[i + 1]! + b1); o[i + 2] = clip(g2 * s[i + 2]! + b2);
   }
   return out;
 }
