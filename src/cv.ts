@@ -56,6 +56,44 @@ export function imageFromMat(mat: Cv): ImageF32 {
   return { width: mat.cols, height: mat.rows, channels, data: f32Copy(mat.data32F) };
 }
 
+/**
+ * Colour images above this many bytes of floats go through OpenCV one channel at a time
+ * (`channelWise`): a 4K image is 100 MB, and the wasm heap keeps its high-water mark for good.
+ */
+const CHANNEL_WISE_BYTES = 48 << 20;
+
+/**
+ * `op(src, dst)` on a colour image, as one three-channel Mat or, for a large image, channel by
+ * channel: the same values (OpenCV filters, resizes and warps each channel on its own either way),
+ * with a third of the image in the wasm heap at once. A 4K warp took 200 MB of heap (source and
+ * result) that the process then held to its end; channel by channel it takes 67 MB.
+ */
+export function channelWise(cv: Cv, image: ImageF32, op: (src: Cv, dst: Cv) => void): ImageF32 {
+  if (image.channels !== 3 || image.data.length * 4 <= CHANNEL_WISE_BYTES) {
+    return withMats((t) => {
+      const dst = t(new cv.Mat());
+      op(t(matFromImage(cv, image)), dst);
+      return imageFromMat(dst);
+    });
+  }
+  return withMats((t) => {
+    const src = t(new cv.Mat(image.height, image.width, cv.CV_32FC1)), dst = t(new cv.Mat());
+    const d = image.data;
+    let out: Float32Array | undefined, width = 0, height = 0;
+    for (let ch = 0; ch < 3; ch++) {
+      // Views fetched anew each time: a growing heap detaches the ones taken before.
+      const s = src.data32F as Float32Array;
+      for (let p = 0, i = ch; p < s.length; p++, i += 3) s[p] = d[i]!;
+      op(src, dst);
+      const r = dst.data32F as Float32Array;
+      out ??= f32(r.length * 3);
+      width = dst.cols; height = dst.rows;
+      for (let p = 0, i = ch; p < r.length; p++, i += 3) out[i] = r[p]!;
+    }
+    return { width, height, channels: 3, data: out! };
+  });
+}
+
 /** 255 where the plane is above `threshold` (below or at it with `invert`), else 0. */
 export function matU8FromPlane(cv: Cv, plane: Plane, threshold = 0.5, invert = false): Cv {
   const mat = new cv.Mat(plane.height, plane.width, cv.CV_8UC1);

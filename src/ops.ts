@@ -2,7 +2,7 @@
  * Morphology, filtering and resampling on planes, through OpenCV.js.
  * Every function is pure: it copies its inputs into Mats, frees them, and returns new planes.
  */
-import { cv, withMats, matFromImage, imageFromMat, matU8FromPlane, planeFromMatU8 } from './cv.js';
+import { channelWise, cv, withMats, matU8FromPlane, planeFromMatU8 } from './cv.js';
 import { createPlane, type ImageF32, type Plane } from './image.js';
 import { f32Copy, i32Copy } from './alloc.js';
 
@@ -79,24 +79,14 @@ export function binarize(plane: Plane, threshold = 0.5): Plane {
 export function gaussianBlur<T extends ImageF32>(image: T, kernel: number, sigma = 0): T {
   const c = cv();
   const k = Math.max(1, kernel | 1);
-  return withMats((t) => {
-    const src = t(matFromImage(c, image));
-    const dst = t(new c.Mat());
-    c.GaussianBlur(src, dst, new c.Size(k, k), sigma, sigma, c.BORDER_REFLECT);
-    return imageFromMat(dst) as T;
-  });
+  return channelWise(c, image, (src, dst) => c.GaussianBlur(src, dst, new c.Size(k, k), sigma, sigma, c.BORDER_REFLECT)) as T;
 }
 
 /** Normalised box filter (mean over a (2r+1)^2 window), the building block of the guided filter. */
 export function boxMean<T extends ImageF32>(image: T, radius: number): T {
   const c = cv();
   const k = 2 * radius + 1;
-  return withMats((t) => {
-    const src = t(matFromImage(c, image));
-    const dst = t(new c.Mat());
-    c.blur(src, dst, new c.Size(k, k), new c.Point(-1, -1), c.BORDER_REFLECT);
-    return imageFromMat(dst) as T;
-  });
+  return channelWise(c, image, (src, dst) => c.blur(src, dst, new c.Size(k, k), new c.Point(-1, -1), c.BORDER_REFLECT)) as T;
 }
 
 /** Bilinear (upsampling) or area (downsampling) resize of any float image. */
@@ -104,12 +94,7 @@ export function resize<T extends ImageF32>(image: T, width: number, height: numb
   if (image.width === width && image.height === height) return image;
   const c = cv();
   const shrinking = width < image.width && height < image.height;
-  return withMats((t) => {
-    const src = t(matFromImage(c, image));
-    const dst = t(new c.Mat());
-    c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR);
-    return imageFromMat(dst) as T;
-  });
+  return channelWise(c, image, (src, dst) => c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR)) as T;
 }
 
 export interface Component { label: number; area: number; left: number; top: number; width: number; height: number }

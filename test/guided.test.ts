@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { loadCv } from '../src/cv.js';
 import { createImage, createPlane } from '../src/image.js';
-import { coefficients } from '../src/matte/guided.js';
+import { coefficients, coefficientsWhole } from '../src/matte/guided.js';
+import { resize } from '../src/ops.js';
+import { cv, imageFromMat, loadCv, matFromImage } from '../src/cv.js';
 
 before(async () => { await loadCv(); });
 
@@ -50,5 +51,36 @@ test('the guided filter\'s packed coefficients equal the definition (He et al.),
     // Float32 sums in OpenCV against float64 here; the coefficients reach ~1e2 where the guide is flat.
     assert.ok(worst < 1e-3, `radius ${r}: largest difference ${worst}`);
     console.log(`radius ${r}: largest difference from the definition ${worst.toExponential(2)}`);
+  }
+});
+
+test('on a tall plane the coefficients come in strips of rows, equal to the whole plane\'s', () => {
+  const width = 48, height = 1300;
+  const guide = createImage(width, height, 3), input = createPlane(width, height);
+  for (let p = 0; p < width * height; p++) {
+    const x = p % width, y = Math.floor(p / width);
+    for (let c = 0; c < 3; c++) guide.data[p * 3 + c] = 0.5 + 0.45 * Math.sin((x + 3 * c) / 5 + y / (7 + c));
+    input.data[p] = ((x * 13 + y * 7) % 29) / 28;
+  }
+  for (const r of [1, 2, 3]) {
+    const strips = coefficients(guide, input, r, 1e-4), whole = coefficientsWhole(guide, input, r, 1e-4);
+    let worst = 0;
+    for (let i = 0; i < whole.length; i++) worst = Math.max(worst, Math.abs(strips[i]! - whole[i]!));
+    assert.ok(worst <= 1e-6, `radius ${r}: largest difference ${worst}`);
+  }
+});
+
+test('a large colour image is resized channel by channel, to the values of the three-channel resize', () => {
+  // Over the 48 MB of floats above which resize goes channel by channel.
+  const width = 3000, height = 1500;
+  const image = createImage(width, height, 3);
+  for (let i = 0; i < image.data.length; i++) image.data[i] = ((i * 2654435761) % 1000) / 999;
+  const c = cv();
+  for (const [w, h] of [[512, 256], [3100, 1600]]) {
+    const src = matFromImage(c, image), dst = new c.Mat();
+    c.resize(src, dst, new c.Size(w, h), 0, 0, w < width ? c.INTER_AREA : c.INTER_LINEAR);
+    const expected = imageFromMat(dst);
+    src.delete(); dst.delete();
+    assert.deepEqual(resize(image, w!, h!).data, expected.data, `${w}x${h}`);
   }
 });

@@ -7,7 +7,7 @@
  * Whatever rung is reached is then refined to sub-pixel precision by corners tracked with
  * pyramidal Lucas-Kanade (OpenCV), kept only when many corners spread over the frame agree.
  */
-import { cv, planeFromMatU8, withMats, type Cv } from '../cv.js';
+import { channelWise, cv, planeFromMatU8, withMats, type Cv } from '../cv.js';
 import { toGray, type ImageF32, type Plane } from '../image.js';
 import { dilateDisc, resize } from '../ops.js';
 
@@ -459,15 +459,13 @@ function fitTracked(coarse: AlignmentReport, tracked: Match[], si: number, image
 export function warpPlate(plate: ImageF32, homography: number[], width: number, height: number): { warped: ImageF32; valid: Plane } {
   const c = cv();
   return withMats((t) => {
-    const src = t(new c.Mat(plate.height, plate.width, c.CV_32FC3));
-    src.data32F.set(plate.data);
     const m = t(c.matFromArray(3, 3, c.CV_64FC1, homography));
-    const dst = t(new c.Mat());
-    c.warpPerspective(src, dst, m, new c.Size(width, height), c.INTER_LINEAR, c.BORDER_REPLICATE);
+    const size = new c.Size(width, height);
+    const warped = channelWise(c, plate, (src, dst) => c.warpPerspective(src, dst, m, size, c.INTER_LINEAR, c.BORDER_REPLICATE));
     const ones = t(new c.Mat(plate.height, plate.width, c.CV_8UC1, new c.Scalar(255)));
     const cover = t(new c.Mat());
-    c.warpPerspective(ones, cover, m, new c.Size(width, height), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
+    c.warpPerspective(ones, cover, m, size, c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
     // Nearest-neighbour warp of a 255 mask: 0 or 255, i.e. exactly 0 or 1 once scaled.
-    return { warped: { width, height, channels: 3, data: new Float32Array(dst.data32F) }, valid: planeFromMatU8(cover) };
+    return { warped, valid: planeFromMatU8(cover) };
   });
 }

@@ -6,7 +6,7 @@
 import { createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { resize } from '../ops.js';
 import { cv, withMats } from '../cv.js';
-import { f32Copy } from '../alloc.js';
+import { f32, f32Copy } from '../alloc.js';
 
 /**
  * The filter's local linear coefficients, box-averaged, (a0, a1, a2, b) interleaved: q = mA·I + mB.
@@ -15,6 +15,28 @@ import { f32Copy } from '../alloc.js';
  * and out).
  */
 export function coefficients(guide: ImageF32, input: Plane, radius: number, eps: number): Float32Array {
+  const { width: w, height: h } = input;
+  if (h <= 2 * COEFF_STRIP_ROWS) return coefficientsWhole(guide, input, radius, eps);
+  // Ten four-float Mats a pixel (~160 B) would all sit in OpenCV's heap at once, which keeps its
+  // high-water mark for good (a 4K photo's band box: over 100 MB). In strips of rows with a halo
+  // of two box radii (two box filters in a row), each row sees the same neighbourhood as in the
+  // whole: the same coefficients in a bounded heap.
+  const out = f32(w * h * 4);
+  const halo = 2 * radius;
+  for (let y0 = 0; y0 < h; y0 += COEFF_STRIP_ROWS) {
+    const y1 = Math.min(h, y0 + COEFF_STRIP_ROWS), a = Math.max(0, y0 - halo), b = Math.min(h, y1 + halo);
+    const g = { width: w, height: b - a, channels: 3, data: guide.data.subarray(a * w * 3, b * w * 3) };
+    const v = { width: w, height: b - a, channels: 1, data: input.data.subarray(a * w, b * w) } as Plane;
+    out.set(coefficientsWhole(g, v, radius, eps).subarray((y0 - a) * w * 4, (y1 - a) * w * 4), y0 * w * 4);
+  }
+  return out;
+}
+
+/** Rows per strip of `coefficients` on a tall plane. */
+const COEFF_STRIP_ROWS = 256;
+
+/** `coefficients` over the whole plane at once (what the strips must equal). */
+export function coefficientsWhole(guide: ImageF32, input: Plane, radius: number, eps: number): Float32Array {
   const c = cv();
   const { width: w, height: h } = input;
   const k = 2 * radius + 1;
