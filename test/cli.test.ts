@@ -37,6 +37,15 @@ async function assertRefused(args: string[], pattern: RegExp, out: string) {
   assert.deepEqual(files, [], `no outputs expected in ${out}`);
 }
 
+test('a command that fails on its input exits at once, though its prior thread was started and is still loading', () => {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [BIN, 'matte', join(dir, 'missing.png'), '--plate', plate, '--out', join(dir, 'o-warm')], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.signal, null, `killed after ${Date.now() - t0} ms: the idle prior thread kept the process alive`);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /missing\.png: file not found/);
+  assert.ok(Date.now() - t0 < 30_000, `${Date.now() - t0} ms`);
+});
+
 test('bad inputs: one-line reason naming the file, non-zero exit, no outputs', async () => {
   const textPng = join(dir, 'text.png'); await writeFile(textPng, 'this is not an image\n');
   const random = join(dir, 'random.png'); await writeFile(random, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)));

@@ -26,7 +26,6 @@ export class PriorThread {
 
   constructor(name: PriorName, modelsDir?: string, stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
-    this.worker.unref();
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
@@ -42,6 +41,9 @@ export class PriorThread {
       this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
     });
     this.ready.catch(() => {});
+    // After the listeners: attaching a 'message' listener refs the worker's port again, and an idle
+    // thread (warmed, never used: a command that failed on its input) kept the process alive.
+    this.worker.unref();
   }
 
   private fail(err: Error, reject: (e: Error) => void): void {
