@@ -19,7 +19,8 @@ import { buildScene } from '../src/demo/scene.js';
 import { resizeCover } from '../src/composite/index.js';
 import type { ImageF32 } from '../src/image.js';
 import { decodeImage } from '../src/io/decode.js';
-import { encodePng, encodeRgbaPng } from '../src/io/encode.js';
+import { encodePng } from '../src/io/encode.js';
+import { encodeMatteOutputs } from '../src/io/outputs.js';
 import { createMatter, type MatterOptions } from '../src/pipeline.js';
 
 export interface SpeedRow { method: string; size: string; stages: Record<string, number>; totalMs: number; peakRssMb: number; network?: { networkSize: string; gmac: number; inferenceMs: number; gflops: number } }
@@ -67,7 +68,7 @@ async function child(method: string, size: string, runs: number, data: string): 
     const t0 = performance.now();
     const result = await matter.matte({ image, plate: spec.plate ? plate : undefined, color: '#00b140' });
     const t1 = performance.now();
-    await Promise.all([encodePng(result.alpha), encodeRgbaPng(result.foreground, result.alpha), encodePng(result.composite!)]); // as writeMatteOutputs
+    await encodeMatteOutputs(result);
     const stages = { ...result.report.timings, encode: performance.now() - t1, total: performance.now() - t0 };
     if (r > 0) samples.push(stages); // run 0 is the warm-up
     details = result.report.engineDetails;
@@ -130,7 +131,7 @@ async function pairedChild(engine: string, size: string, pairs: number, data: st
   const once = async (withPlate: boolean) => {
     const t0 = performance.now();
     const result = await matter.matte({ image, plate: withPlate ? plate : undefined, color: '#00b140' });
-    await Promise.all([encodePng(result.alpha), encodeRgbaPng(result.foreground, result.alpha), encodePng(result.composite!)]); // as writeMatteOutputs
+    await encodeMatteOutputs(result);
     return performance.now() - t0;
   };
   await once(false); await once(true); // warm-up

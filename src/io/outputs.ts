@@ -4,17 +4,23 @@ import { peakRssMB } from '../memory.js';
 import type { MatteResult } from '../photo.js';
 import { encodePng, encodeRgbaPng, ensureWritableDir, OutputSet } from './encode.js';
 
+/**
+ * The matte's PNGs (alpha, foreground as straight RGBA, the composite when there is one), named as
+ * the CLI writes them; sharp compresses on libuv's pool, so all three at once keep both cores busy.
+ */
+export async function encodeMatteOutputs(result: MatteResult): Promise<[string, Buffer][]> {
+  const [alpha, foreground, composite] = await Promise.all([
+    encodePng(result.alpha), encodeRgbaPng(result.foreground, result.alpha), result.composite && encodePng(result.composite),
+  ]);
+  return [['alpha.png', alpha], ['foreground.png', foreground], ...(composite ? [['composite.png', composite] as [string, Buffer]] : [])];
+}
+
 export async function writeMatteOutputs(dir: string, result: MatteResult, extra: Record<string, unknown> = {}): Promise<string[]> {
   await ensureWritableDir(dir);
   const set = new OutputSet(dir);
   try {
     const t0 = performance.now();
-    // sharp compresses on libuv's pool: the three PNGs at once keep both cores busy.
-    const files: [string, Buffer][] = await Promise.all([
-      encodePng(result.alpha).then((b): [string, Buffer] => ['alpha.png', b]),
-      encodeRgbaPng(result.foreground, result.alpha).then((b): [string, Buffer] => ['foreground.png', b]),
-      ...(result.composite ? [encodePng(result.composite).then((b): [string, Buffer] => ['composite.png', b])] : []),
-    ]);
+    const files = await encodeMatteOutputs(result);
     result.report.timings.encode = +(performance.now() - t0).toFixed(1);
     result.report.peakRssMb = peakRssMB();
     for (const [name, bytes] of files) await set.add(name, bytes);
