@@ -138,10 +138,9 @@ async function videoCommand(args: string[]): Promise<void> {
   const out = values.out;
   // The prior thread starts loading its model now, while this thread loads its own libraries,
   // probes the video and reads the plate (about a second and a half of start-up overlapped).
-  const priorThreads = new PriorThreadKeeper();
-  const priorName = (values.prior ?? 'rvm') as PriorName;
-  if (!values['no-temporal'] && PRIOR_NAMES.includes(priorName)) priorThreads.warm(priorName);
-  const matter = await createMatter({ ...matterOptions(values), priorThreads });
+  // Without temporal cues frames are matted as photos, and a photo's prior uses it too.
+  const priorThreads = warmPriorThread(values.prior);
+  const matter = await createMatter(matterOptions(values, priorThreads));
   const controller = new AbortController();
   const interrupt = () => {
     if (controller.signal.aborted) process.exit(130);
