@@ -113,7 +113,7 @@ export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: numb
  * Plate → image geometry: tracking from no transform for a plate of the image's size, else (or when
  * that finds no supported fit) the alignment ladder, then a check that the chosen transform really
  * makes the plate agree better with the image than no transform at all. `track`: the corners
- * already tracked from no transform before the subject was known (`trackCorners`).
+ * already tracked from no transform before the subject was known (`trackBeforeSubject`).
  */
 export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode, track?: CornerTrack): { alignment: AlignmentReport; placed: PlacedPlate } {
   if (mode === 'none' && !sameSize(image, plateRaw)) {
@@ -247,6 +247,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
   // The prior is asked for first: on a prior thread it is computed while this thread tracks the
   // plate's corners, which needs no subject (those on the subject are left out once it is known).
   const pending = prior.estimate(image);
+  pending.catch(() => {}); // awaited below; a failure of the tracking first must not leave it unhandled
   const subjectFree = plateRaw && options.align !== 'none' && options.prior !== 'none' ? trackBeforeSubject(image, plateRaw) : undefined;
   lap('align');
   const priorAlpha = await pending;

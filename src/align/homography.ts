@@ -58,8 +58,13 @@ export const IDENTITY: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 interface Match { px: number; py: number; ix: number; iy: number }
 
+/** The working-scale size of an image (what grayU8 makes of it). */
+function workSize(image: ImageF32, scale: number): { cols: number; rows: number } {
+  return { cols: Math.max(1, Math.round(image.width * scale)), rows: Math.max(1, Math.round(image.height * scale)) };
+}
+
 function grayU8(c: Cv, image: ImageF32, scale: number): Cv {
-  const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
+  const { cols: w, rows: h } = workSize(image, scale);
   const g = resize(toGray(image), w, h);
   const mat = new c.Mat(h, w, c.CV_8UC1);
   const d = mat.data as Uint8Array;
@@ -341,7 +346,7 @@ function fitTranslation(matches: Match[]): number[] | undefined {
 }
 
 /** Corners tracked from a start (`trackFlow`), for `estimateAlignment` to fit once the subject is known. */
-export interface CornerTrack { start: readonly number[]; corners: TrackedCorner[]; cols: number }
+export interface CornerTrack { start: readonly number[]; corners: TrackedCorner[] }
 
 /**
  * Corners of `plate` tracked into `image` from `start` (a video's previous frame's homography; by
@@ -357,9 +362,8 @@ function trackCorners(image: ImageF32, plate: ImageF32, start: readonly number[]
   const c = cv();
   return withMats((t) => {
     const gi = t(grayU8(c, image, si));
-    const cols = gi.cols as number, rows = gi.rows as number;
-    const mask = off && maskMat(c, t, off, cols, rows);
-    return { start: from, corners: trackFlow(c, t, gi, plateGrey(c, plate, sp).grey, si, sp, [...from], effort, mask), cols };
+    const mask = off && maskMat(c, t, off, gi.cols, gi.rows);
+    return { start: from, corners: trackFlow(c, t, gi, plateGrey(c, plate, sp).grey, si, sp, [...from], effort, mask) };
   });
 }
 
@@ -377,7 +381,7 @@ export function trackBeforeSubject(image: ImageF32, plate: ImageF32): CornerTrac
  * of feature detection. Never throws for lack of features: the report says what was used and why.
  * `start` (a video's previous frame's homography; default: none for a plate of the image's size)
  * skips feature matching when corners tracked from it give a supported fit; `track`: those corners
- * when `trackCorners` already followed them from that start.
+ * when `trackBeforeSubject` already followed them from no transform.
  */
 export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[], track?: CornerTrack): AlignmentReport {
   const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
@@ -388,7 +392,7 @@ export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Pla
   // transform for a plate of the image's own size and framing (shot from about the same spot: a
   // tripod, and the hand-held sample pairs, 12-40 px apart, track from it), at a fraction of ORB's
   // cost (1080p: ~400 against ~650 ms). ORB (re)acquires when tracking ends without a supported fit.
-  const cols = Math.max(1, Math.round(image.width * si)), rows = Math.max(1, Math.round(image.height * si));
+  const { cols, rows } = workSize(image, si);
   const off = offSubject(subject, cols, rows);
   // With the subject known, its corners are never asked for (a video's frames, whose prior came first).
   const tracking = track ?? trackCorners(image, plate, start, off, TRACK_EFFORT);
