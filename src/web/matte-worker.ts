@@ -123,7 +123,7 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
   image = fromRgba(width, height, rgbaIn, image);
   const out = new Uint8Array(msg.out && msg.out.byteLength === width * height * 4 ? msg.out : new ArrayBuffer(width * height * 4));
   lap('frame');
-  if (capture) addToPlate(rgbaIn, width, height);
+  if (capture) addToPlate(image);
   const stats: FrameStats = { matting: Boolean(plate), ms };
   if (!plate) {
     out.set(rgbaIn);
@@ -168,12 +168,12 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
  * with the square root of their number), and a frame that disagrees with most (someone still
  * stepping out of view, or back in before the last frame) is left out rather than smeared in.
  */
-function addToPlate(rgba: Uint8Array, width: number, height: number): void {
+function addToPlate(frame: ImageF32): void {
   const c = capture!;
   if (c.skip > 0) { c.skip--; return; }
-  const n = width * height, rgb = new Uint8Array(n * 3);
-  for (let p = 0, i = 0, j = 0; p < n; p++, i += 4, j += 3) { rgb[j] = rgba[i]!; rgb[j + 1] = rgba[i + 1]!; rgb[j + 2] = rgba[i + 2]!; }
-  c.frames.push({ rgb, background: c.frames[0]?.background ?? new Uint8Array(n).fill(1) });
+  const { width, height } = frame;
+  // The camera's bytes again (a byte over 255 and back rounds to itself).
+  c.frames.push({ rgb: toBytes(frame), background: c.frames[0]?.background ?? new Uint8Array(width * height).fill(1) });
   if (c.frames.length < c.target) return;
   plate = estimatePlate(width, height, c.frames).plate;
   plateValid = createPlane(width, height, 1);
