@@ -140,6 +140,7 @@ test('live: capture the plate on the empty scene, then the subject on the chosen
   const saved = join(tmpdir(), 'cleanplate-web-live-output.png');
   await writeFile(saved, await encodePng({ width: out.width, height: out.height, channels: 3, data: out.rgb }));
   const stats0 = await page.evaluate(() => window.cleanplate.stats()!);
+  console.log(`live, still phase: ${(100 * green / background.length).toFixed(1)}% of the known background green; ${JSON.stringify({ fps: stats0.fps, priorLag: stats0.priorLag, ms: stats0.ms })}`);
   assert.ok(green / background.length >= 0.95, `${(100 * green / background.length).toFixed(1)}% of the known background shows the colour (>= 95% expected); output in ${saved}; ${JSON.stringify(stats0)}`);
   let diff = 0, greenInSubject = 0;
   for (const p of subject) {

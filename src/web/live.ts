@@ -326,6 +326,7 @@ export class LiveMode {
       this.average('draw (page)', performance.now() - t0);
       for (const [k, v] of Object.entries(m.stats.ms)) this.average(k, v);
       if (m.stats.priorLag !== undefined) this.average('prior lag (frames)', m.stats.priorLag);
+      if (m.stats.priorCleared !== undefined) this.average('prior cleared (share of frames)', m.stats.priorCleared ? 1 : 0);
       this.frames++;
       this.drawn.push(performance.now());
       this.last = m.stats;

@@ -23,6 +23,7 @@ import { gaussianBlur, resize } from '../ops.js';
 import { matchPlate, mattePhoto, type PhotoSetup } from '../photo.js';
 import { estimatePlate, type PlateObservation } from '../plate/build.js';
 import type { Prior } from '../prior/index.js';
+import { clearLeft, leftSince, staleGridImage } from '../prior/stale.js';
 import { bitmapRgba, drawRgba, encodePng, frameRgba } from './pixels.js';
 import type { BackgroundSpec, FrameStats, FromMatte, LiveSettings, PhotoRequest, PriorChannel, ToMatte } from './protocol.js';
 import { messageOf, scope } from './worker-scope.js';
@@ -57,6 +58,13 @@ let backgroundSpec: BackgroundSpec = { kind: 'blur' };
 let background: ImageF32 | undefined;
 let lastColourFit = -Infinity;
 let lastCheck = -Infinity;
+/**
+ * The last frames on stale.ts's small grid, by id: the newest prior was computed on one of them, and
+ * where the subject has left since then the prior is cleared. `plateGrid`: the matched plate on it.
+ */
+const gridFrames = new Map<number, ImageF32>();
+const GRID_FRAMES = 24;
+let plateGrid: ImageF32 | undefined;
 
 const scratch = new ScratchArena();
 /** Frames skipped before the plate's: about a tenth of a second of frames that may predate the request. */
@@ -71,6 +79,8 @@ function resetLive(): void {
   capture = undefined;
   latestPrior = undefined;
   lastColourFit = lastCheck = -Infinity;
+  gridFrames.clear();
+  plateGrid = undefined;
 }
 
 /** The background of the composite at the live size: a colour, a picture scaled to cover, or the plate blurred. */
@@ -99,19 +109,42 @@ function keep<T extends ImageF32>(into: T | undefined, from: T): T {
 let priorFull: Plane | undefined;
 let noPrior: Plane | undefined;
 
-/** The newest prior, at the frame's size (resized once per prior). */
-function currentPrior(): Plane {
+/**
+ * The newest prior at the frame's size (resized once per prior), with the places the subject has
+ * left since the prior's frame cleared (stale.ts says why; resized again each frame that has them).
+ * `left` tells the caller whether the prior was cleared anywhere.
+ */
+function currentPrior(id: number, now: ImageF32): { prior: Plane; cleared: boolean } {
   const { width, height } = settings;
   if (!latestPrior) {
     if (noPrior?.width !== width || noPrior.height !== height) noPrior = createPlane(width, height);
-    return noPrior;
+    return { prior: noPrior, cleared: false };
+  }
+  const then = latestPrior.id < id ? gridFrames.get(latestPrior.id) : undefined;
+  const left = then && plateGrid && leftSince(then, now, plateGrid, latestPrior.small);
+  if (left) {
+    const small = latestPrior.small;
+    return { prior: resize(clearLeft(small, left), width, height), cleared: true };
   }
   if (!latestPrior.full) {
     const small = latestPrior.small;
     priorFull = keep(priorFull, scratch.run(() => resize(small, width, height)));
     latestPrior.full = priorFull;
   }
-  return latestPrior.full;
+  return { prior: latestPrior.full, cleared: false };
+}
+
+/** The frame on the small grid, kept by id for the priors computed on it (the oldest dropped). */
+function rememberGrid(id: number, frame: ImageF32): ImageF32 {
+  const grid = staleGridImage(frame);
+  let reuse: ImageF32 | undefined;
+  for (const old of gridFrames.keys()) {
+    if (gridFrames.size < GRID_FRAMES) break;
+    reuse = gridFrames.get(old);
+    gridFrames.delete(old);
+  }
+  gridFrames.set(id, keep(reuse, grid));
+  return gridFrames.get(id)!;
 }
 
 async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void> {
@@ -129,13 +162,16 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
     out.set(rgbaIn);
   } else {
     scratch.reset();
-    const prior = currentPrior();
+    const now = rememberGrid(msg.id, scratch.run(() => staleGridImage(image!)));
+    const { prior, cleared } = scratch.run(() => currentPrior(msg.id, now));
+    stats.priorCleared = cleared;
     lap('prior');
     if (!plateMatched || t - lastColourFit >= settings.colourMs) {
       const frame = image, raw = plate, valid = plateValid!;
       const matched = scratch.run(() => matchPlate(frame, { warped: raw, valid }, prior, undefined, COLOUR_LONG_SIDE).plate);
       // The plate itself when the fit changed nothing; else a colour-matched copy kept across frames.
       plateMatched = matched === raw ? raw : keep(plateMatched === raw ? undefined : plateMatched, matched);
+      plateGrid = keep(plateGrid, scratch.run(() => staleGridImage(plateMatched!)));
       lastColourFit = t;
       lap('colour');
     }

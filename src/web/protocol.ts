@@ -45,6 +45,8 @@ export interface FrameStats {
   ms: Record<string, number>;
   /** Frames between the camera frame matted and the one the prior it used came from. */
   priorLag?: number;
+  /** Whether the prior was cleared where the subject has left since its frame (prior/stale.ts). */
+  priorCleared?: boolean;
   /** Share (0..1) of the visible background that the plate does not explain, when this frame was checked. */
   plateMismatch?: number;
   /** Share of pixels in the engine's uncertain band. */
