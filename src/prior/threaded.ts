@@ -9,6 +9,7 @@
 import type { ImageF32, Plane } from '../image.js';
 import { resize } from '../ops.js';
 import type { PriorThreads } from './keeper.js';
+import type { PriorThread } from './worker.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE, type Prior, type PriorEstimateOptions, type PriorName, type PriorStream, type PriorStreamOptions } from './spec.js';
 
 export class ThreadedPrior implements Prior {
@@ -23,9 +24,7 @@ export class ThreadedPrior implements Prior {
     const lease = this.threads.lend(this.name, this.modelsDir);
     if (!lease) return (await this.local()).estimate(image, options);
     try {
-      const size = options.prepared ? image : this.inputSize(image.width, image.height, options);
-      const alpha = await lease.thread.estimateImage(resize(image, size.width, size.height), options.longSide);
-      return resize(alpha, image.width, image.height);
+      return await estimateOnThread(lease.thread, this.name, image, options);
     } finally {
       lease.close();
     }
@@ -45,4 +44,14 @@ export class ThreadedPrior implements Prior {
       close: () => { void inner.then((s) => s.close(), () => undefined); },
     };
   }
+}
+
+/**
+ * A photo's prior on a given prior thread (one the caller holds, such as a video's): shrunk here,
+ * the model there, enlarged here; the same alpha as the model's own `estimate` on this thread.
+ */
+export async function estimateOnThread(thread: PriorThread, name: PriorName, image: ImageF32, options: PriorEstimateOptions = {}): Promise<Plane> {
+  const size = options.prepared ? image : priorInputSize(name, image.width, image.height, options);
+  const alpha = await thread.estimateImage(resize(image, size.width, size.height), options.longSide);
+  return resize(alpha, image.width, image.height);
 }

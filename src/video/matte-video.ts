@@ -22,6 +22,7 @@ import { loadImage } from '../pipeline.js';
 import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate, type MatteReport } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
+import { estimateOnThread } from '../prior/threaded.js';
 import { PriorThread } from '../prior/worker.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
@@ -310,7 +311,7 @@ async function* sampleFrames(info: VideoInfo, step: number, index?: FrameIndex):
   }
 }
 
-async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex): Promise<VideoState> {
+async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex, thread?: PriorThread): Promise<VideoState> {
   if (!plateRaw) return { plate: summarisePlate(false, []) };
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
@@ -321,32 +322,50 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   const refusals: CleanplateError[] = [];
   // The priors on the video's coarser grid (its frames' priors are refined by the plate too): a
   // mask for the features, the colour fit and the plate check, at about half the photo's cost.
+  // On the video's prior thread when it has one (this thread then never loads the model: ~2 s of
+  // start-up, and its memory), the next sample's prior computed there while this one is aligned here.
   const options = { longSide: RVM_VIDEO_LONG_SIDE };
-  for await (const frame of sampleFrames(info, step, index)) {
-    checkAborted(signal);
-    const image = fromBytes(info.width, info.height, 3, frame);
-    const subject = subjectOf(await timed('prior', () => parts.prior.estimate(image, options)));
-    await timed('align', () => {
-      let aligned;
-      try {
-        aligned = alignPlate(image, plateRaw, subject, parts.align);
-      } catch (err) {
-        // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
-        if (err instanceof CleanplateError && parts.align !== 'none') return;
-        throw err;
-      }
-      const { alignment, placed } = aligned;
-      sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
-      const matched = matchPlate(image, placed, subject);
-      try {
-        assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
-      } catch (err) {
-        // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
-        if (!(err instanceof CleanplateError)) throw err;
-        refusals.push(err);
-      }
-      reports.push(matched.colour);
-    });
+  const estimate = (image: ImageF32) => (thread ? estimateOnThread(thread, parts.priorName, image, options) : parts.prior.estimate(image, options));
+  const decoded = sampleFrames(info, step, index);
+  const nextSample = async () => {
+    const { value, done } = await decoded.next();
+    if (done) return undefined;
+    const image = fromBytes(info.width, info.height, 3, value);
+    const prior = estimate(image);
+    prior.catch(() => undefined); // awaited below; a failure after another error is not left unhandled
+    return { image, prior };
+  };
+  try {
+    for (let sample = await nextSample(); sample; ) {
+      checkAborted(signal);
+      const { image } = sample;
+      const subject = subjectOf(await timed('prior', () => sample!.prior));
+      sample = thread ? await nextSample() : undefined;
+      await timed('align', () => {
+        let aligned;
+        try {
+          aligned = alignPlate(image, plateRaw, subject, parts.align);
+        } catch (err) {
+          // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
+          if (err instanceof CleanplateError && parts.align !== 'none') return;
+          throw err;
+        }
+        const { alignment, placed } = aligned;
+        sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
+        const matched = matchPlate(image, placed, subject);
+        try {
+          assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
+        } catch (err) {
+          // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
+          if (!(err instanceof CleanplateError)) throw err;
+          refusals.push(err);
+        }
+        reports.push(matched.colour);
+      });
+      if (!thread) sample = await nextSample();
+    }
+  } finally {
+    await decoded.return(undefined);
   }
   if (refusals.length && !assessments.length) throw refusals[0]!;
   const state: VideoState = { plate: summarisePlate(true, assessments) };
@@ -471,7 +490,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     }
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
-    const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal);
+    const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal, undefined, priorThread);
     colourDone = true;
     const decodedAll = prefeed ? await prefeed : false;
     const fixedColour = temporal ? state.colour : undefined;
