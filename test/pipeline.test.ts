@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
-import type { Plane } from '../src/image.js';
+import { toBytes, type Plane } from '../src/image.js';
 import { createMatter } from '../src/pipeline.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
+import { estimateOnThread } from '../src/prior/threaded.js';
+import { PriorThread } from '../src/prior/worker.js';
 import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
 
 function patchMean(alpha: Plane, cx: number, cy: number, r = 20): number {
@@ -45,6 +47,30 @@ test('the prior on a prior thread (the default) gives the matte bit for bit as o
     } finally {
       threads.close();
     }
+  }
+});
+
+test('a prior thread serves a photo before the video frames queued ahead of it, with the alpha it gives on its own', async () => {
+  await loadCv();
+  const scene = buildScene(640, 360);
+  const thread = new PriorThread('rvm');
+  try {
+    const order: string[] = [];
+    const bytes = toBytes(scene.image);
+    // A video's colour pass asks for a sampled frame's prior while the first frames are queued.
+    const frames = Array.from({ length: 6 }, (_, i) => thread.estimateFrame(bytes.slice(), 640, 360).then(() => { order.push(`frame ${i}`); }));
+    const photo = estimateOnThread(thread, 'rvm', scene.image, { longSide: 384 }).then((alpha) => { order.push('photo'); return alpha; });
+    const [alpha] = await Promise.all([photo, ...frames]);
+    // At most the frame already running (and the one whose message came with it) go first.
+    assert.ok(order.indexOf('photo') <= 2, `served in the order ${order.join(', ')}`);
+    const alone = new PriorThread('rvm');
+    try {
+      assert.deepEqual(alpha.data, (await estimateOnThread(alone, 'rvm', scene.image, { longSide: 384 })).data, 'the same alpha as on an idle thread');
+    } finally {
+      alone.close();
+    }
+  } finally {
+    thread.close();
   }
 });
 
