@@ -68,17 +68,20 @@ try {
   const pump = async () => {
     if (busy) return;
     busy = true;
-    for (;;) {
-      // Messages are events: without a turn of the event loop here, a photo sent while frames are
-      // queued would only be seen once they are all done (the model's promises resolve as microtasks).
-      await new Promise((r) => setImmediate(r));
-      const next = photos.shift() ?? video.shift();
-      if (!next) break;
-      if ('image' in next) await photo(next);
-      else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); } // a new video: its memory zero
-      else await frame(next);
+    try {
+      for (;;) {
+        // Messages are events: without a turn of the event loop here, a photo sent while frames are
+        // queued would only be seen once they are all done (the model's promises resolve as microtasks).
+        await new Promise((r) => setImmediate(r));
+        const next = photos.shift() ?? video.shift();
+        if (!next) break;
+        if ('image' in next) await photo(next);
+        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); } // a new video: its memory zero
+        else await frame(next);
+      }
+    } finally {
+      busy = false;
     }
-    busy = false;
   };
   port.on('message', (msg: FrameMessage | ImageMessage | { reset: true }) => {
     if ('image' in msg) photos.push(msg);

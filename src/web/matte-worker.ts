@@ -112,7 +112,7 @@ let noPrior: Plane | undefined;
 /**
  * The newest prior at the frame's size (resized once per prior), with the places the subject has
  * left since the prior's frame cleared (stale.ts says why; resized again each frame that has them).
- * `left` tells the caller whether the prior was cleared anywhere.
+ * `cleared`: whether it was cleared anywhere on this frame.
  */
 function currentPrior(id: number, now: ImageF32): { prior: Plane; cleared: boolean } {
   const { width, height } = settings;
