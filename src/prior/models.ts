@@ -58,7 +58,7 @@ class RvmPrior implements Prior {
         return out.alpha;
       },
       close: () => { for (const t of state ?? []) t.dispose(); state = undefined; },
-      inputSize: (width, height) => { const { w, h } = fitTo({ width, height }, longSide, 32); return { width: w, height: h }; },
+      inputSize: (width, height) => priorInputSize('rvm', width, height, { longSide }),
     };
   }
 }

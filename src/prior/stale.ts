@@ -63,24 +63,21 @@ export function leftSince(then: ImageF32, now: ImageF32, plate: ImageF32, prior:
     throw new Error(`leftSince: grids differ (${then.width}x${then.height}, ${width}x${height}, ${plate.width}x${plate.height})`);
   }
   const n = width * height;
-  const shows = createPlane(width, height);
+  // Candidates (changed and showing the plate) go straight into `left`; they stay where their
+  // plate-like region reaches outside the prior.
+  const shows = createPlane(width, height), left = createPlane(width, height);
   let candidates = 0;
   for (let p = 0; p < n; p++) {
-    if (meanAbs(now.data, plate.data, p) < SHOWS_PLATE) {
-      shows.data[p] = 1;
-      if (meanAbs(now.data, then.data, p) > CHANGED) candidates++;
-    }
+    if (meanAbs(now.data, plate.data, p) >= SHOWS_PLATE) continue;
+    shows.data[p] = 1;
+    if (meanAbs(now.data, then.data, p) > CHANGED) { left.data[p] = 1; candidates++; }
   }
   if (!candidates) return undefined;
-  // The regions that show the plate and reach outside the prior.
   const { labels, stats } = components(shows);
   const outside = new Uint8Array(stats.length + 1);
   const priorGrid = resize(prior, width, height).data;
   for (let p = 0; p < n; p++) if (shows.data[p]! > 0.5 && priorGrid[p]! < 0.5) outside[labels[p]!] = 1;
-  const left = createPlane(width, height);
-  for (let p = 0; p < n; p++) {
-    if (shows.data[p]! > 0.5 && outside[labels[p]!] && meanAbs(now.data, then.data, p) > CHANGED) left.data[p] = 1;
-  }
+  for (let p = 0; p < n; p++) if (left.data[p]! > 0.5 && !outside[labels[p]!]) left.data[p] = 0;
   // Someone leaving frees an area; a few cells along their edge are as likely their own colour
   // matching the wall, where the prior is what keeps them.
   const parts = components(left);

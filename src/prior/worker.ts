@@ -33,7 +33,7 @@ export class PriorThread {
         if (!job) return;
         this.pending.delete(msg.id);
         if (!this.pending.size) this.worker.unref();
-        if (msg.error !== undefined || !msg.data || (job.wantsFrame && !msg.frame)) job.reject(new CleanplateError(`prior failed on a frame: ${msg.error}`));
+        if (msg.error !== undefined || !msg.data || (job.wantsFrame && !msg.frame)) job.reject(new CleanplateError(`prior failed on ${job.wantsFrame ? 'a frame' : 'an image'}: ${msg.error}`));
         // The alpha comes at the model's size; enlarged here (bilinear, a few ms) to the frame's.
         else job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height), frame: msg.frame });
       });
@@ -75,7 +75,7 @@ export class PriorThread {
     return prior;
   }
 
-  /** A job in submission order; the thread keeps the process alive while any is pending (it is unref'd when idle). */
+  /** A job for the thread (frames in submission order, photos ahead of queued frames); the thread keeps the process alive while any is pending (it is unref'd when idle). */
   private async submit(job: Pick<Job, 'width' | 'height' | 'wantsFrame'>, post: (id: number) => void): Promise<{ prior: Plane; frame?: Float32Array }> {
     if (this.failure) throw this.failure;
     const id = this.next++;

@@ -137,14 +137,16 @@ function currentPrior(id: number, now: ImageF32): { prior: Plane; cleared: boole
 /** The frame on the small grid, kept by id for the priors computed on it (the oldest dropped). */
 function rememberGrid(id: number, frame: ImageF32): ImageF32 {
   const grid = staleGridImage(frame);
+  // One frame in, the oldest out (a Map iterates in insertion order), its buffer reused.
   let reuse: ImageF32 | undefined;
-  for (const old of gridFrames.keys()) {
-    if (gridFrames.size < GRID_FRAMES) break;
-    reuse = gridFrames.get(old);
-    gridFrames.delete(old);
+  if (gridFrames.size >= GRID_FRAMES) {
+    const oldest = gridFrames.keys().next().value as number;
+    reuse = gridFrames.get(oldest);
+    gridFrames.delete(oldest);
   }
-  gridFrames.set(id, keep(reuse, grid));
-  return gridFrames.get(id)!;
+  const kept = keep(reuse, grid);
+  gridFrames.set(id, kept);
+  return kept;
 }
 
 async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void> {
