@@ -74,6 +74,27 @@ test('a prior thread serves a photo before the video frames queued ahead of it, 
   }
 });
 
+test('a prior thread warmed for a video gives its frames the priors of an unwarmed thread (the warm-up leaves the video\'s memory alone)', async () => {
+  await loadCv();
+  const scene = buildScene(640, 360);
+  // Three different frames: RVM's recurrent state carries each into the next one's prior.
+  const frames = [0, 0.08, 0.16].map((shift) => toBytes({ ...scene.image, data: scene.image.data.map((v) => Math.min(1, v + shift)) }));
+  const run = async (warm: boolean) => {
+    const thread = new PriorThread('rvm');
+    try {
+      if (warm) thread.warm(640, 360);
+      const out: Float32Array[] = [];
+      for (const bytes of frames) out.push((await thread.estimateFrame(bytes.slice(), 640, 360)).prior.data);
+      return out;
+    } finally {
+      thread.close();
+    }
+  };
+  const [warmed, cold] = [await run(true), await run(false)];
+  assert.ok(cold[0]!.some((v, i) => Math.abs(v - cold[2]![i]!) > 1e-3), 'the frames differ in prior (else the test shows nothing)');
+  for (let k = 0; k < frames.length; k++) assert.deepEqual(warmed[k], cold[k], `frame ${k}`);
+});
+
 test('real hand-held capture: face opaque; sky, trees and rooftops transparent', { skip: !HAS_DATA && 'shared data not found' }, async () => {
   const matter = await createMatter({ prior: 'rvm' });
   const input = join(DATA, 'bgm-samples', 'input');

@@ -1,30 +1,19 @@
 /**
- * The prior's side of a prior thread (see worker.ts): loads the model once, then turns each video
- * frame it is sent into the prior's alpha with the model's memory carried across frames, strictly
+ * The prior's side of a prior thread (see worker.ts): loads the model once (and no OpenCV: frames come
+ * already shrunk to the model's size), then turns each video frame it is sent into the prior's alpha with the model's memory carried across frames, strictly
  * in the order the frames arrive, and each photo into its alpha on its own (photos first).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { cv, loadCv, withMats } from '../cv.js';
 import { fromBytes } from '../image.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array }
+/** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`). */
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array } }
+/** The size of the video about to come (its frames' size). */
+interface WarmMessage { warm: { width: number; height: number } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
-
-/** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
-function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
-  if (w === width && h === height) return bytes;
-  const c = cv();
-  return withMats((t) => {
-    const src = t(new c.Mat(height, width, c.CV_8UC3));
-    (src.data as Uint8Array).set(bytes);
-    const dst = t(new c.Mat());
-    c.resize(src, dst, new c.Size(w, h), 0, 0, w < width && h < height ? c.INTER_AREA : c.INTER_LINEAR);
-    return Uint8Array.from(dst.data as Uint8Array);
-  });
-}
 
 const port = parentPort!;
 const setup = workerData as Setup;
@@ -38,11 +27,14 @@ try {
    * it is what the video waits for.
    */
   const photos: ImageMessage[] = [];
-  const video: (FrameMessage | { reset: true })[] = [];
+  const video: (FrameMessage | WarmMessage | { reset: true })[] = [];
   let busy = false;
+  /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
+  const warmed = new Set<string>();
 
   const photo = async (msg: ImageMessage) => {
     try {
+      warmed.add(`${msg.image.width}x${msg.image.height}`);
       const alpha = await prior.estimate({ ...msg.image, channels: 3 }, { prepared: true, ...(msg.longSide ? { longSide: msg.longSide } : {}) });
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height }, [alpha.data.buffer as ArrayBuffer]);
     } catch (err) {
@@ -51,18 +43,38 @@ try {
   };
   const frame = async (msg: FrameMessage) => {
     try {
-      // OpenCV (to shrink the bytes) loads with the first frame: a photo, sent already shrunk,
-      // never waits for it.
-      await loadCv();
-      // Shrunk as bytes to the size the model sees, then converted: a whole 720p frame in floats
-      // (11 MB) is never made here, and the alpha goes back at the model's size.
-      const { width, height } = stream.inputSize(msg.width, msg.height);
-      const alpha = await stream.estimate(fromBytes(width, height, 3, shrinkBytes(msg.bytes, msg.width, msg.height, width, height)), true);
+      // Shrunk (as bytes, by the sender) to the size the model sees, then converted; the alpha
+      // goes back at the model's size.
+      const { width, height, bytes } = msg.small;
+      warmed.add(`${width}x${height}`);
+      const alpha = await stream.estimate(fromBytes(width, height, 3, bytes), true);
       // The frame as floats too: converted here, on this thread's core, and transferred.
       const floats = fromBytes(msg.width, msg.height, 3, msg.bytes).data;
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats }, [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
+    }
+  };
+  /**
+   * A video's first frames wait on this thread's first inference at their size (~0.6 s, against
+   * ~0.2 s for the next: the model's buffers for that size are made then): run when the video's
+   * size is known, while the main thread still reads the plate. A mid-grey frame goes through a
+   * stream of its own, so the video's memory stays as a new thread's. Skipped where a frame or
+   * photo of that size ran.
+   */
+  const warm = async (msg: WarmMessage) => {
+    try {
+      const { width, height } = stream.inputSize(msg.warm.width, msg.warm.height);
+      if (warmed.has(`${width}x${height}`)) return;
+      warmed.add(`${width}x${height}`);
+      const scratch = prior.stream(setup.stream);
+      try {
+        await scratch.estimate({ width, height, channels: 3, data: new Float32Array(width * height * 3).fill(0.5) }, true);
+      } finally {
+        scratch.close();
+      }
+    } catch {
+      // A warm-up only saves time: whatever failed here fails again, and is reported, on the first frame.
     }
   };
   const pump = async () => {
@@ -77,13 +89,14 @@ try {
         if (!next) break;
         if ('image' in next) await photo(next);
         else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); } // a new video: its memory zero
+        else if ('warm' in next) await warm(next);
         else await frame(next);
       }
     } finally {
       busy = false;
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | { reset: true }) => {
     if ('image' in msg) photos.push(msg);
     else video.push(msg);
     void pump();

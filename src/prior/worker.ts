@@ -1,19 +1,34 @@
 /**
  * The prior on the second core: a worker thread runs the model (TensorFlow.js's WebAssembly
  * backend is single-threaded here) while the main thread mattes a video's earlier frames, or
- * tracks a photo's plate. Video frames go over as the decoder's bytes (a copy of 2.7 MB at 720p;
- * the main thread keeps its own), which the thread shrinks to the model's size; a photo goes over
+ * tracks a photo's plate. Video frames go over as the decoder's bytes (transferred: the thread
+ * hands them back as floats) with a copy shrunk here to the model's size; a photo goes over
  * already shrunk to it. The alpha comes back at the model's size as a transferred buffer. Node
  * edge: the browser runs the same stream in a Web Worker.
  */
 import { Worker } from 'node:worker_threads';
 import { CleanplateError } from '../errors.js';
 import type { ImageF32, Plane } from '../image.js';
+import { cv, loadCv, withMats } from '../cv.js';
 import { resize } from '../ops.js';
+import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
 type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; error?: string } | { ready: boolean; error?: string };
 interface Job { resolve: (r: { prior: Plane; frame?: Float32Array }) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
+
+/** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
+function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
+  if (w === width && h === height) return bytes;
+  const c = cv();
+  return withMats((t) => {
+    const src = t(new c.Mat(height, width, c.CV_8UC3));
+    (src.data as Uint8Array).set(bytes);
+    const dst = t(new c.Mat());
+    c.resize(src, dst, new c.Size(w, h), 0, 0, w < width && h < height ? c.INTER_AREA : c.INTER_LINEAR);
+    return Uint8Array.from(dst.data as Uint8Array);
+  });
+}
 
 export class PriorThread {
   private readonly worker: Worker;
@@ -24,7 +39,7 @@ export class PriorThread {
   /** Whether `ready` has resolved. */
   private started = false;
 
-  constructor(name: PriorName, modelsDir?: string, stream?: PriorStreamOptions) {
+  constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: Reply) => {
@@ -60,7 +75,13 @@ export class PriorThread {
    * main thread, which mattes, never spends its time on the conversion (11 MB per 720p frame).
    */
   async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32 }> {
-    const { prior, frame } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes }, [bytes.buffer as ArrayBuffer]));
+    // Shrunk here (~1 ms; this thread has OpenCV loaded), so that the thread never loads it: its
+    // ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
+    await loadCv();
+    const size = priorInputSize(this.name, width, height, { longSide: this.stream?.longSide ?? RVM_VIDEO_LONG_SIDE });
+    const small = { ...size, bytes: shrinkBytes(bytes, width, height, size.width, size.height) };
+    const transfer = small.bytes === bytes ? [bytes.buffer as ArrayBuffer] : [bytes.buffer as ArrayBuffer, small.bytes.buffer as ArrayBuffer];
+    const { prior, frame } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small }, transfer));
     return { prior, image: { width, height, channels: 3, data: frame! } };
   }
 
@@ -105,6 +126,16 @@ export class PriorThread {
     // Now when the thread is up, else after `ready` (as every frame's message), so that it keeps its place among them.
     if (this.started) this.worker.postMessage({ reset: true });
     else void this.ready.then(() => this.worker.postMessage({ reset: true }), () => undefined);
+  }
+
+  /**
+   * Readies the thread for a video of this frame size (OpenCV loaded, the model run once at the
+   * size its frames will have), in order with the frames: call it before the first frame.
+   */
+  warm(width: number, height: number): void {
+    if (this.failure) return;
+    if (this.started) this.worker.postMessage({ warm: { width, height } });
+    else void this.ready.then(() => this.worker.postMessage({ warm: { width, height } }), () => undefined);
   }
 
   /** False once the thread failed or was closed: it takes no more frames. */

@@ -432,38 +432,51 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     await ensureWritableDir(dirname(f));
   }
 
-  const { plateRaw, autoPlate } = await loadVideoPlate(parts, request, info);
-  const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
-  let backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
-  if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
-    const bg = await probeVideo(request.background);
-    const { width: w, height: h } = info;
-    // A segment's composite starts at background frame `start` (of the looped, re-timed background).
-    const skip = start ? `,select='gte(n\\,${start})'` : '';
-    backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate}${skip},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
-  } else if (request.background !== undefined) {
-    backgroundStill = resizeCover(await loadImage(request.background, parts.maxPixels, 'background'), info.width, info.height);
+  const readers: { close(): void }[] = [];
+  // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
+  // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
+  // the matting; without them every frame is matted exactly as the image path would.
+  const wantThread = temporal && parts.priorName !== 'none';
+  let priorThread: PriorThread | undefined;
+  const takeThread = () => {
+    // A thread kept across videos is borrowed and handed back (the lease's close), not stopped.
+    const lease = parts.priorThreads?.lend(parts.priorName, parts.priorDir);
+    priorThread = lease?.thread ?? new PriorThread(parts.priorName, parts.priorDir);
+    readers.push(lease ?? priorThread);
+    // Its first inference at the frames' size (~0.6 s, ~1 s under the start-up's load) while the plate is read.
+    priorThread.warm(info.width, info.height);
+  };
+  // Taken before the plate is read, but for a plate built from the input: that build's prior would
+  // find the thread lent out and load a model of its own.
+  if (wantThread && request.plate !== 'auto') takeThread();
+  let plateRaw: ImageF32 | undefined, autoPlate: PlateReport | undefined, backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
+  try {
+    ({ plateRaw, autoPlate } = await loadVideoPlate(parts, request, info));
+    if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
+      const bg = await probeVideo(request.background);
+      const { width: w, height: h } = info;
+      // A segment's composite starts at background frame `start` (of the looped, re-timed background).
+      const skip = start ? `,select='gte(n\\,${start})'` : '';
+      backgroundVideo = new FrameReader(bg.file, { width: w, height: h, pixelFormat: 'rgb24', loop: true, filter: `fps=${info.rate}${skip},scale=${w}:${h}:force_original_aspect_ratio=increase,crop=${w}:${h}` });
+      readers.push(backgroundVideo);
+    } else if (request.background !== undefined) {
+      backgroundStill = resizeCover(await loadImage(request.background, parts.maxPixels, 'background'), info.width, info.height);
+    }
+  } catch (err) {
+    for (const r of readers) r.close();
+    throw err;
   }
+  const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
   const stride = Math.max(1, Math.round(request.motionStride ?? 20));
 
-  const readers: { close(): void }[] = backgroundVideo ? [backgroundVideo] : [];
   const writers: { final: string; writer: FrameWriter }[] = [];
   const sequenceTemp = output.alphaSequence ? tempPath(output.alphaSequence.replace(/\/+$/, '')) : undefined;
   const fgSequenceTemp = output.foregroundSequence ? tempPath(output.foregroundSequence.replace(/\/+$/, '')) : undefined;
 
   try {
-    // With temporal cues the prior follows the video with its memory (RVM's recurrent state) on a
-    // coarser grid, in a thread of its own (the second core) that runs PRIOR_AHEAD frames ahead of
-    // the matting; without them every frame is matted exactly as the image path would. Started
-    // first: the thread loads its model while the colour pass below runs.
-    const wantThread = temporal && parts.priorName !== 'none';
-    // A thread kept across videos is borrowed and handed back (the lease's close), not stopped.
-    const lease = wantThread ? parts.priorThreads?.lend(parts.priorName, parts.priorDir) : undefined;
-    const priorThread = lease?.thread ?? (wantThread ? new PriorThread(parts.priorName, parts.priorDir) : undefined);
-    if (lease) readers.push(lease);
-    else if (priorThread) readers.push(priorThread);
+    if (wantThread && !priorThread) takeThread();
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
     // while the main thread mattes the frames before (or runs the colour pass, below).
     const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32 }> }[] = [];
