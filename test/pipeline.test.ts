@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
-import { toBytes, type Plane } from '../src/image.js';
+import { fromBytes, toBytes, type Plane } from '../src/image.js';
 import { createMatter } from '../src/pipeline.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { estimateOnThread } from '../src/prior/threaded.js';
@@ -93,6 +93,31 @@ test('a prior thread warmed for a video gives its frames the priors of an unwarm
   const [warmed, cold] = [await run(true), await run(false)];
   assert.ok(cold[0]!.some((v, i) => Math.abs(v - cold[2]![i]!) > 1e-3), 'the frames differ in prior (else the test shows nothing)');
   for (let k = 0; k < frames.length; k++) assert.deepEqual(warmed[k], cold[k], `frame ${k}`);
+});
+
+test('a prior thread converts a frame into a buffer handed back to it: the same floats and prior as into a fresh one', async () => {
+  await loadCv();
+  const scene = buildScene(320, 240);
+  const bytes = toBytes(scene.image);
+  const thread = new PriorThread('rvm');
+  try {
+    const first = await thread.estimateFrame(bytes.slice(), 320, 240);
+    // An earlier frame's floats, handed back dirty: the next conversion must overwrite all of them.
+    const spare = first.image.data.map(() => 7);
+    thread.recycle(spare);
+    const second = await thread.estimateFrame(bytes.slice(), 320, 240);
+    assert.equal(spare.length, 0, 'the spare buffer went to the thread (transferred)');
+    assert.deepEqual(second.image.data, fromBytes(320, 240, 3, bytes).data);
+    const fresh = new PriorThread('rvm');
+    try {
+      await fresh.estimateFrame(bytes.slice(), 320, 240);
+      assert.deepEqual(second.prior.data, (await fresh.estimateFrame(bytes.slice(), 320, 240)).prior.data, 'the same prior (second frame of a video)');
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    thread.close();
+  }
 });
 
 test('real hand-held capture: face opaque; sky, trees and rooftops transparent', { skip: !HAS_DATA && 'shared data not found' }, async () => {

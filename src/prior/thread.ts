@@ -9,7 +9,7 @@ import { createPrior, type PriorName, type PriorStreamOptions } from './index.js
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
 /** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`). */
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array } }
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array }
 /** The size of the video about to come (its frames' size). */
 interface WarmMessage { warm: { width: number; height: number } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
@@ -48,8 +48,9 @@ try {
       const { width, height, bytes } = msg.small;
       warmed.add(`${width}x${height}`);
       const alpha = await stream.estimate(fromBytes(width, height, 3, bytes), true);
-      // The frame as floats too: converted here, on this thread's core, and transferred.
-      const floats = fromBytes(msg.width, msg.height, 3, msg.bytes).data;
+      // The frame as floats too: converted here, on this thread's core, and transferred; into an
+      // earlier frame's buffer when one came back with the message.
+      const floats = fromBytes(msg.width, msg.height, 3, msg.bytes, msg.into).data;
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats }, [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });

@@ -624,7 +624,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) })));
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground)));
       history.push(entry);
-      if (history.length > WINDOW) history.shift();
+      // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
+      // frame only): its floats go back to the prior thread, which converts a later frame into them.
+      if (history.length > WINDOW) { const gone = history.shift()!; priorThread?.recycle(gone.image.data); }
       if (!own) return;
       let background: ImageF32 | undefined = backgroundStill ?? colourFlat;
       if (backgroundVideo) {
