@@ -71,3 +71,34 @@ test('the stabiliser looks only around either frame\'s alpha and gives the whole
   assert.ok(worst < 1e-6, `largest difference from the whole-frame rule: ${worst}`);
   assert.ok(kept > 50, `the still half kept some of the previous alpha (${kept} pixels)`);
 });
+
+test('the stabiliser keeps its own copy of a frame\'s alpha and foreground: their buffers may be reused for the next frame', async () => {
+  const { AlphaStabiliser } = await import('../src/video/temporal.js');
+  const { createImage, createPlane } = await import('../src/image.js');
+  const width = 80, height = 50;
+  // A disc that moves and shrinks (the kept rectangle must be cleared where the subject left).
+  const frame = (t: number) => {
+    const image = createImage(width, height, 3), alpha = createPlane(width, height), fg = createImage(width, height, 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      for (let c = 0; c < 3; c++) image.data[p * 3 + c] = 0.5 + 0.3 * Math.sin((x + c * 7) / 5 + y / 9) + (x > 45 ? 0.003 * Math.sin(t * 13 + p) : 0.2 * t);
+      const a = Math.min(1, Math.max(0, (14 - 3 * t - Math.hypot(x - 50 + 2 * t, y - 25)) / 4));
+      alpha.data[p] = a;
+      for (let c = 0; c < 3; c++) fg.data[p * 3 + c] = a > 0 ? 0.2 + 0.1 * c + 0.01 * t : 0;
+    }
+    return { image, alpha, fg };
+  };
+  const untouched = new AlphaStabiliser(), reused = new AlphaStabiliser();
+  let changed = 0;
+  for (let t = 0; t < 4; t++) {
+    const a = frame(t), b = frame(t);
+    untouched.apply(a.image, a.alpha, a.fg);
+    reused.apply(b.image, b.alpha, b.fg);
+    assert.deepEqual(b.alpha.data, a.alpha.data, `alpha of frame ${t}`);
+    assert.deepEqual(b.fg.data, a.fg.data, `foreground of frame ${t}`);
+    if (t > 0) for (let p = 0; p < width * height; p++) if (a.alpha.data[p] !== frame(t).alpha.data[p]) changed++;
+    // The caller's next frame overwrites these buffers (a scratch arena's reset).
+    b.alpha.data.fill(0.5); b.fg.data.fill(0.9);
+  }
+  assert.ok(changed > 100, `the stabiliser blended in earlier frames (${changed} pixels), else this shows nothing`);
+});

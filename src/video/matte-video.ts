@@ -552,8 +552,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const total = end - start;
 
     let lastFit: number[] | undefined;
-    const arenas = [new ScratchArena(), new ScratchArena()];
-    let matted = 0;
+    const arena = new ScratchArena();
     const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<{ prior: Plane; image: ImageF32 }> | undefined): Promise<Entry> => {
       // With a prior thread the frame's floats come from it (converted there, off this thread).
       const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
@@ -615,11 +614,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       }
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
       const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
-      // The engine's and the stabiliser's planes come from one of two scratch arenas, in turn: what a
-      // frame leaves behind (its α and F, which the stabiliser keeps for the next frame) lives until
-      // the frame after next resets that arena. Hundreds of MB per second of fresh typed arrays would
-      // otherwise keep the garbage collector busy (~50 ms a 720p frame).
-      const arena = arenas[matted++ % arenas.length]!;
+      // The engine's and the stabiliser's planes come from a scratch arena that every frame reuses
+      // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
+      // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
+      // collector busy (~50 ms a 720p frame).
       arena.reset();
       const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) })));
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground)));

@@ -104,6 +104,8 @@ export class AlphaStabiliser {
   private prevImage?: ImageF32;
   private prevAlpha?: Plane;
   private prevForeground?: ImageF32;
+  /** The rectangle of prevAlpha's support (what `remember` copied), cleared before the next copy. */
+  private kept?: [number, number, number, number];
 
   constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
 
@@ -141,7 +143,36 @@ export class AlphaStabiliser {
       }
     }
     this.prevImage = image;
-    this.prevAlpha = alpha;
-    this.prevForeground = foreground;
+    this.remember(alpha, foreground);
+  }
+
+  /**
+   * α and F kept for the next frame in buffers of the stabiliser's own (plain arrays, never a
+   * scratch arena's, allocated once), so that the caller may reuse every buffer of this frame for
+   * the next one: a video then mattes in one scratch arena instead of two (at 720p 96 MB fewer
+   * pages first touched, ~0.5 s of a run's second frame). Only α's support rectangle is copied:
+   * α is 0 outside it and F with it (every engine leaves F 0 where α is 0), and the old rectangle
+   * is cleared first.
+   */
+  private remember(alpha: Plane, foreground: ImageF32): void {
+    const { width, height } = alpha;
+    if (this.prevAlpha?.width !== width || this.prevAlpha.height !== height) {
+      this.prevAlpha = { width, height, channels: 1, data: new Float32Array(width * height) };
+      this.prevForeground = { width, height, channels: 3, data: new Float32Array(width * height * 3) };
+      this.kept = undefined;
+    }
+    const pa = this.prevAlpha.data, pf = this.prevForeground!.data;
+    if (this.kept) {
+      const [x0, y0, x1, y1] = this.kept;
+      for (let y = y0; y < y1; y++) { pa.fill(0, y * width + x0, y * width + x1); pf.fill(0, (y * width + x0) * 3, (y * width + x1) * 3); }
+    }
+    this.kept = supportRect(alpha, 0);
+    if (this.kept) {
+      const [x0, y0, x1, y1] = this.kept;
+      for (let y = y0; y < y1; y++) {
+        pa.set(alpha.data.subarray(y * width + x0, y * width + x1), y * width + x0);
+        pf.set(foreground.data.subarray((y * width + x0) * 3, (y * width + x1) * 3), (y * width + x0) * 3);
+      }
+    }
   }
 }
