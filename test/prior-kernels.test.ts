@@ -47,3 +47,32 @@ test('the wasm backend\'s Concat, Slice and SplitV (ours, registered over tfjs\'
   }
   tf.dispose([cat, rows, part, flat, a!, b!]);
 });
+
+test('the wasm backend\'s SpaceToBatchND and BatchToSpaceND (ours) equal their definition by pad, reshape and transpose', async () => {
+  await initTfjs();
+  // Odd sizes, a non-square block, uneven paddings and crops; C as RVM's (a long run) and short.
+  for (const [shape, block, pads] of [
+    [[2, 5, 7, 70], [2, 3], [[1, 0], [2, 0]]],
+    [[1, 15, 20, 3], [2, 2], [[1, 0], [0, 0]]],
+  ] as [[number, number, number, number], [number, number], [[number, number], [number, number]]][]) {
+    const x = tf.tensor4d(filled(shape, 5), shape);
+    const got = tf.spaceToBatchND(x, block, pads);
+    // TensorFlow's definition: zero-pad H and W, split each into (size / block, block), move the block offsets to the batch.
+    const [n, h, w, c] = shape;
+    const [bh, bw] = block;
+    const ph = h + pads[0][0] + pads[0][1], pw = w + pads[1][0] + pads[1][1];
+    const padded = tf.pad(x, [[0, 0], pads[0], pads[1], [0, 0]]);
+    const expected = tf.reshape(tf.transpose(tf.reshape(padded, [n, ph / bh, bh, pw / bw, bw, c]), [2, 4, 0, 1, 3, 5]), [bh * bw * n, ph / bh, pw / bw, c]);
+    assert.deepEqual(got.shape, expected.shape);
+    assert.deepEqual(got.dataSync(), expected.dataSync(), `spaceToBatchND ${shape}`);
+    // And back, the crops taking the paddings off again: the input itself.
+    const back = tf.batchToSpaceND(got, block, pads);
+    assert.deepEqual(back.shape, shape);
+    assert.deepEqual(back.dataSync(), x.dataSync(), `batchToSpaceND ${shape}`);
+    // Crops other than the paddings: the same slice of the uncropped result.
+    const uncropped = tf.batchToSpaceND(got, block, [[0, 0], [0, 0]]);
+    const cropped = tf.batchToSpaceND(got, block, [[0, 1], [1, 0]]);
+    assert.deepEqual(cropped.dataSync(), tf.slice(uncropped, [0, 0, 1, 0], [n, ph - 1, pw - 1, c]).dataSync(), `cropped ${shape}`);
+    tf.dispose([x, got, padded, expected, back, uncropped, cropped]);
+  }
+});
