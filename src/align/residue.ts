@@ -83,6 +83,19 @@ function sample(b: Float32Array, w: number, h: number, x: number, y: number, c: 
 }
 
 /**
+ * |I(q) − B(x, y)| summed over the three channels, B sampled bilinearly at (x, y) as `sample` does
+ * (the same arithmetic, so the same value), its four neighbours and weights found once for the three.
+ */
+function sampledDiff(a: Float32Array, q: number, b: Float32Array, w: number, h: number, x: number, y: number): number {
+  const u = Math.min(w - 1, Math.max(0, x)), v = Math.min(h - 1, Math.max(0, y));
+  const u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(w - 1, u0 + 1), v1 = Math.min(h - 1, v0 + 1), fu = u - u0, fv = v - v0;
+  const i00 = (v0 * w + u0) * 3, i01 = (v0 * w + u1) * 3, i10 = (v1 * w + u0) * 3, i11 = (v1 * w + u1) * 3;
+  let sum = 0;
+  for (let c = 0; c < 3; c++) sum += Math.abs(a[q * 3 + c]! - ((1 - fv) * ((1 - fu) * b[i00 + c]! + fu * b[i01 + c]!) + fv * ((1 - fu) * b[i10 + c]! + fu * b[i11 + c]!)));
+  return sum;
+}
+
+/**
  * Mean difference of the image's 3x3 block around (x, y) and the plate's block shifted by (dx, dy),
  * borders clamped; stops adding once the sum passes `bound` (it cannot win any more).
  */
@@ -94,7 +107,7 @@ function blockDiff(a: Float32Array, b: Float32Array, w: number, h: number, x: nu
     for (let ox = -1; ox <= 1; ox++) {
       const xx = Math.min(w - 1, Math.max(0, x + ox)), q = yy * w + xx;
       if (whole) sum += pixelDiff(a, b, q, Math.min(h - 1, Math.max(0, yy + dy)) * w + Math.min(w - 1, Math.max(0, xx + dx)));
-      else sum += (Math.abs(a[q * 3]! - sample(b, w, h, xx + dx, yy + dy, 0)) + Math.abs(a[q * 3 + 1]! - sample(b, w, h, xx + dx, yy + dy, 1)) + Math.abs(a[q * 3 + 2]! - sample(b, w, h, xx + dx, yy + dy, 2))) / 3;
+      else sum += sampledDiff(a, q, b, w, h, xx + dx, yy + dy) / 3;
     }
   }
   return sum / 9;
