@@ -61,8 +61,9 @@ export function fromRgba(width: number, height: number, rgba: Uint8Array | Uint8
   return target;
 }
 
-export function toBytes(image: ImageF32): Uint8Array {
-  const out = new Uint8Array(image.data.length);
+/** 8-bit samples, rounded and clamped; written into `into` when it is given and of that length (a buffer kept for reuse). */
+export function toBytes(image: ImageF32, into?: Uint8Array): Uint8Array {
+  const out = into && into.length === image.data.length ? into : new Uint8Array(image.data.length);
   const d = image.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
@@ -72,10 +73,10 @@ export function toBytes(image: ImageF32): Uint8Array {
   return out;
 }
 
-/** 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy. */
-export function rgbaBytes(foreground: ImageF32, alpha: ImageF32): Uint8Array {
+/** 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy; into `into` as `toBytes`. */
+export function rgbaBytes(foreground: ImageF32, alpha: ImageF32, into?: Uint8Array): Uint8Array {
   const n = foreground.width * foreground.height;
-  const out = new Uint8Array(n * 4);
+  const out = into && into.length === n * 4 ? into : new Uint8Array(n * 4);
   const f = foreground.data, a = alpha.data;
   const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0);
   for (let p = 0; p < n; p++) {

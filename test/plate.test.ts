@@ -31,7 +31,7 @@ function ffmpeg(args: string[], input?: Buffer): Buffer {
 
 function encode(frames: ImageF32[], out: string, extra: string[] = []): void {
   ffmpeg(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${frames[0]!.width}x${frames[0]!.height}`, '-framerate', '25', '-i', 'pipe:0', ...extra, '-c:v', 'ffv1', out],
-    Buffer.concat(frames.map(toBytes)));
+    Buffer.concat(frames.map((f) => toBytes(f))));
 }
 
 function cli(args: string[]) {

@@ -235,7 +235,7 @@ const HAS_FFMPEG = spawnSync('ffmpeg', ['-version']).status === 0;
 test('a video job: progress in frames, video outputs with their content types', { skip: !HAS_FFMPEG && 'ffmpeg is not installed (apt install ffmpeg)' }, async () => {
   const clip = buildClip(10, 96, 64, 2);
   const video = join(dir, 'clip.mkv');
-  const enc = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '96x64', '-framerate', '25', '-i', 'pipe:0', '-c:v', 'ffv1', video], { input: Buffer.concat(clip.frames.map(toBytes)) });
+  const enc = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '96x64', '-framerate', '25', '-i', 'pipe:0', '-c:v', 'ffv1', video], { input: Buffer.concat(clip.frames.map((f) => toBytes(f))) });
   assert.equal(enc.status, 0, String(enc.stderr));
   const clipPlate = join(dir, 'clip-plate.png');
   await writeFile(clipPlate, await encodePng(clip.plate));

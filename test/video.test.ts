@@ -55,7 +55,7 @@ before(async () => {
   await loadCv();
   dir = await tempDir('cleanplate-video-');
   clip = buildClip(N, W, H, 2);
-  const frames = clip.frames.map(toBytes);
+  const frames = clip.frames.map((f) => toBytes(f));
   encodeClip(frames, W, H, join(dir, 'clip.mkv'), ['-c:v', 'ffv1']);
   encodeClip(frames, W, H, join(dir, 'clip.mp4'), ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '16', '-c:a', 'aac', '-shortest'],
     ['-f', 'lavfi', '-i', `sine=frequency=440:duration=${N / 25}`]);
@@ -126,7 +126,7 @@ test('video with the network engine: motion stack and smoothed crop on, and equa
 test('video: a still subject does not flicker (temporal cues lower dtSSD)', { skip }, async () => {
   const still = buildClip(10, W, H, 0, 5);
   const file = join(dir, 'still.mkv');
-  encodeClip(still.frames.map(toBytes), W, H, file, ['-c:v', 'ffv1']);
+  encodeClip(still.frames.map((f) => toBytes(f)), W, H, file, ['-c:v', 'ffv1']);
   const run = async (temporal: boolean) => {
     const folder = join(dir, `still-${temporal}`);
     await matter.matteVideo({ input: file, plate: still.plate, temporal, output: { alphaSequence: folder } });
@@ -225,7 +225,7 @@ test('video: an output that would overwrite the input is refused and the input s
 test('video: Ctrl-C mid-way leaves no file under a final name and no temporary files', { skip }, async () => {
   const long = buildClip(80, W, H, 1, 3);
   const file = join(dir, 'long.mkv');
-  encodeClip(long.frames.map(toBytes), W, H, file, ['-c:v', 'ffv1']);
+  encodeClip(long.frames.map((f) => toBytes(f)), W, H, file, ['-c:v', 'ffv1']);
   const out = join(dir, 'interrupted');
   const child = spawn(process.execPath, [BIN, 'video', file, '--plate', join(dir, 'plate.png'), '--out', out, '--prior', 'none', '--color', '#000', '--alpha-sequence'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
