@@ -7,7 +7,7 @@ import { realignEdges } from '../src/align/residue.js';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { CleanplateError } from '../src/errors.js';
-import { createImage } from '../src/image.js';
+import { createImage, type Plane } from '../src/image.js';
 import { decodeImage } from '../src/io/decode.js';
 import { createMatter } from '../src/pipeline.js';
 import { DATA, HAS_DATA, tempDir } from './helpers.js';
@@ -51,6 +51,33 @@ test('local re-alignment moves only background: without residue it changes nothi
     for (let c = 0; c < 3; c++) if (plate.data[p * 3 + c] !== scene.plate.data[p * 3 + c]) { moved++; break; }
   }
   assert.equal(moved, 0);
+});
+
+test('local re-alignment restricted to a region (the band) gives the whole frame\'s result inside it and leaves the plate outside', () => {
+  const scene = horizonScene(400, 300, 3, 0.3, 1.5);
+  const { width, height } = scene.image;
+  const whole = realignEdges(scene.image, scene.plate);
+  // Regions whose edge map is computed around them only: a block across the ridge, and a strip of
+  // the row just above the ridge's two edge rows (most of the edges that decide it lie outside it).
+  const grey = (x: number, y: number) => { const q = (y * width + x) * 3; return scene.plate.data[q]! + scene.plate.data[q + 1]! + scene.plate.data[q + 2]!; };
+  const ridge = (x: number) => { let best = 0, at = 0; for (let y = 2; y < height - 2; y++) { const v = Math.abs(grey(x, y + 1) - grey(x, y - 1)); if (v > best) { best = v; at = y; } } return at; };
+  const block = createImage(width, height, 1) as Plane, strip = createImage(width, height, 1) as Plane;
+  for (let y = 60; y < 240; y++) for (let x = 120; x < 300; x++) if ((x + y) % 7 !== 0) block.data[y * width + x] = 1;
+  for (let x = 50; x < 125; x++) strip.data[(ridge(x) - 2) * width + x] = 1;
+  for (const [name, where] of [['block', block], ['strip', strip]] as const) {
+  const part = realignEdges(scene.image, scene.plate, { where });
+  let inside = 0, differing = 0, outsideMoved = 0;
+  for (let p = 0; p < width * height; p++) {
+    const moved = [0, 1, 2].some((c) => part.plate.data[p * 3 + c] !== scene.plate.data[p * 3 + c]);
+    if (where.data[p]! > 0.5) {
+      if (moved) inside++;
+      if ([0, 1, 2].some((c) => part.plate.data[p * 3 + c] !== whole.plate.data[p * 3 + c])) differing++;
+    } else if (moved) outsideMoved++;
+  }
+  assert.ok(inside > (name === 'block' ? 100 : 5), `${name}: pixels re-aligned inside the region: ${inside}`);
+  assert.equal(differing, 0, `${name}: inside the region, the same plate as the whole frame's`);
+  assert.equal(outsideMoved, 0, `${name}: outside it, the plate as it was`);
+  }
 });
 
 test('a plate of another scene is refused with a clear message; the plate of the same scene is not', async () => {

@@ -31,41 +31,60 @@ const EXPLAINED = 0.04;
 /** Edge pixels that differed from the plate and were searched; of those, the ones given a shifted plate pixel. */
 export interface ResidueReport { edgePixels: number; realigned: number }
 
-/** 1 where the plate has a strong edge (grey-level change over two pixels above EDGE). */
-function edgeMap(plate: ImageF32): Uint8Array {
+/** A rectangle [x0, y0, x1, y1) of the frame. */
+type Rect = [number, number, number, number];
+
+/**
+ * 1 where the plate has a strong edge (grey-level change over two pixels above EDGE), found inside
+ * `rect` only (pixels one in from its border; the rest stays 0, and its pages untouched).
+ */
+function edgeMap(plate: ImageF32, rect: Rect): Uint8Array {
   const { width: w, height: h } = plate;
+  const [x0, y0, x1, y1] = rect;
   const d = plate.data;
   const grey = new Float32Array(w * h);
-  for (let p = 0; p < grey.length; p++) grey[p] = 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
+  for (let y = y0; y < y1; y++) for (let p = y * w + x0; p < y * w + x1; p++) grey[p] = 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
   const edges = new Uint8Array(w * h);
-  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+  for (let y = Math.max(1, y0 + 1); y < Math.min(h - 1, y1 - 1); y++) for (let x = Math.max(1, x0 + 1); x < Math.min(w - 1, x1 - 1); x++) {
     const p = y * w + x;
     if (Math.abs(grey[p + 1]! - grey[p - 1]!) > EDGE || Math.abs(grey[p + w]! - grey[p - w]!) > EDGE) edges[p] = 1;
   }
   return edges;
 }
 
-/** The edge map grown by a (2r+1)² square: a separable running maximum, rows then columns. */
-function grow(edges: Uint8Array, w: number, h: number, r: number): Uint8Array {
+/** The edge map grown by a (2r+1)² square inside `rect`: a separable running maximum, rows then columns. */
+function grow(edges: Uint8Array, w: number, h: number, r: number, rect: Rect): Uint8Array {
+  const [x0, y0, x1, y1] = rect;
   const rows = new Uint8Array(w * h), out = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) {
+  for (let y = y0; y < y1; y++) {
     const row = y * w;
     let last = -Infinity;
-    for (let x = 0; x < w + r; x++) {
-      if (x < w && edges[row + x]) last = x;
+    for (let x = x0; x < x1 + r; x++) {
+      if (x < x1 && edges[row + x]) last = x;
       const at = x - r;
-      if (at >= 0 && x - last <= 2 * r) rows[row + at] = 1;
+      if (at >= x0 && x - last <= 2 * r) rows[row + at] = 1;
     }
   }
-  for (let x = 0; x < w; x++) {
+  for (let x = x0; x < x1; x++) {
     let last = -Infinity;
-    for (let y = 0; y < h + r; y++) {
-      if (y < h && rows[y * w + x]) last = y;
+    for (let y = y0; y < y1 + r; y++) {
+      if (y < y1 && rows[y * w + x]) last = y;
       const at = y - r;
-      if (at >= 0 && y - last <= 2 * r) out[at * w + x] = 1;
+      if (at >= y0 && y - last <= 2 * r) out[at * w + x] = 1;
     }
   }
   return out;
+}
+
+/** The bounding rectangle of (plane > 0.5), or undefined when it is empty. */
+function boundingRect(plane: Plane): Rect | undefined {
+  const { width: w, height: h } = plane;
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++) if (plane.data[row + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; y1 = y; }
+  }
+  return x1 < 0 ? undefined : [x0, y0, x1 + 1, y1 + 1];
 }
 
 const HALF_STEPS: [number, number][] = [[-0.5, -0.5], [0, -0.5], [0.5, -0.5], [-0.5, 0], [0.5, 0], [-0.5, 0.5], [0, 0.5], [0.5, 0.5]];
@@ -135,14 +154,21 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   const { valid, where, hint } = options;
   const { width: w, height: h } = image;
   const a = image.data, b = plate.data;
+  // Only the pixels of `where` are looked at: the edge map is needed around their bounding
+  // rectangle only (a coarse-to-fine engine's band covers part of the frame), as far out as the
+  // grown edges reach (RADIUS + 1) and the edge test looks (one more).
+  const looking = where ? boundingRect(where) : [0, 0, w, h] as Rect;
+  if (!looking) return { plate, report: { edgePixels: 0, realigned: 0 } };
+  const margin = RADIUS + 2;
+  const around: Rect = [Math.max(0, looking[0] - margin), Math.max(0, looking[1] - margin), Math.min(w, looking[2] + margin), Math.min(h, looking[3] + margin)];
   // Residue lies on the plate's edges and beside them, up to the search radius (and one more).
-  const near = grow(edgeMap(plate), w, h, RADIUS + 1);
+  const near = grow(edgeMap(plate, around), w, h, RADIUS + 1, around);
   let out: ImageF32 | undefined;
   let looked = 0, realigned = 0;
   const shifts: number[] = [];
   let field: ShiftField | undefined;
   const hx = hint ? hint.width / w : 0, hy = hint ? hint.height / h : 0;
-  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+  for (let y = Math.max(1, looking[1]); y < Math.min(h - 1, looking[3]); y++) for (let x = Math.max(1, looking[0]); x < Math.min(w - 1, looking[2]); x++) {
     const p = y * w + x;
     if ((where && where.data[p]! <= 0.5) || (valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) continue;
     looked++;
