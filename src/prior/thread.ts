@@ -1,7 +1,8 @@
 /**
- * The prior's side of a prior thread (see worker.ts): loads the model once (and no OpenCV: frames come
- * already shrunk to the model's size), then turns each video frame it is sent into the prior's alpha with the model's memory carried across frames, strictly
- * in the order the frames arrive, and each photo into its alpha on its own (photos first).
+ * The prior's side of a prior thread (see worker.ts): loads the model once (and no OpenCV: frames
+ * come already shrunk to the model's size), then turns each video frame it is sent into the
+ * prior's alpha with the model's memory carried across frames, strictly in the order the frames
+ * arrive, and each photo into its alpha on its own (photos first).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { fromBytes } from '../image.js';
@@ -57,8 +58,8 @@ try {
     }
   };
   /**
-   * A video's first frames wait on this thread's first inference at their size (~0.6 s, against
-   * ~0.2 s for the next: the model's buffers for that size are made then): run when the video's
+   * A video's first frames wait on this thread's first inference at their size (several times a
+   * later one: the model's buffers for that size are made then): run when the video's
    * size is known, while the main thread still reads the plate. A mid-grey frame goes through a
    * stream of its own, so the video's memory stays as a new thread's. Skipped where a frame or
    * photo of that size ran.
