@@ -51,9 +51,12 @@ export function matFromImage(cv: Cv, image: ImageF32): Cv {
   return mat;
 }
 
-export function imageFromMat(mat: Cv): ImageF32 {
+/** The Mat's floats as an image; copied into `into` when it is given and of that length (a buffer kept for reuse). */
+export function imageFromMat(mat: Cv, into?: Float32Array): ImageF32 {
   const channels = mat.channels();
-  return { width: mat.cols, height: mat.rows, channels, data: f32Copy(mat.data32F) };
+  const src = mat.data32F as Float32Array;
+  const data = into && into.length === src.length ? (into.set(src), into) : f32Copy(src);
+  return { width: mat.cols, height: mat.rows, channels, data };
 }
 
 /**
@@ -64,16 +67,16 @@ const CHANNEL_WISE_BYTES = 48 << 20;
 
 /**
  * `op(src, dst)` on a colour image, as one three-channel Mat or, for a large image, channel by
- * channel: the same values (OpenCV filters, resizes and warps each channel on its own either way),
+ * channel (the result in `into` when it is given and of the result's length, for a small image): the same values (OpenCV filters, resizes and warps each channel on its own either way),
  * with a third of the image in the wasm heap at once. A 4K warp took 200 MB of heap (source and
  * result) that the process then held to its end; channel by channel it takes 67 MB.
  */
-export function channelWise(cv: Cv, image: ImageF32, op: (src: Cv, dst: Cv) => void): ImageF32 {
+export function channelWise(cv: Cv, image: ImageF32, op: (src: Cv, dst: Cv) => void, into?: Float32Array): ImageF32 {
   if (image.channels !== 3 || image.data.length * 4 <= CHANNEL_WISE_BYTES) {
     return withMats((t) => {
       const dst = t(new cv.Mat());
       op(t(matFromImage(cv, image)), dst);
-      return imageFromMat(dst);
+      return imageFromMat(dst, into);
     });
   }
   return withMats((t) => {

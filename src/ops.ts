@@ -89,12 +89,15 @@ export function boxMean<T extends ImageF32>(image: T, radius: number): T {
   return channelWise(c, image, (src, dst) => c.blur(src, dst, new c.Size(k, k), new c.Point(-1, -1), c.BORDER_REFLECT)) as T;
 }
 
-/** Bilinear (upsampling) or area (downsampling) resize of any float image. */
-export function resize<T extends ImageF32>(image: T, width: number, height: number): T {
+/**
+ * Bilinear (upsampling) or area (downsampling) resize of any float image; written into `into` when
+ * it is given and of the result's length (a buffer kept for reuse; not for a large colour image).
+ */
+export function resize<T extends ImageF32>(image: T, width: number, height: number, into?: Float32Array): T {
   if (image.width === width && image.height === height) return image;
   const c = cv();
   const shrinking = width < image.width && height < image.height;
-  return channelWise(c, image, (src, dst) => c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR)) as T;
+  return channelWise(c, image, (src, dst) => c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR), into) as T;
 }
 
 export interface Component { label: number; area: number; left: number; top: number; width: number; height: number }

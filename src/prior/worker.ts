@@ -41,8 +41,9 @@ export class PriorThread {
   private failure: Error | undefined;
   /** Whether `ready` has resolved. */
   private started = false;
-  /** Frames' float buffers handed back for reuse (`recycle`). */
+  /** Frames' float buffers and their priors' planes handed back for reuse (`recycle`). */
   private readonly spare: Float32Array[] = [];
+  private readonly sparePriors: Float32Array[] = [];
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
@@ -55,7 +56,12 @@ export class PriorThread {
         if (!this.pending.size) this.worker.unref();
         if (msg.error !== undefined || !msg.data || (job.wantsFrame && !msg.frame)) job.reject(new CleanplateError(`prior failed on ${job.wantsFrame ? 'a frame' : 'an image'}: ${msg.error}`));
         // The alpha comes at the model's size; enlarged here (bilinear, a few ms) to the frame's.
-        else job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height), frame: msg.frame });
+        else {
+          // Into a frame's prior handed back (recycle), when there is one of this size.
+          const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
+          const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame });
+        }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
       this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
@@ -93,12 +99,14 @@ export class PriorThread {
   }
 
   /**
-   * Hands back a frame's floats (an `estimateFrame` image's data) that nothing reads any more: the
-   * thread converts a later frame into it. A fresh 11 MB array per 720p frame costs the thread
+   * Hands back a frame's floats (an `estimateFrame` image's data) and its prior's plane that nothing
+   * reads any more: the thread converts a later frame into the one, a later prior is enlarged into the other. A fresh 11 MB array per 720p frame costs the thread
    * 40-120 ms of first-touched pages in a video's first seconds; a kept one ~6 ms.
    */
-  recycle(data: Float32Array): void {
+  recycle(data: Float32Array, prior?: Float32Array): void {
     if (this.spare.length < SPARE_FRAMES && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) this.spare.push(data);
+    // The frame's prior too (3.7 MB at 720p, enlarged here from the model's size): the next one is enlarged into it.
+    if (prior && this.sparePriors.length < SPARE_FRAMES) this.sparePriors.push(prior);
   }
 
   /**

@@ -627,8 +627,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground)));
       history.push(entry);
       // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
-      // frame only): its floats go back to the prior thread, which converts a later frame into them.
-      if (history.length > WINDOW) { const gone = history.shift()!; priorThread?.recycle(gone.image.data); }
+      // frame only, and copies the α it keeps, which is the prior itself without a plate): its floats
+      // and its prior go back to the prior thread's side, and later frames and priors are written into them.
+      if (history.length > WINDOW) { const gone = history.shift()!; priorThread?.recycle(gone.image.data, gone.prior.data); }
       if (!own) return;
       let background: ImageF32 | undefined = backgroundStill ?? colourFlat;
       if (backgroundVideo) {
