@@ -86,8 +86,8 @@ export class PriorThread {
    * main thread, which mattes, never spends its time on the conversion (11 MB per 720p frame).
    */
   async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32 }> {
-    // Shrunk here (~1 ms; this thread has OpenCV loaded), so that the thread never loads it: its
-    // ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
+    // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
+    // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
     await loadCv();
     const size = priorInputSize(this.name, width, height, { longSide: this.stream?.longSide ?? RVM_VIDEO_LONG_SIDE });
     const small = { ...size, bytes: shrinkBytes(bytes, width, height, size.width, size.height) };
@@ -100,8 +100,9 @@ export class PriorThread {
 
   /**
    * Hands back a frame's floats (an `estimateFrame` image's data) and its prior's plane that nothing
-   * reads any more: the thread converts a later frame into the one, a later prior is enlarged into the other. A fresh 11 MB array per 720p frame costs the thread
-   * 40-120 ms of first-touched pages in a video's first seconds; a kept one ~6 ms.
+   * reads any more: the thread converts a later frame into the one, a later prior is enlarged into
+   * the other. A fresh 11 MB array per 720p frame costs the thread 40-120 ms of first-touched pages
+   * in a video's first seconds; a kept one ~6 ms. A new video (`reset`) drops what is kept.
    */
   recycle(data: Float32Array, prior?: Float32Array): void {
     if (this.spare.length < SPARE_FRAMES && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) this.spare.push(data);
@@ -146,6 +147,10 @@ export class PriorThread {
    * next frame is the first of a new video, as on a new thread. For a thread kept across videos.
    */
   reset(): void {
+    // Buffers kept for the last video's frames: the next may have another size (a thread kept
+    // across a service's videos would otherwise hold them for good).
+    this.spare.length = 0;
+    this.sparePriors.length = 0;
     if (this.failure) return;
     // Now when the thread is up, else after `ready` (as every frame's message), so that it keeps its place among them.
     if (this.started) this.worker.postMessage({ reset: true });
@@ -153,8 +158,8 @@ export class PriorThread {
   }
 
   /**
-   * Readies the thread for a video of this frame size (OpenCV loaded, the model run once at the
-   * size its frames will have), in order with the frames: call it before the first frame.
+   * Readies the thread for a video of this frame size (the model run once at the size its frames
+   * will have), in order with the frames: call it before the first frame.
    */
   warm(width: number, height: number): void {
     if (this.failure) return;
