@@ -39,9 +39,9 @@ export function sameSize(a: { width: number; height: number }, b: { width: numbe
   return a.width === b.width && a.height === b.height;
 }
 
-/** Floats from 8-bit samples; written into `out` when it is given and of that length (a buffer kept for reuse). */
-export function fromBytes(width: number, height: number, channels: number, bytes: Uint8Array | Uint8ClampedArray, out?: Float32Array): ImageF32 {
-  const data = out && out.length === bytes.length ? out : new Float32Array(bytes.length);
+/** Floats from 8-bit samples; written into `into` when it is given and of that length (a buffer kept for reuse). */
+export function fromBytes(width: number, height: number, channels: number, bytes: Uint8Array | Uint8ClampedArray, into?: Float32Array): ImageF32 {
+  const data = into && into.length === bytes.length ? into : new Float32Array(bytes.length);
   const k = 1 / 255;
   for (let i = 0; i < bytes.length; i++) data[i] = bytes[i]! * k;
   return { width, height, channels, data };

@@ -13,7 +13,7 @@
  * outline; a per-pixel block match over a 5x5 window on edge pixels only is a few lines and costs
  * tens of milliseconds on a 1080p frame (only differing edge pixels are searched).
  */
-import type { ImageF32, Plane } from '../image.js';
+import { supportRect, type ImageF32, type Plane } from '../image.js';
 
 /** Largest shift searched, in pixels. */
 const RADIUS = 2;
@@ -74,17 +74,6 @@ function grow(edges: Uint8Array, w: number, h: number, r: number, rect: Rect): U
     }
   }
   return out;
-}
-
-/** The bounding rectangle of (plane > 0.5), or undefined when it is empty. */
-function boundingRect(plane: Plane): Rect | undefined {
-  const { width: w, height: h } = plane;
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    for (let x = 0; x < w; x++) if (plane.data[row + x]! > 0.5) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; y1 = y; }
-  }
-  return x1 < 0 ? undefined : [x0, y0, x1 + 1, y1 + 1];
 }
 
 const HALF_STEPS: [number, number][] = [[-0.5, -0.5], [0, -0.5], [0.5, -0.5], [-0.5, 0], [0.5, 0], [-0.5, 0.5], [0, 0.5], [0.5, 0.5]];
@@ -157,7 +146,7 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   // Only the pixels of `where` are looked at: the edge map is needed around their bounding
   // rectangle only (a coarse-to-fine engine's band covers part of the frame), as far out as the
   // grown edges reach (RADIUS + 1) and the edge test looks (one more).
-  const looking = where ? boundingRect(where) : [0, 0, w, h] as Rect;
+  const looking = where ? supportRect(where, 0.5) : [0, 0, w, h] as Rect;
   if (!looking) return { plate, report: { edgePixels: 0, realigned: 0 } };
   const margin = RADIUS + 2;
   const around: Rect = [Math.max(0, looking[0] - margin), Math.max(0, looking[1] - margin), Math.min(w, looking[2] + margin), Math.min(h, looking[3] + margin)];

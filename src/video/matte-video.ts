@@ -443,7 +443,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const lease = parts.priorThreads?.lend(parts.priorName, parts.priorDir);
     priorThread = lease?.thread ?? new PriorThread(parts.priorName, parts.priorDir);
     readers.push(lease ?? priorThread);
-    // Its first inference at the frames' size (~0.6 s, ~1 s under the start-up's load) while the plate is read.
+    // Its first inference at the frames' size (several times a later one's cost) while the plate is read.
     priorThread.warm(info.width, info.height);
   };
   // Taken before the plate is read, but for a plate built from the input: that build's prior would
