@@ -84,6 +84,13 @@ export function f32Copy(src: ArrayLike<number>): Float32Array {
   return out;
 }
 
+/** A zeroed Float64Array of n elements. */
+export function f64(n: number): Float64Array {
+  if (!current) return new Float64Array(n);
+  const { buffer, offset } = current.take(n * 8);
+  return new Float64Array(buffer, offset, n).fill(0);
+}
+
 /** A zeroed Int32Array of n elements. */
 export function i32(n: number): Int32Array {
   if (!current) return new Int32Array(n);

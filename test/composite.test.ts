@@ -80,6 +80,28 @@ test('foreground estimation of a small subject in a large frame: solved around i
   }
 });
 
+test('the band\'s foreground solve equals the whole-frame solve when alpha is 0 or 1 off the band', async () => {
+  const { solveForeground, solveForegroundBand } = await import('../src/matte/foreground.js');
+  const w = 97, h = 61;
+  const image = createImage(w, h, 3), plate = createImage(w, h, 3);
+  for (let i = 0; i < image.data.length; i++) { image.data[i] = (Math.sin(i * 0.61) + 1) * 0.55 - 0.05; plate.data[i] = (Math.cos(i * 0.23) + 1) * 0.5; }
+  // Opaque disc with a soft ring (the band), alpha 0 beyond; some band values at the solve's limits.
+  const alpha = createImage(w, h, 1) as Plane;
+  const band: number[] = [];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const p = y * w + x, r = Math.hypot(x - 45, y - 30);
+    if (r < 12) alpha.data[p] = 1;
+    else if (r < 22) { band.push(p); alpha.data[p] = [0, 1 / 1024, 0.5, 0.98, 1][p % 5]! * ((22 - r) / 10) + (p % 7 === 0 ? 0.99 : 0); }
+  }
+  const colours = Float32Array.from({ length: band.length * 3 }, (_, i) => (i % 11) / 10);
+  const fHat = createImage(w, h, 3);
+  band.forEach((p, i) => fHat.data.set(colours.subarray(i * 3, i * 3 + 3), p * 3));
+  const whole = solveForeground(image, alpha, plate, fHat);
+  const banded = solveForegroundBand(image, alpha, plate, Int32Array.from(band), colours);
+  assert.deepEqual(banded.data, whole.data);
+  assert.ok(whole.data.some((v, i) => v > 0 && alpha.data[Math.floor(i / 3)]! < 0.9), 'the band has solved pixels');
+});
+
 test('the guided filter in strips equals the guided filter on the whole image', async () => {
   await loadCv();
   const { guidedFilter, guidedFilterWhole } = await import('../src/matte/guided.js');
@@ -130,8 +152,16 @@ test('the fast guided filter: halving equals OpenCV\'s area resize, and a band g
     const r = Math.hypot(x - 220, y - 90);
     if (r > 50 && r < 62 || x >= w - 3) { where.data[y * w + x] = 1; list.push(y * w + x); }
   }
-  const a = guidedFilterFast(guide, input, 3, 1e-4, where), b = guidedFilterFast(guide, input, 3, 1e-4, where, 2, Int32Array.from(list));
+  let x0 = w, y0 = h, x1 = 0, y1 = 0;
+  for (const p of list) { const x = p % w, y = Math.floor(p / w); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1); y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); }
+  const listed = { list: Int32Array.from(list), box: [x0, y0, x1, y1] as [number, number, number, number] };
+  const a = guidedFilterFast(guide, input, 3, 1e-4, where), b = guidedFilterFast(guide, input, 3, 1e-4, listed);
   assert.deepEqual(b.data, a.data);
+  // In place: the input's own array holds the same result (every input value is read before any is written).
+  const own = { ...input, data: input.data.slice() };
+  const c = guidedFilterFast(guide, own, 3, 1e-4, listed, 2, true);
+  assert.equal(c.data, own.data, 'written into the input');
+  assert.deepEqual(c.data, a.data);
   let changed = 0, outside = 0;
   for (let i = 0; i < w * h; i++) {
     if (where.data[i]) changed += a.data[i] !== input.data[i] ? 1 : 0;

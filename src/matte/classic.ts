@@ -24,9 +24,9 @@ import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Pla
 import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur, resize } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
-import { estimateForeground, propagateCoarse, solveForeground } from './foreground.js';
+import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
-import { f32 } from '../alloc.js';
+import { f32, f64 } from '../alloc.js';
 import type { BandRefiner } from './refine.js';
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
@@ -47,19 +47,74 @@ function count(plane: Plane, threshold = 0.5): number {
 /**
  * Noise level of d: its median where the prior is confident there is background, but never more
  * than the 30th percentile over the whole plate (the prior can miss a subject that fills the frame).
+ * `all` and `background` hold d at every SAMPLE_STEP-th pixel (the plate's valid ones) and at those
+ * of them where the prior says background.
  */
-function noiseLevel(d: Plane, prior: Plane, valid: Plane | undefined): number {
-  // 50k samples set a median to well under a percent; more only cost time.
-  const step = Math.max(1, Math.floor(d.data.length / 50000));
-  const all = f32(Math.ceil(d.data.length / step)), background = f32(all.length);
+function noiseLevel(all: Float32Array, background: Float32Array): number {
+  const cap = 1.5 * quantile(all, 0.3);
+  return background.length ? Math.min(quantile(background, 0.5), cap) : cap;
+}
+
+/** 50k samples set a median to well under a percent; more only cost time. */
+function sampleStep(pixels: number): number {
+  return Math.max(1, Math.floor(pixels / 50000));
+}
+
+/**
+ * The full-resolution difference d = |I − B| in one pass without storing it (at 720p a 3.7 MB plane
+ * written and read twice): its samples for the noise level and, with `pool`, its block maxima on the
+ * working grid (the block maximum: the working-resolution view of d in which thin strong differences
+ * survive).
+ */
+function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: Plane | undefined, pool?: { width: number; height: number }): { noise: number; weak?: Plane } {
+  const { width, height } = image;
+  const a = image.data, b = plate.data;
+  // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
+  const at = (p: number) => {
+    const dr = a[p * 3]! - b[p * 3]!, dg = a[p * 3 + 1]! - b[p * 3 + 1]!, db = a[p * 3 + 2]! - b[p * 3 + 2]!;
+    return Math.fround(Math.sqrt((dr * dr + dg * dg + db * db) / 3));
+  };
+  const n = width * height, step = sampleStep(n);
+  const all = f32(Math.ceil(n / step)), background = f32(all.length);
   let na = 0, nb = 0;
-  for (let i = 0; i < d.data.length; i += step) {
-    if (valid && valid.data[i]! <= 0.5) continue;
-    all[na++] = d.data[i]!;
-    if (prior.data[i]! < 0.05) background[nb++] = d.data[i]!;
+  for (let p = 0; p < n; p += step) {
+    if (valid && valid.data[p]! <= 0.5) continue;
+    const v = at(p);
+    all[na++] = v;
+    if (prior.data[p]! < 0.05) background[nb++] = v;
   }
-  const cap = 1.5 * quantile(all.subarray(0, na), 0.3);
-  return nb ? Math.min(quantile(background.subarray(0, nb), 0.5), cap) : cap;
+  const noise = noiseLevel(all.subarray(0, na), background.subarray(0, nb));
+  if (!pool) return { noise };
+  const weak = createPlane(pool.width, pool.height);
+  poolMaxima(a, b, width, height, weak);
+  return { noise, weak };
+}
+
+/**
+ * Block maxima of d on `out`'s grid. The squared distance is pooled and the root taken once a cell:
+ * d's float rounding and root are non-decreasing, so the cell's maximum is the same number.
+ */
+function poolMaxima(a: Float32Array, b: Float32Array, width: number, height: number, out: Plane): void {
+  const w = out.width, h = out.height, o = out.data, sy = h / height;
+  // Cell cx spans columns [start[cx], start[cx + 1]) (maxPool's floor(x · w / width)).
+  const start = new Int32Array(w + 1);
+  for (let x = width - 1; x >= 0; x--) start[Math.min(w - 1, Math.floor(x * (w / width)))] = x;
+  start[w] = width;
+  const best = f64(w * h), line = f64(width);
+  for (let y = 0; y < height; y++) {
+    // A row's squared distances first (independent, vectorisable work), then its cells' maxima.
+    for (let x = 0, i = y * width * 3; x < width; x++, i += 3) {
+      const dr = a[i]! - b[i]!, dg = a[i + 1]! - b[i + 1]!, db = a[i + 2]! - b[i + 2]!;
+      line[x] = dr * dr + dg * dg + db * db;
+    }
+    const row = Math.min(h - 1, Math.floor(y * sy)) * w;
+    for (let cx = 0; cx < w; cx++) {
+      let m = best[row + cx]!;
+      for (let x = start[cx]!, end = start[cx + 1]!; x < end; x++) if (line[x]! > m) m = line[x]!;
+      best[row + cx] = m;
+    }
+  }
+  for (let q = 0; q < o.length; q++) o[q] = Math.sqrt(best[q]! / 3);
 }
 
 /**
@@ -110,22 +165,6 @@ export interface ClassicOptions {
 
 /** Chosen by measurement on the dev benchmark and the real captures (README, speed section). */
 export const WORK_LONG_SIDE = 512;
-
-/** Block maximum: the working-resolution view of d in which thin strong differences survive. */
-function maxPool(plane: Plane, width: number, height: number): Plane {
-  if (plane.width === width && plane.height === height) return plane;
-  const out = createPlane(width, height);
-  const sx = width / plane.width, sy = height / plane.height;
-  for (let y = 0; y < plane.height; y++) {
-    const row = Math.min(height - 1, Math.floor(y * sy)) * width;
-    for (let x = 0; x < plane.width; x++) {
-      const q = row + Math.min(width - 1, Math.floor(x * sx));
-      const v = plane.data[y * plane.width + x]!;
-      if (v > out.data[q]!) out.data[q] = v;
-    }
-  }
-  return out;
-}
 
 /** What the working resolution decides for the whole frame. */
 interface Decision {
@@ -290,14 +329,15 @@ export class ClassicEngine implements MatteEngine {
     const times: Record<string, number> = {};
     let t0 = performance.now();
     const lap = (k: string) => { const now = performance.now(); times[k] = +(now - t0).toFixed(1); t0 = now; };
-    const dFull = colourDistance(image, plate);
-    const noise = noiseLevel(dFull, prior, input.plateValid);
-    const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
-    const hi = lo + 0.04;
     const long = this.options.workLongSide ?? WORK_LONG_SIDE;
     const scale = long > 0 ? Math.min(1, long / Math.max(width, height)) : 1;
     const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
     const coarse = w !== width || h !== height;
+    // Weak evidence on a coarse grid: the full-resolution difference max-pooled, so that a strand a
+    // cell dilutes still counts.
+    const { noise, weak: pooled } = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined);
+    const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
+    const hi = lo + 0.04;
     const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
     // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
     // on the working grid for the decisions, and at full resolution inside the band below.
@@ -309,9 +349,7 @@ export class ClassicEngine implements MatteEngine {
     const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
     const dS = colourDistance(imageS, plateS);
     lap('difference');
-    // Weak evidence on a coarse grid: the full-resolution difference max-pooled, so that a strand a
-    // cell dilutes still counts.
-    const weak = coarse ? maxPool(dFull, w, h) : dS;
+    const weak = pooled ?? dS;
     const decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
     lap('decide');
 
@@ -324,10 +362,13 @@ export class ClassicEngine implements MatteEngine {
     const settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
     const sureS = settled ? settled.opaque : decision.sure;
     const alpha = createPlane(width, height);
-    const band = createPlane(width, height);
+    // The band as a plane only for what reads one: the residue's re-alignment, the exact guided
+    // filter of a full-resolution grid, the learned refiner. The rest reads the list and its box.
+    const band = (coarse && realign) || !coarse || this.refiner ? createPlane(width, height) : undefined;
     // The band's pixels in raster order: the full-resolution passes below visit only these.
     let bandList = new Int32Array(1 << 16);
     let bandPixels = 0;
+    let bx0 = width, by0 = height, bx1 = 0, by1 = 0;
     // Each cell's verdict once (1 sure, 2 band), then every full-resolution row as runs of pixels
     // sharing a cell: fills instead of a lookup per pixel.
     const verdict = new Uint8Array(w * h);
@@ -342,19 +383,24 @@ export class ClassicEngine implements MatteEngine {
         const v = verdict[row + cx]!, x0 = runStart[cx]!, x1 = runStart[cx + 1]!;
         if (v === 0 || x0 === x1) continue;
         if (v === 1) { alpha.data.fill(1, base + x0, base + x1); continue; }
-        band.data.fill(1, base + x0, base + x1);
+        band?.data.fill(1, base + x0, base + x1);
+        if (x0 < bx0) bx0 = x0;
+        if (x1 > bx1) bx1 = x1;
+        if (y < by0) by0 = y;
+        by1 = y + 1;
         if (bandPixels + x1 - x0 > bandList.length) { const grown = new Int32Array(Math.max(bandList.length * 2, bandPixels + x1 - x0)); grown.set(bandList); bandList = grown; }
         for (let x = x0; x < x1; x++) bandList[bandPixels++] = base + x;
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: band, hint: shifts }) : noResidue(plate);
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: band!, hint: shifts }) : noResidue(plate);
     lap('realign');
     // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
     const fx = new Float32Array(width), fx0 = new Int32Array(width);
     for (let x = 0; x < width; x++) { const u = Math.min(w - 1, Math.max(0, (x + 0.5) * scale - 0.5)); fx0[x] = Math.floor(u); fx[x] = u - Math.floor(u); }
     const fHatS = decision.fHat.data, fallbackS = decision.fallback.data;
-    const fHatFull = createImage(width, height, 3);
+    // F̂ at each band pixel (three floats a pixel, in the list's order): nothing else reads it.
+    const fHatBand = f32(bandPixels * 3);
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const fHatPixel = new Float32Array(3);
     let ambiguous = 0;
@@ -367,7 +413,7 @@ export class ClassicEngine implements MatteEngine {
         const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
         for (let c = 0; c < 3; c++) {
           const f = b00 * fHatS[k00 * 3 + c]! + b01 * fHatS[k01 * 3 + c]! + b10 * fHatS[k10 * 3 + c]! + b11 * fHatS[k11 * 3 + c]!;
-          fHatPixel[c] = f; fHatFull.data[p * 3 + c] = f;
+          fHatPixel[c] = f; fHatBand[i * 3 + c] = f;
         }
         const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
         if (fallbackFull) fallbackFull.data[p] = fallback;
@@ -380,19 +426,24 @@ export class ClassicEngine implements MatteEngine {
     const refineRadius = this.options.refineRadius ?? 3;
     // Coarse grids get the fast guided filter (coefficients at half resolution); full-resolution
     // decisions (small images) the exact one.
+    // The fast one reads its band pixels' inputs before it writes any: it filters alpha in place.
+    const pixels = { box: bandPixels ? [bx0, by0, bx1, by1] as [number, number, number, number] : undefined, list: bandList.subarray(0, bandPixels) };
     let refined = refineRadius <= 0 ? alpha
-      : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, band, 2, bandList.subarray(0, bandPixels)) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
+      : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, pixels, 2, true) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
     // Keep the refinement from spreading alpha beyond the band (the fast filter writes band pixels
     // only; the exact one all) or into the sure core.
-    if (refined !== alpha && !coarse) for (let p = 0; p < refined.data.length; p++) if (band.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;
+    if (refined !== alpha && !coarse) for (let p = 0; p < refined.data.length; p++) if (band!.data[p]! <= 0.5) refined.data[p] = alpha.data[p]!;
     for (let i = 0; i < bandPixels; i++) { const p = bandList[i]!; if (refined.data[p]! < 0.01) refined.data[p] = 0; }
     lap('refine');
     if (this.refiner && fallbackFull) {
-      refined = await this.refiner.refine({ image, plate: plateB, alpha: refined, fHat: fHatFull, fallback: fallbackFull, band });
+      const fHatFull = createImage(width, height, 3);
+      for (let i = 0; i < bandPixels; i++) fHatFull.data.set(fHatBand.subarray(i * 3, i * 3 + 3), bandList[i]! * 3);
+      refined = await this.refiner.refine({ image, plate: plateB, alpha: refined, fHat: fHatFull, fallback: fallbackFull, band: band! });
       lap('learned');
     }
-    // B and F̂ are known at every band pixel: the solve needs no propagation and no crop.
-    const foreground = solveForeground(image, refined, plateB, fHatFull);
+    // B and F̂ are known at every band pixel, and alpha is 0 or 1 off the band: the solve needs no
+    // propagation, no crop and no whole-frame F̂.
+    const foreground = solveForegroundBand(image, refined, plateB, bandList.subarray(0, bandPixels), fHatBand);
     lap('foreground');
     return {
       alpha: refined,

@@ -154,11 +154,14 @@ export function halveRect<T extends ImageF32>(image: T, x0: number, y0: number, 
  * shrunk by `step` (box means of a smaller radius), enlarged bilinearly, and applied to the
  * full-resolution guide, only at the pixels of `where` (the others keep their input value).
  * Costs about 1/step² of the exact filter; the coefficients are smooth, so little is lost.
- * `pixels`: where's pixels as a list (raster order), when the caller has one: only they are visited.
+ * `where` is a plane (1 where to filter), or those pixels as a list in raster order with their
+ * bounding box, when the caller has one: then only they are visited. `inPlace`: the result is
+ * written into `input` (every input value is read before any is written), not into a copy.
  */
-export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane, step = 2, pixels?: Int32Array): Plane {
-  const box = supportRect(where, 0.5);
-  const out = { ...input, data: f32Copy(input.data) };
+export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, eps: number, where: Plane | BandPixels, step = 2, inPlace = false): Plane {
+  const listed = 'list' in where ? where : undefined;
+  const box = listed ? listed.box : supportRect(where as Plane, 0.5);
+  const out = inPlace ? input : { ...input, data: f32Copy(input.data) };
   if (!box) return out;
   const halo = 2 * radius + 2 * step;
   let x0 = Math.max(0, box[0] - halo), x1 = Math.min(input.width, box[2] + halo);
@@ -182,15 +185,20 @@ export function guidedFilterFast(guide: ImageF32, input: Plane, radius: number, 
   for (let y = 0; y < ch; y++) { const v = Math.min(sh - 1, Math.max(0, (y + 0.5) * sy - 0.5)); ry0[y] = Math.floor(v); ry1[y] = Math.min(sh - 1, ry0[y]! + 1); rfy[y] = v - ry0[y]!; }
   const taps: Taps = { m, sw, cx0, cx1, cfx, ry0, ry1, rfy };
   const width = input.width;
-  if (pixels) {
+  if (listed) {
+    const pixels = listed.list;
     for (let i = 0; i < pixels.length; i++) { const q = pixels[i]!, y = Math.floor(q / width), x = q - y * width; applyAt(taps, guide.data, out.data, q, x - x0, y - y0); }
     return out;
   }
+  const mask = (where as Plane).data;
   for (let y = y0; y < y1; y++) {
-    for (let x = x0, q = y * width + x0; x < x1; x++, q++) if (where.data[q]! > 0.5) applyAt(taps, guide.data, out.data, q, x - x0, y - y0);
+    for (let x = x0, q = y * width + x0; x < x1; x++, q++) if (mask[q]! > 0.5) applyAt(taps, guide.data, out.data, q, x - x0, y - y0);
   }
   return out;
 }
+
+/** Pixels to filter as a list (indices in raster order) and their bounding box [x0, y0, x1, y1) (undefined when none). */
+export interface BandPixels { list: Int32Array; box: [number, number, number, number] | undefined }
 
 /** The coefficient grid and each column's and row's bilinear taps on it. */
 interface Taps { m: Float32Array; sw: number; cx0: Int32Array; cx1: Int32Array; cfx: Float32Array; ry0: Int32Array; ry1: Int32Array; rfy: Float32Array }
