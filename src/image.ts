@@ -158,13 +158,17 @@ export function cropRect<T extends ImageF32>(image: T, x0: number, y0: number, x
   return { width: w, height: y1 - y0, channels: c, data: out } as T;
 }
 
-/** Bounding rectangle [x0, y0, x1, y1) of the pixels above `threshold`, or undefined when there are none. */
-export function supportRect(plane: Plane, threshold: number): [number, number, number, number] | undefined {
+/**
+ * Bounding rectangle [x0, y0, x1, y1) of the pixels above `threshold`, or undefined when there are
+ * none; only the pixels inside `within` are looked at, when the caller knows none lies outside it.
+ */
+export function supportRect(plane: Plane, threshold: number, within?: readonly [number, number, number, number]): [number, number, number, number] | undefined {
   const { width, height } = plane;
+  const [wx0, wy0, wx1, wy1] = within ?? [0, 0, width, height];
   let x0 = width, y0 = height, x1 = -1, y1 = -1;
-  for (let y = 0; y < height; y++) {
+  for (let y = wy0; y < wy1; y++) {
     const row = y * width;
-    for (let x = 0; x < width; x++) {
+    for (let x = wx0; x < wx1; x++) {
       if (plane.data[row + x]! > threshold) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; y1 = y; }
     }
   }

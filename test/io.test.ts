@@ -7,6 +7,7 @@ import { decodeImage } from '../src/io/decode.js';
 import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
 import { createImage, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
+import { supportRect } from '../src/image.js';
 
 test('EXIF orientation is applied: a portrait-tagged JPEG decodes rotated', async () => {
   const dir = await tempDir();
@@ -70,4 +71,12 @@ test('the foreground PNG holds the colour and the alpha as 8-bit straight RGBA',
     for (let c = 0; c < 3; c++) assert.equal(data[p * 4 + c], Math.round(fg.data[p * 3 + c]! * 255), `pixel ${p} channel ${c}`);
     assert.equal(data[p * 4 + 3], Math.round(alpha.data[p]! * 255), `pixel ${p} alpha`);
   }
+});
+
+test('supportRect within a rectangle that holds the support equals supportRect of the whole plane', () => {
+  const plane = createImage(40, 30, 1) as Plane;
+  for (const [x, y] of [[5, 7], [21, 9], [12, 25]] as const) plane.data[y * 40 + x] = 0.3;
+  assert.deepEqual(supportRect(plane, 0), [5, 7, 22, 26]);
+  assert.deepEqual(supportRect(plane, 0, [3, 2, 30, 28]), supportRect(plane, 0));
+  assert.equal(supportRect(plane, 0, [25, 0, 40, 30]), undefined, 'nothing looked at outside it');
 });

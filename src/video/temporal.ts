@@ -114,7 +114,8 @@ export class AlphaStabiliser {
     const { width, height } = image;
     // Where α is 0 in both frames nothing changes (F is 0 there too): only the rectangle around
     // either frame's α is looked at, with RADIUS pixels of true context for the local change.
-    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(supportRect(alpha, 0), supportRect(pa, 0)) : undefined;
+    // prevAlpha's support is the rectangle `remember` copied (zero around it).
+    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(supportRect(alpha, 0), this.kept) : undefined;
     if (rect && pi && pa && pf) {
       const [x0, y0, x1, y1] = rect;
       const cx0 = Math.max(0, x0 - RADIUS), cy0 = Math.max(0, y0 - RADIUS), cx1 = Math.min(width, x1 + RADIUS), cy1 = Math.min(height, y1 + RADIUS);
@@ -143,7 +144,8 @@ export class AlphaStabiliser {
       }
     }
     this.prevImage = image;
-    this.remember(alpha, foreground);
+    // Blending changes α only inside `rect`, which holds all of this frame's α: its support is there.
+    this.remember(alpha, foreground, rect);
   }
 
   /**
@@ -154,7 +156,7 @@ export class AlphaStabiliser {
    * α is 0 outside it and F with it (every engine leaves F 0 where α is 0), and the old rectangle
    * is cleared first.
    */
-  private remember(alpha: Plane, foreground: ImageF32): void {
+  private remember(alpha: Plane, foreground: ImageF32, within?: [number, number, number, number]): void {
     const { width, height } = alpha;
     if (this.prevAlpha?.width !== width || this.prevAlpha.height !== height) {
       this.prevAlpha = { width, height, channels: 1, data: new Float32Array(width * height) };
@@ -166,7 +168,7 @@ export class AlphaStabiliser {
       const [x0, y0, x1, y1] = this.kept;
       for (let y = y0; y < y1; y++) { pa.fill(0, y * width + x0, y * width + x1); pf.fill(0, (y * width + x0) * 3, (y * width + x1) * 3); }
     }
-    this.kept = supportRect(alpha, 0);
+    this.kept = supportRect(alpha, 0, within);
     if (this.kept) {
       const [x0, y0, x1, y1] = this.kept;
       for (let y = y0; y < y1; y++) {
