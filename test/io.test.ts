@@ -7,7 +7,11 @@ import { decodeImage } from '../src/io/decode.js';
 import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
 import { createImage, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
+import { FrameReader } from '../src/io/video-stream.js';
+import { encodeClip } from '../bench/video-speed.js';
+import { buildClip } from '../src/demo/scene.js';
 import { supportRect } from '../src/image.js';
+import { loadCv } from '../src/cv.js';
 
 test('EXIF orientation is applied: a portrait-tagged JPEG decodes rotated', async () => {
   const dir = await tempDir();
@@ -71,6 +75,30 @@ test('the foreground PNG holds the colour and the alpha as 8-bit straight RGBA',
     for (let c = 0; c < 3; c++) assert.equal(data[p * 4 + c], Math.round(fg.data[p * 3 + c]! * 255), `pixel ${p} channel ${c}`);
     assert.equal(data[p * 4 + 3], Math.round(alpha.data[p]! * 255), `pixel ${p} alpha`);
   }
+});
+
+test('a decoder reads later frames into frames handed back: the same frames as into fresh buffers', async () => {
+  await loadCv();
+  const dir = await tempDir();
+  const file = join(dir, 'clip.mp4');
+  await encodeClip(buildClip(9, 96, 64, 4, 3, 10).frames, file);
+  const size = { width: 96, height: 64, pixelFormat: 'rgb24' as const };
+  const fresh: Uint8Array[] = [];
+  const plain = new FrameReader(file, size);
+  for (let f = await plain.next(); f; f = await plain.next()) fresh.push(f);
+  const reader = new FrameReader(file, { ...size, queue: 1 });
+  const handedBack = new Set<Uint8Array>();
+  let reused = 0, k = 0;
+  for (let f = await reader.next(); f; f = await reader.next(), k++) {
+    if (handedBack.has(f)) reused++;
+    assert.deepEqual(f, fresh[k], `frame ${k}`);
+    // Dirty, as a consumer leaves it: the decoder must overwrite every byte.
+    f.fill(7);
+    handedBack.add(f);
+    reader.recycle(f);
+  }
+  assert.equal(k, 9);
+  assert.ok(reused >= 5, `frames read into handed-back buffers: ${reused}`);
 });
 
 test('supportRect within a rectangle that holds the support equals supportRect of the whole plane', () => {

@@ -105,8 +105,12 @@ test('a prior thread converts a frame into a buffer handed back to it: the same 
     // An earlier frame's floats, handed back dirty: the next conversion must overwrite all of them.
     const spare = first.image.data.map(() => 7);
     thread.recycle(spare);
-    const second = await thread.estimateFrame(bytes.slice(), 320, 240);
+    const sent = bytes.slice();
+    const second = await thread.estimateFrame(sent, 320, 240);
     assert.equal(spare.length, 0, 'the spare buffer went to the thread (transferred)');
+    // The decoder's bytes come back unchanged, for the decoder to read a later frame into.
+    assert.equal(sent.length, 0, 'the bytes went to the thread (transferred)');
+    assert.deepEqual(second.bytes, bytes);
     assert.deepEqual(second.image.data, fromBytes(320, 240, 3, bytes).data);
     const fresh = new PriorThread('rvm');
     try {

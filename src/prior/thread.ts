@@ -52,7 +52,9 @@ try {
       // The frame as floats too: converted here, on this thread's core, and transferred; into an
       // earlier frame's buffer when one came back with the message.
       const floats = fromBytes(msg.width, msg.height, 3, msg.bytes, msg.into).data;
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats }, [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer]);
+      // The decoder's bytes go back too, for the decoder to read a later frame into.
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes },
+        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
     }

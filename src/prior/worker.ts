@@ -14,8 +14,8 @@ import { resize } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; error?: string } | { ready: boolean; error?: string };
-interface Job { resolve: (r: { prior: Plane; frame?: Float32Array }) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
+type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; error?: string } | { ready: boolean; error?: string };
+interface Job { resolve: (r: { prior: Plane; frame?: Float32Array; bytes?: Uint8Array }) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 /** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
 function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
@@ -60,7 +60,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -84,8 +84,9 @@ export class PriorThread {
    * The prior of one RGB frame (decoder bytes, handed over: the buffer is transferred to the
    * thread), in submission order, and the frame itself as floats, converted in the thread: the
    * main thread, which mattes, never spends its time on the conversion (11 MB per 720p frame).
+   * `bytes` in the result is the decoder's buffer handed back, free to read a later frame into.
    */
-  async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32 }> {
+  async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
     // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
     // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
     await loadCv();
@@ -94,8 +95,8 @@ export class PriorThread {
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
     const transfer = [bytes.buffer as ArrayBuffer, ...(small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! } };
+    const { prior, frame, bytes: back } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}) };
   }
 
   /**
@@ -122,10 +123,10 @@ export class PriorThread {
   }
 
   /** A job for the thread (frames in submission order, photos ahead of queued frames); the thread keeps the process alive while any is pending (it is unref'd when idle). */
-  private async submit(job: Pick<Job, 'width' | 'height' | 'wantsFrame'>, post: (id: number) => void): Promise<{ prior: Plane; frame?: Float32Array }> {
+  private async submit(job: Pick<Job, 'width' | 'height' | 'wantsFrame'>, post: (id: number) => void): Promise<{ prior: Plane; frame?: Float32Array; bytes?: Uint8Array }> {
     if (this.failure) throw this.failure;
     const id = this.next++;
-    const result = new Promise<{ prior: Plane; frame?: Float32Array }>((resolve, reject) => this.pending.set(id, { ...job, resolve, reject }));
+    const result = new Promise<{ prior: Plane; frame?: Float32Array; bytes?: Uint8Array }>((resolve, reject) => this.pending.set(id, { ...job, resolve, reject }));
     result.catch(() => {}); // a failure before it is awaited below is the caller's, not unhandled
     this.worker.ref();
     // Posted now when the thread is up, not after an await: a caller that goes on computing

@@ -483,7 +483,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     if (wantThread && !priorThread) takeThread();
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
     // while the main thread mattes the frames before (or runs the colour pass, below).
-    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32 }> }[] = [];
+    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> }[] = [];
     // A whole run starts at frame 0 whatever the colour pass decides: its decoder starts now and the
     // prior thread, which would idle, works on the first frames meanwhile (up to PREFEED_BYTES of them).
     let reader: FrameReader | undefined;
@@ -561,10 +561,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     let lastFit: number[] | undefined;
     const arena = new ScratchArena();
-    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<{ prior: Plane; image: ImageF32 }> | undefined): Promise<Entry> => {
+    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> | undefined): Promise<Entry> => {
       // With a prior thread the frame's floats come from it (converted there, off this thread).
       const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
       const image = fromThread?.image ?? fromBytes(info.width, info.height, 3, bytes!);
+      // The decoder's bytes, converted: a later frame is read into them.
+      const read = fromThread ? fromThread.bytes : bytes;
+      if (read) frames.recycle(read);
       const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
       const entry: Entry = { index, image, prior };
       if (useAlignment) {
@@ -640,6 +643,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         const bytes = await timed('decodeWait', () => backgroundVideo!.next());
         if (!bytes) throw new CleanplateError('background video yielded no frames', request.background as string);
         background = fromBytes(info.width, info.height, 3, bytes);
+        backgroundVideo.recycle(bytes);
       }
       for (const { final, writer } of writers) {
         if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!), bufferFor(writer))));
