@@ -73,14 +73,22 @@ export function toBytes(image: ImageF32, into?: Uint8Array): Uint8Array {
   return out;
 }
 
-/** 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy; into `into` as `toBytes`. */
-export function rgbaBytes(foreground: ImageF32, alpha: ImageF32, into?: Uint8Array): Uint8Array {
+/**
+ * 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy; into `into` as `toBytes`.
+ * `clearAsZero`: where alpha is 0 the pixel is four zero bytes whatever the colour (a matte's F is 0
+ * there anyway), written without reading the colour.
+ */
+export function rgbaBytes(foreground: ImageF32, alpha: ImageF32, into?: Uint8Array, clearAsZero = false): Uint8Array {
   const n = foreground.width * foreground.height;
   const out = into && into.length === n * 4 ? into : new Uint8Array(n * 4);
   const f = foreground.data, a = alpha.data;
   const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0);
+  // Often half a frame: one word written, the colour not read.
+  const words = clearAsZero && out.byteOffset % 4 === 0 ? new Uint32Array(out.buffer, out.byteOffset, n) : undefined;
   for (let p = 0; p < n; p++) {
-    out[p * 4] = byte(f[p * 3]!); out[p * 4 + 1] = byte(f[p * 3 + 1]!); out[p * 4 + 2] = byte(f[p * 3 + 2]!); out[p * 4 + 3] = byte(a[p]!);
+    const ap = a[p]!;
+    if (ap <= 0 && words) { words[p] = 0; continue; }
+    out[p * 4] = byte(f[p * 3]!); out[p * 4 + 1] = byte(f[p * 3 + 1]!); out[p * 4 + 2] = byte(f[p * 3 + 2]!); out[p * 4 + 3] = byte(ap);
   }
   return out;
 }

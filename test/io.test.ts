@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../src/io/decode.js';
 import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
-import { createImage, type Plane } from '../src/image.js';
+import { createImage, rgbaBytes, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
 import { FrameReader } from '../src/io/video-stream.js';
 import { encodeClip } from '../bench/video-speed.js';
@@ -74,6 +74,13 @@ test('the foreground PNG holds the colour and the alpha as 8-bit straight RGBA',
   for (let p = 0; p < w * h; p++) {
     for (let c = 0; c < 3; c++) assert.equal(data[p * 4 + c], Math.round(fg.data[p * 3 + c]! * 255), `pixel ${p} channel ${c}`);
     assert.equal(data[p * 4 + 3], Math.round(alpha.data[p]! * 255), `pixel ${p} alpha`);
+  }
+  // Clear pixels as zeros (the video's encoder input), into a dirty buffer: the same bytes elsewhere.
+  const plain = rgbaBytes(fg, alpha), dirty = new Uint8Array(w * h * 4).fill(9);
+  const cleared = rgbaBytes(fg, alpha, dirty, true);
+  assert.equal(cleared, dirty, 'written into the buffer given');
+  for (let p = 0; p < w * h; p++) {
+    assert.deepEqual([...cleared.subarray(p * 4, p * 4 + 4)], alpha.data[p] === 0 ? [0, 0, 0, 0] : [...plain.subarray(p * 4, p * 4 + 4)], `pixel ${p}`);
   }
 });
 

@@ -648,7 +648,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       for (const { final, writer } of writers) {
         if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!), bufferFor(writer))));
         else if (final === output.alpha) await send(writer, toBytes(out.alpha, bufferFor(writer)));
-        else await send(writer, rgbaBytes(out.foreground, out.alpha, bufferFor(writer)));
+        // Every engine leaves F 0 where α is 0: such pixels are written as zeros without reading F.
+        else await send(writer, rgbaBytes(out.foreground, out.alpha, bufferFor(writer), true));
       }
       if (sequenceTemp) {
         const png = await timed('encodeWait', () => encodePng(out.alpha));
