@@ -15,6 +15,8 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 
 export interface SpeedRow {
   size: string; camera: 'tripod' | 'hand-held'; method: string; frames: number; fps: number; ioShare: number; peakRssMB: number;
+  /** Seconds to the first frame written, and the frame rate after it (report.json). */
+  firstFrameSeconds: number; steadyFps: number;
   /** Milliseconds per frame of each stage (prior: time the matting waited for it). */
   msPerFrame: Record<string, number>;
   tracked?: number;
@@ -82,8 +84,8 @@ export async function videoSpeed(dir: string, frames: number, prior: string, eng
       if (r.status !== 0) throw new Error(`${method} ${camera} ${height}p: ${r.stderr}`);
       const report = JSON.parse(r.stdout);
       const msPerFrame = Object.fromEntries(Object.entries(report.seconds as Record<string, number>).map(([k, v]) => [k, +((v * 1000) / report.frames).toFixed(1)]));
-      rows.push({ size: `${width}x${height}`, camera, method, frames: report.frames, fps: report.fps, ioShare: report.ioShare, peakRssMB: report.peakRssMB, msPerFrame, ...(report.alignment ? { tracked: report.alignment.tracked } : {}) });
-      console.error(`${width}x${height} ${camera} ${method}: ${report.fps.toFixed(2)} fps, waiting on ffmpeg ${(report.ioShare * 100).toFixed(1)}%, peak ${report.peakRssMB} MB`);
+      rows.push({ size: `${width}x${height}`, camera, method, frames: report.frames, fps: report.fps, firstFrameSeconds: report.firstFrameSeconds, steadyFps: report.steadyFps, ioShare: report.ioShare, peakRssMB: report.peakRssMB, msPerFrame, ...(report.alignment ? { tracked: report.alignment.tracked } : {}) });
+      console.error(`${width}x${height} ${camera} ${method}: ${report.fps.toFixed(2)} fps (first frame at ${report.firstFrameSeconds.toFixed(1)} s, ${report.steadyFps.toFixed(2)} fps after it), waiting on ffmpeg ${(report.ioShare * 100).toFixed(1)}%, peak ${report.peakRssMB} MB`);
     }
   }
   return rows;
@@ -91,10 +93,10 @@ export async function videoSpeed(dir: string, frames: number, prior: string, eng
 
 export function speedMatrix(rows: SpeedRow[]): string {
   const stages = ['decodeWait', 'prior', 'align', 'matte', 'temporal', 'composite', 'encodeWait'];
-  return ['| size | camera | method | video fps | × prior only | waiting on ffmpeg | peak RSS | ms/frame: ' + stages.join(' / ') + ' |', '|---|---|---|---|---|---|---|---|',
+  return ['| size | camera | method | video fps | × prior only | first frame | fps after it | waiting on ffmpeg | peak RSS | ms/frame: ' + stages.join(' / ') + ' |', '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const base = rows.find((b) => b.size === r.size && b.method === 'prior only');
       const ratio = base ? (base.fps / r.fps).toFixed(2) : '';
-      return `| ${r.size} | ${r.camera} | ${r.method} | ${r.fps.toFixed(2)} | ${ratio} | ${(r.ioShare * 100).toFixed(1)}% | ${r.peakRssMB} MB | ${stages.map((s) => r.msPerFrame[s] ?? 0).join(' / ')} |`;
+      return `| ${r.size} | ${r.camera} | ${r.method} | ${r.fps.toFixed(2)} | ${ratio} | ${r.firstFrameSeconds.toFixed(1)} s | ${r.steadyFps.toFixed(2)} | ${(r.ioShare * 100).toFixed(1)}% | ${r.peakRssMB} MB | ${stages.map((s) => r.msPerFrame[s] ?? 0).join(' / ')} |`;
     })].join('\n');
 }

@@ -123,6 +123,13 @@ export interface VideoReport {
   /** Seconds per stage over the whole video; `decodeWait`/`encodeWait` are time the matting waited on ffmpeg. */
   seconds: Record<string, number>;
   fps: number;
+  /**
+   * Seconds from the start to the first frame written (probing, the plate, the colour pass, the
+   * models' start-up), and the frame rate after it: what a long video runs at. Absent from a
+   * split video's joined report (its segments ran side by side).
+   */
+  firstFrameSeconds?: number;
+  steadyFps?: number;
   /** Share of the wall time spent waiting on decoding and encoding rather than matting. */
   ioShare: number;
   /** Peak resident memory of this process so far, in MB. */
@@ -557,6 +564,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const inliers: number[] = [];
     let trackedFrames = 0;
     let written = 0;
+    let firstWritten = 0;
     const total = end - start;
 
     let lastFit: number[] | undefined;
@@ -660,6 +668,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await writeFile(join(fgSequenceTemp, `${String(entry.index + 1).padStart(6, '0')}.png`), png);
       }
       written++;
+      if (written === 1) firstWritten = performance.now();
       const elapsed = (performance.now() - started) / 1000;
       request.onProgress?.({ frame: written, frames: total, fps: written / elapsed, etaSeconds: (elapsed / written) * Math.max(0, total - written) });
     };
@@ -703,6 +712,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       ...(useAlignment ? { alignment: { methods, medianInliers: inliers.length ? inliers.sort((a, b) => a - b)[inliers.length >> 1]! : 0, tracked: trackedFrames } } : {}),
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: wall }).map(([k, v]) => [k, +v.toFixed(3)])),
       fps: +(written / wall).toFixed(3),
+      firstFrameSeconds: +((firstWritten - started) / 1000).toFixed(3),
+      steadyFps: written > 1 ? +((written - 1) / ((performance.now() - firstWritten) / 1000)).toFixed(3) : 0,
       ioShare: +((seconds.decodeWait! + seconds.encodeWait!) / wall).toFixed(4),
       peakRssMB: peakRssMB(),
       ...(segment ? { segment: { start, end, warmup: lead } } : {}),
