@@ -47,8 +47,8 @@ function count(plane: Plane, threshold = 0.5): number {
 /**
  * Noise level of d: its median where the prior is confident there is background, but never more
  * than the 30th percentile over the whole plate (the prior can miss a subject that fills the frame).
- * `all` and `background` hold d at every SAMPLE_STEP-th pixel (the plate's valid ones) and at those
- * of them where the prior says background.
+ * `all` holds d at every `sampleStep`-th pixel (where the plate is valid), `background` those of
+ * them where the prior says background.
  */
 function noiseLevel(all: Float32Array, background: Float32Array): number {
   const cap = 1.5 * quantile(all, 0.3);
@@ -63,8 +63,7 @@ function sampleStep(pixels: number): number {
 /**
  * The full-resolution difference d = |I − B| in one pass without storing it (at 720p a 3.7 MB plane
  * written and read twice): its samples for the noise level and, with `pool`, its block maxima on the
- * working grid (the block maximum: the working-resolution view of d in which thin strong differences
- * survive).
+ * working grid (the working-resolution view of d in which thin strong differences survive).
  */
 function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: Plane | undefined, pool?: { width: number; height: number }): { noise: number; weak?: Plane } {
   const { width, height } = image;
@@ -96,7 +95,7 @@ function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: P
  */
 function poolMaxima(a: Float32Array, b: Float32Array, width: number, height: number, out: Plane): void {
   const w = out.width, h = out.height, o = out.data, sy = h / height;
-  // Cell cx spans columns [start[cx], start[cx + 1]) (maxPool's floor(x · w / width)).
+  // Column x falls in cell floor(x · w / width): cell cx spans columns [start[cx], start[cx + 1]).
   const start = new Int32Array(w + 1);
   for (let x = width - 1; x >= 0; x--) start[Math.min(w - 1, Math.floor(x * (w / width)))] = x;
   start[w] = width;
