@@ -29,12 +29,15 @@ import { guidedFilter, guidedFilterFast } from './guided.js';
 import { f32, f64 } from '../alloc.js';
 import type { BandRefiner } from './refine.js';
 
+/** Squared colour distance of two RGB images at sample index i (pixel · 3). */
+function distance2(a: Float32Array, b: Float32Array, i: number): number {
+  const dr = a[i]! - b[i]!, dg = a[i + 1]! - b[i + 1]!, db = a[i + 2]! - b[i + 2]!;
+  return dr * dr + dg * dg + db * db;
+}
+
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
   const out = createPlane(a.width, a.height);
-  for (let p = 0; p < out.data.length; p++) {
-    const dr = a.data[p * 3]! - b.data[p * 3]!, dg = a.data[p * 3 + 1]! - b.data[p * 3 + 1]!, db = a.data[p * 3 + 2]! - b.data[p * 3 + 2]!;
-    out.data[p] = Math.sqrt((dr * dr + dg * dg + db * db) / 3);
-  }
+  for (let p = 0; p < out.data.length; p++) out.data[p] = Math.sqrt(distance2(a.data, b.data, p * 3) / 3);
   return out;
 }
 
@@ -69,10 +72,7 @@ function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: P
   const { width, height } = image;
   const a = image.data, b = plate.data;
   // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
-  const at = (p: number) => {
-    const dr = a[p * 3]! - b[p * 3]!, dg = a[p * 3 + 1]! - b[p * 3 + 1]!, db = a[p * 3 + 2]! - b[p * 3 + 2]!;
-    return Math.fround(Math.sqrt((dr * dr + dg * dg + db * db) / 3));
-  };
+  const at = (p: number) => Math.fround(Math.sqrt(distance2(a, b, p * 3) / 3));
   const n = width * height, step = sampleStep(n);
   const all = f32(Math.ceil(n / step)), background = f32(all.length);
   let na = 0, nb = 0;
@@ -102,10 +102,7 @@ function poolMaxima(a: Float32Array, b: Float32Array, width: number, height: num
   const best = f64(w * h), line = f64(width);
   for (let y = 0; y < height; y++) {
     // A row's squared distances first (independent, vectorisable work), then its cells' maxima.
-    for (let x = 0, i = y * width * 3; x < width; x++, i += 3) {
-      const dr = a[i]! - b[i]!, dg = a[i + 1]! - b[i + 1]!, db = a[i + 2]! - b[i + 2]!;
-      line[x] = dr * dr + dg * dg + db * db;
-    }
+    for (let x = 0, i = y * width * 3; x < width; x++, i += 3) line[x] = distance2(a, b, i);
     const row = Math.min(h - 1, Math.floor(y * sy)) * w;
     for (let cx = 0; cx < w; cx++) {
       let m = best[row + cx]!;

@@ -10,6 +10,15 @@ import { pushPull } from './pushpull.js';
 
 const LAMBDA = 0.02;
 
+/** F at one sample: the regularised compositing solve for alpha a, image value i, background b and F̂ value f. */
+function solveAt(a: number, i: number, b: number, f: number): number {
+  return (a * (i - (1 - a) * b) + LAMBDA * f) / (a * a + LAMBDA);
+}
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
 /** Smooth colour estimate from pixels whose weight passes `select`. */
 export function propagate(image: ImageF32, weights: Plane, select: (w: number) => number): ImageF32 {
   const w = createPlane(weights.width, weights.height);
@@ -75,10 +84,8 @@ export function solveForeground(image: ImageF32, alpha: Plane, background?: Imag
     if (a <= INVISIBLE) continue; // no output shows a colour here
     for (let c = 0; c < 3; c++) {
       const i = p * 3 + c;
-      let f: number;
-      if (a > 0.975) f = image.data[i]!; // the paper: an opaque pixel's colour is the pixel
-      else f = (a * (image.data[i]! - (1 - a) * bHat.data[i]!) + LAMBDA * fHat.data[i]!) / (a * a + LAMBDA);
-      out.data[i] = f < 0 ? 0 : f > 1 ? 1 : f;
+      // The paper: an opaque pixel's colour is the pixel.
+      out.data[i] = clamp01(a > 0.975 ? image.data[i]! : solveAt(a, image.data[i]!, bHat.data[i]!, fHat.data[i]!));
     }
   }
   return out;
@@ -96,16 +103,12 @@ export function solveForegroundBand(image: ImageF32, alpha: Plane, background: I
   // Opaque pixels, on the band or off it: the pixel's colour.
   for (let p = 0; p < a.length; p++) {
     if (a[p]! <= 0.975) continue;
-    for (let c = 0; c < 3; c++) { const f = d[p * 3 + c]!; o[p * 3 + c] = f < 0 ? 0 : f > 1 ? 1 : f; }
+    for (let c = 0; c < 3; c++) o[p * 3 + c] = clamp01(d[p * 3 + c]!);
   }
   for (let i = 0; i < band.length; i++) {
     const p = band[i]!, ap = a[p]!;
     if (ap <= INVISIBLE || ap > 0.975) continue;
-    for (let c = 0; c < 3; c++) {
-      const k = p * 3 + c;
-      const f = (ap * (d[k]! - (1 - ap) * background.data[k]!) + LAMBDA * bandColours[i * 3 + c]!) / (ap * ap + LAMBDA);
-      o[k] = f < 0 ? 0 : f > 1 ? 1 : f;
-    }
+    for (let c = 0; c < 3; c++) o[p * 3 + c] = clamp01(solveAt(ap, d[p * 3 + c]!, background.data[p * 3 + c]!, bandColours[i * 3 + c]!));
   }
   return out;
 }

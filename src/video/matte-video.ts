@@ -239,12 +239,12 @@ export function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: 
   const audioInput = withAudio && info.audio ? ['-i', info.file] : [];
   // 4:2:0 needs even sides; odd-sized video keeps its exact size in 4:4:4 instead.
   const chroma = width % 2 || height % 2 ? 'yuv444p' : 'yuv420p';
-  const h264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', chroma, '-movflags', '+faststart'];
+  const h264 = (preset: string) => ['-c:v', 'libx264', '-preset', preset, '-pix_fmt', chroma, '-movflags', '+faststart'];
   // Alpha is flat 0/1 with a thin band of edges: x264's ultrafast at CRF 13 keeps it closer to the
   // matte than veryfast at CRF 10 (a 720p speed clip: mean error 6.3e-4 against 8.1e-4, largest 11
   // levels against 19) for 40% of the CPU (~13 against ~31 ms a frame, user + system), in files
   // ~1.6 times as large (no CABAC): on two cores the encoder's CPU is taken from the matting.
-  if (kind === 'alpha') return { width, height, rate, pixelFormat: 'gray', output: ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', chroma, '-movflags', '+faststart', '-crf', '13'] };
+  if (kind === 'alpha') return { width, height, rate, pixelFormat: 'gray', output: [...h264('ultrafast'), '-crf', '13'] };
   if (kind === 'foreground' && isMov(file)) {
     // ProRes 4444 with 16-bit alpha, straight (unpremultiplied) as editors expect, BT.709 tagged; audio copied (PCM where MOV cannot hold it).
     return { width, height, rate, pixelFormat: 'rgba', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mov') : []),
@@ -254,7 +254,7 @@ export function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: 
   if (kind === 'foreground') {
     return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-f', 'webm'] };
   }
-  return { width, height, rate, pixelFormat: 'rgb24', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mp4') : []), ...h264, '-crf', '18'] };
+  return { width, height, rate, pixelFormat: 'rgb24', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mp4') : []), ...h264('veryfast'), '-crf', '18'] };
 }
 
 /** The sampled frames' plate checks as one entry: the median confidence, every distinct warning once. */
