@@ -78,7 +78,7 @@ function grayU8(c: Cv, image: ImageF32, scale: number): Cv {
  * image alive.
  */
 interface PlateFeatures { keypoints: Cv; descriptors: Cv }
-let plateCache: { plate: WeakRef<ImageF32>; scale: number; grey: Cv; features: Map<number, PlateFeatures> } | undefined;
+let plateCache: { plate: WeakRef<ImageF32>; scale: number; grey: Cv; features: Map<number, PlateFeatures>; corners?: Float32Array } | undefined;
 
 /** The plate's grey working image, cached (with its features, computed when first asked for). */
 function plateGrey(c: Cv, plate: ImageF32, scale: number): NonNullable<typeof plateCache> {
@@ -103,6 +103,38 @@ function plateFeatures(c: Cv, orb: Cv, count: number, plate: ImageF32, scale: nu
     features.set(count, found);
   }
   return { grey, ...found };
+}
+
+/**
+ * Margin (working px) that the tracker keeps from the plate's border: a corner's 21 px window and
+ * its pyramid level must lie on plate pixels, not on the fill around a warped plate.
+ */
+const CORNER_MARGIN = 15;
+/**
+ * How many corners of the whole plate are kept for a video's tracking: enough that a subject
+ * covering most of the frame still leaves TRACK_EFFORT's few hundred off it.
+ */
+const CORNER_POOL = 3000;
+
+/**
+ * The plate's strongest corners (working px, x/y pairs, strongest first), found once per plate
+ * and cached with its grey image. A video tracks one plate every frame: the corners of the plate
+ * warped by a homography close to the previous frame's are these corners projected, so Shi-Tomasi
+ * over the whole warped plate, the warp of its coverage and the coverage's erosion (~30 ms a 720p
+ * frame) are not redone per frame.
+ */
+function plateCorners(c: Cv, cache: NonNullable<typeof plateCache>): Float32Array {
+  if (cache.corners) return cache.corners;
+  const { grey } = cache;
+  cache.corners = withMats((t) => {
+    const inner = t(new c.Mat(grey.rows, grey.cols, c.CV_8UC1, new c.Scalar(0)));
+    const w = grey.cols - 2 * CORNER_MARGIN, h = grey.rows - 2 * CORNER_MARGIN;
+    if (w > 0 && h > 0) t(inner.roi(new c.Rect(CORNER_MARGIN, CORNER_MARGIN, w, h))).setTo(new c.Scalar(255));
+    const corners = t(new c.Mat());
+    c.goodFeaturesToTrack(grey, corners, CORNER_POOL, 0.001, 8, inner, 5);
+    return Float32Array.from(corners.data32F as Float32Array);
+  });
+  return cache.corners;
 }
 
 /**
@@ -181,19 +213,34 @@ interface TrackedCorner extends Match { wx: number; wy: number }
  * can also be found before the subject is known and those on it left out afterwards
  * (`offSubjectCorners`): a photo tracks them while its prior is being computed.
  */
-function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv): TrackedCorner[] {
+function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv, pool?: { corners: Float32Array; off?: Uint8Array }): TrackedCorner[] {
   const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
   const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
   const warped = t(new c.Mat());
   c.warpPerspective(gp, warped, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_LINEAR, c.BORDER_CONSTANT, new c.Scalar(0));
-  // Corners only where the warped plate has real pixels well inside its border.
-  const cover = t(new c.Mat());
-  c.warpPerspective(t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), cover, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
-  const where = t(new c.Mat());
-  c.erode(cover, where, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(31, 31))));
-  if (mask) c.bitwise_and(where, mask, where);
-  const corners = t(new c.Mat());
-  c.goodFeaturesToTrack(warped, corners, effort.points, 0.001, 8, where, 5);
+  let corners: Cv;
+  if (pool) {
+    // The plate's own corners (found once, CORNER_MARGIN inside its border) where the start puts
+    // them: those landing in the image and off the subject, strongest first.
+    const picked: number[] = [];
+    const { corners: all, off } = pool;
+    for (let k = 0; k < all.length && picked.length < 2 * effort.points; k += 2) {
+      const [x, y] = project(hw, all[k]!, all[k + 1]!);
+      if (!(x >= 0 && y >= 0 && x <= gi.cols - 1 && y <= gi.rows - 1)) continue;
+      if (off && off[Math.round(y) * gi.cols + Math.round(x)] === 0) continue;
+      picked.push(x, y);
+    }
+    corners = t(c.matFromArray(picked.length / 2, 1, c.CV_32FC2, picked));
+  } else {
+    // Corners only where the warped plate has real pixels well inside its border.
+    const cover = t(new c.Mat());
+    c.warpPerspective(t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), cover, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
+    const where = t(new c.Mat());
+    c.erode(cover, where, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(2 * CORNER_MARGIN + 1, 2 * CORNER_MARGIN + 1))));
+    if (mask) c.bitwise_and(where, mask, where);
+    corners = t(new c.Mat());
+    c.goodFeaturesToTrack(warped, corners, effort.points, 0.001, 8, where, 5);
+  }
   const n = corners.rows as number;
   if (n < MIN_INLIERS) return [];
   const tracked = t(new c.Mat()), back = t(new c.Mat());
@@ -362,8 +409,11 @@ function trackCorners(image: ImageF32, plate: ImageF32, start: readonly number[]
   const c = cv();
   return withMats((t) => {
     const gi = t(grayU8(c, image, si));
+    const cache = plateGrey(c, plate, sp);
+    // A video's frame (tracked from the previous frame's fit): the plate's cached corners, projected.
+    if (start) return { start: from, corners: trackFlow(c, t, gi, cache.grey, si, sp, [...from], effort, undefined, { corners: plateCorners(c, cache), ...(off ? { off } : {}) }) };
     const mask = off && maskMat(c, t, off, gi.cols, gi.rows);
-    return { start: from, corners: trackFlow(c, t, gi, plateGrey(c, plate, sp).grey, si, sp, [...from], effort, mask) };
+    return { start: from, corners: trackFlow(c, t, gi, cache.grey, si, sp, [...from], effort, mask) };
   });
 }
 
