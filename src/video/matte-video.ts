@@ -268,9 +268,13 @@ function summarisePlate(given: boolean, assessments: PlateAssessment[]): MatteRe
 
 type Timed = <T>(stage: string, fn: () => T | Promise<T>) => Promise<T>;
 
+function readPlate(parts: VideoParts, plate: string | ImageF32): Promise<ImageF32> {
+  return loadImage(plate, parts.maxPixels, 'plate');
+}
+
 /** The plate as the frames will see it: loaded (or built from the input), with the video's coarse colour planes. */
-async function loadVideoPlate(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'signal'>, info: VideoInfo): Promise<{ plateRaw?: ImageF32; autoPlate?: PlateReport }> {
-  let plateRaw = request.plate === undefined || request.plate === 'auto' ? undefined : await loadImage(request.plate, parts.maxPixels, 'plate');
+async function loadVideoPlate(parts: VideoParts, request: Pick<VideoRequest, 'input' | 'plate' | 'signal'>, info: VideoInfo, reading?: Promise<ImageF32>): Promise<{ plateRaw?: ImageF32; autoPlate?: PlateReport }> {
+  let plateRaw = request.plate === undefined || request.plate === 'auto' ? undefined : await (reading ?? readPlate(parts, request.plate));
   let autoPlate: PlateReport | undefined;
   if (request.plate === 'auto') {
     const built = await buildPlate({ sources: [request.input], prior: parts.prior, priorName: parts.priorName, align: parts.align, maxPixels: parts.maxPixels, signal: request.signal });
@@ -322,11 +326,36 @@ async function* sampleFrames(info: VideoInfo, step: number, index?: FrameIndex):
   }
 }
 
-async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex, thread?: PriorThread): Promise<VideoState> {
-  if (!plateRaw) return { plate: summarisePlate(false, []) };
-  const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
+/** Every how many frames the colour pass samples one. */
+function colourStep(info: VideoInfo): number {
   const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
-  const step = Math.max(1, Math.floor(info.frames / samples));
+  return Math.max(1, Math.floor(info.frames / samples));
+}
+
+/**
+ * The colour pass's sampled frames, their decoder started now: a whole run starts it as soon as
+ * the video is probed, so that ffmpeg's start and the first sample's decoding (~0.3-0.8 s under
+ * the start-up's load) overlap the plate's reading instead of following it.
+ */
+function startSampling(info: VideoInfo, index?: FrameIndex): Sampling {
+  const decoded = sampleFrames(info, colourStep(info), index);
+  const first = decoded.next();
+  first.catch(() => undefined); // awaited by the colour pass; a run failing before it closes the sampler
+  return { decoded, first };
+}
+
+interface Sampling { decoded: AsyncGenerator<Uint8Array>; first: Promise<IteratorResult<Uint8Array>> }
+
+/** Stops a sampler that the colour pass never ran (no plate, or a failure before it). */
+async function stopSampling(sampling: Sampling | undefined): Promise<void> {
+  if (!sampling) return;
+  await sampling.first.catch(() => undefined);
+  await sampling.decoded.return(undefined).catch(() => undefined);
+}
+
+async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex, thread?: PriorThread, sampling?: Sampling): Promise<VideoState> {
+  if (!plateRaw) { await stopSampling(sampling); return { plate: summarisePlate(false, []) }; }
+  const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const assessments: PlateAssessment[] = [];
   const reports: ColourReport[] = [];
   const sampledShifts: number[] = [];
@@ -337,9 +366,12 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   // start-up, and its memory), the next sample's prior computed there while this one is aligned here.
   const options = { longSide: RVM_VIDEO_LONG_SIDE };
   const estimate = (image: ImageF32) => (thread ? estimateOnThread(thread, parts.priorName, image, options) : parts.prior.estimate(image, options));
-  const decoded = sampleFrames(info, step, index);
+  const { decoded, first } = sampling ?? startSampling(info, index);
+  let pending: Promise<IteratorResult<Uint8Array>> | undefined = first;
   const nextSample = async () => {
-    const { value, done } = await decoded.next();
+    const next = pending ?? decoded.next();
+    pending = undefined;
+    const { value, done } = await next;
     if (done) return undefined;
     const image = fromBytes(info.width, info.height, 3, value);
     const prior = estimate(image);
@@ -420,6 +452,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   if (output.composite && request.background === undefined && request.color === undefined) throw new CleanplateError('a composite needs a background or a colour');
   if (request.background !== undefined && request.color !== undefined) throw new CleanplateError('give either a background or a colour, not both');
   tool('ffmpeg');
+  // The plate is decoded while the video is probed (sharp works on libuv's threads); a failure
+  // of the probe is still the one reported first.
+  const reading = request.plate === undefined || request.plate === 'auto' ? undefined : readPlate(parts, request.plate);
+  reading?.catch(() => undefined);
   const info = segment?.info ? { ...segment.info, file: request.input } : await probeVideo(request.input);
   checkRequest(parts, request, info);
   // The frames written: [start, end). Decoding begins `lead` frames earlier (matted, not written:
@@ -460,9 +496,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   // Taken before the plate is read, but for a plate built from the input: that build's prior would
   // find the thread lent out and load a model of its own.
   if (wantThread && request.plate !== 'auto') takeThread();
+  // The colour pass's decoder, started while the plate is read (closed by the pass, or below on a failure before it).
+  let sampling = reading && !request.state ? startSampling(info) : undefined;
   let plateRaw: ImageF32 | undefined, autoPlate: PlateReport | undefined, backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
+  let colourFlat: ImageF32 | undefined;
   try {
-    ({ plateRaw, autoPlate } = await loadVideoPlate(parts, request, info));
+    if (request.color !== undefined) colourFlat = solidColour(info.width, info.height, parseColour(request.color));
+    ({ plateRaw, autoPlate } = await loadVideoPlate(parts, request, info, reading));
     if (typeof request.background === 'string' && VIDEO_EXTENSIONS.has(extname(request.background).toLowerCase())) {
       const bg = await probeVideo(request.background);
       const { width: w, height: h } = info;
@@ -475,9 +515,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     }
   } catch (err) {
     for (const r of readers) r.close();
+    await stopSampling(sampling);
     throw err;
   }
-  const colourFlat = request.color === undefined ? undefined : solidColour(info.width, info.height, parseColour(request.color));
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
   const stride = Math.max(1, Math.round(request.motionStride ?? 20));
@@ -514,7 +554,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     }
     // Colour: the paper's video recipe, a median gain/bias over frames sampled across the video
     // (computed here, or once for the whole video by whoever split it into segments).
-    const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal, undefined, priorThread);
+    const passing = sampling;
+    sampling = undefined; // the pass closes it from here on
+    const state = request.state ?? await colourPass(parts, info, plateRaw, temporal, timed, request.signal, undefined, priorThread, passing);
     colourDone = true;
     const decodedAll = prefeed ? await prefeed : false;
     const fixedColour = temporal ? state.colour : undefined;
@@ -735,6 +777,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     return report;
   } catch (err) {
     for (const r of readers) r.close();
+    await stopSampling(sampling);
     await Promise.all(writers.map((w) => w.writer.abort()));
     if (sequenceTemp) await rm(sequenceTemp, { recursive: true, force: true });
     if (fgSequenceTemp) await rm(fgSequenceTemp, { recursive: true, force: true });
