@@ -252,7 +252,7 @@ export function writerOptions(kind: 'composite' | 'alpha' | 'foreground', info: 
       '-vendor', 'apl0', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-f', 'mov'] };
   }
   if (kind === 'foreground') {
-    return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-f', 'webm'] };
+    return { width, height, rate, pixelFormat: 'rgba', output: ['-c:v', 'libvpx-vp9', '-pix_fmt', 'yuva420p', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-crf', '30', '-b:v', '0', '-auto-alt-ref', '0', '-lag-in-frames', '0', '-f', 'webm'] };
   }
   return { width, height, rate, pixelFormat: 'rgb24', extraInputs: audioInput, output: ['-map', '0:v:0', ...(audioInput.length ? audioMux(info, 'mp4') : []), ...h264('veryfast'), '-crf', '18'] };
 }
