@@ -53,7 +53,7 @@ test('local re-alignment moves only background: without residue it changes nothi
   assert.equal(moved, 0);
 });
 
-test('local re-alignment restricted to a region (the band) gives the whole frame\'s result inside it and leaves the plate outside', () => {
+test('local re-alignment restricted to a list of pixels (the band) gives the whole frame\'s result inside it and leaves the plate outside', () => {
   const scene = horizonScene(400, 300, 3, 0.3, 1.5);
   const { width, height } = scene.image;
   const whole = realignEdges(scene.image, scene.plate);
@@ -65,7 +65,14 @@ test('local re-alignment restricted to a region (the band) gives the whole frame
   for (let y = 60; y < 240; y++) for (let x = 120; x < 300; x++) if ((x + y) % 7 !== 0) block.data[y * width + x] = 1;
   for (let x = 50; x < 125; x++) strip.data[(ridge(x) - 2) * width + x] = 1;
   for (const [name, where] of [['block', block], ['strip', strip]] as const) {
-  const part = realignEdges(scene.image, scene.plate, { where });
+  const list: number[] = [];
+  let x0 = width, y0 = height, x1 = 0, y1 = 0;
+  for (let p = 0; p < width * height; p++) {
+    if (where.data[p]! <= 0.5) continue;
+    const x = p % width, y = Math.floor(p / width);
+    list.push(p); x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + 1); y1 = Math.max(y1, y + 1);
+  }
+  const part = realignEdges(scene.image, scene.plate, { pixels: { list: Int32Array.from(list), box: [x0, y0, x1, y1] } });
   let inside = 0, differing = 0, outsideMoved = 0;
   for (let p = 0; p < width * height; p++) {
     const moved = [0, 1, 2].some((c) => part.plate.data[p * 3 + c] !== scene.plate.data[p * 3 + c]);

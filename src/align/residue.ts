@@ -13,7 +13,8 @@
  * outline; a per-pixel block match over a 5x5 window on edge pixels only is a few lines and costs
  * tens of milliseconds on a 1080p frame (only differing edge pixels are searched).
  */
-import { supportRect, type ImageF32, type Plane } from '../image.js';
+import { f32Copy } from '../alloc.js';
+import type { ImageF32, Plane } from '../image.js';
 
 /** Largest shift searched, in pixels. */
 const RADIUS = 2;
@@ -130,23 +131,31 @@ function blockDiff(a: Float32Array, b: Float32Array, w: number, h: number, x: nu
 export interface RealignOptions {
   /** Marks the pixels the warped plate really covers. */
   valid?: Plane;
-  /** The only pixels to look at (> 0.5; a coarse-to-fine engine's uncertain band). */
-  where?: Plane;
+  /**
+   * The only pixels to look at (a coarse-to-fine engine's uncertain band): their indices in raster
+   * order, and the rectangle [x0, y0, x1) around them. A list, not a plane: the band is a tenth of
+   * a frame or less, its rectangle often most of it (a 1080p photo's pass over its rectangle cost
+   * ~60 ms; the list's, a few).
+   */
+  pixels?: { list: Int32Array; box: Rect };
   /** Shifts found on a coarser grid (in its pixels): the search is centred on them, scaled up. */
   hint?: ShiftField;
+  /** Whether the shifts are wanted (a finer grid's `hint`); false spares two frame-sized planes. Default true. */
+  shifts?: boolean;
 }
 
 /** Per pixel of a grid, the shift that re-aligned it (0, 0 where none did). */
 export interface ShiftField { width: number; height: number; dx: Float32Array; dy: Float32Array }
 
 export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignOptions = {}): { plate: ImageF32; report: ResidueReport; shifts?: ShiftField } {
-  const { valid, where, hint } = options;
+  const { valid, pixels, hint } = options;
+  const wantShifts = options.shifts ?? true;
   const { width: w, height: h } = image;
   const a = image.data, b = plate.data;
-  // Only the pixels of `where` are looked at: the edge map is needed around their bounding
+  // Only the listed pixels are looked at: the edge map is needed around their bounding
   // rectangle only (a coarse-to-fine engine's band covers part of the frame), as far out as the
   // grown edges reach (RADIUS + 1) and the edge test looks (one more).
-  const looking = where ? supportRect(where, 0.5) : [0, 0, w, h] as Rect;
+  const looking = pixels ? (pixels.list.length ? pixels.box : undefined) : [0, 0, w, h] as Rect;
   if (!looking) return { plate, report: { edgePixels: 0, realigned: 0 } };
   const margin = RADIUS + 2;
   const around: Rect = [Math.max(0, looking[0] - margin), Math.max(0, looking[1] - margin), Math.min(w, looking[2] + margin), Math.min(h, looking[3] + margin)];
@@ -157,9 +166,8 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   const shifts: number[] = [];
   let field: ShiftField | undefined;
   const hx = hint ? hint.width / w : 0, hy = hint ? hint.height / h : 0;
-  for (let y = Math.max(1, looking[1]); y < Math.min(h - 1, looking[3]); y++) for (let x = Math.max(1, looking[0]); x < Math.min(w - 1, looking[2]); x++) {
-    const p = y * w + x;
-    if ((where && where.data[p]! <= 0.5) || (valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) continue;
+  const visit = (p: number, x: number, y: number): void => {
+    if ((valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) return;
     looked++;
     // A shift of the plate can only explain p if the plate pixel it brings matches p itself: that
     // cheap test picks the few shifts worth a block match and turns the subject's pixels away.
@@ -174,7 +182,7 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
       const q = Math.min(h - 1, Math.max(0, y + dy)) * w + Math.min(w - 1, Math.max(0, x + dx));
       if (pixelDiff(a, b, p, q) < EXPLAINED) shifts.push(dx, dy);
     }
-    if (!shifts.length) continue;
+    if (!shifts.length) return;
     const unshifted = blockDiff(a, b, w, h, x, y, 0, 0, Infinity);
     const limit = Math.min(unshifted * GAIN, EXPLAINED);
     let best = Infinity, bestDx = 0, bestDy = 0;
@@ -191,13 +199,25 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
         if (mean < best) { best = mean; bestDx = cx + hx2; bestDy = cy + hy2; }
       }
     }
-    if (best >= limit) continue;
-    if (bestDx === 0 && bestDy === 0) continue;
-    out ??= { ...plate, data: plate.data.slice() };
+    if (best >= limit) return;
+    if (bestDx === 0 && bestDy === 0) return;
+    // From the caller's scratch arena when it runs in one (a video's frames reuse its pages).
+    out ??= { ...plate, data: f32Copy(plate.data) };
     for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(b, w, h, x + bestDx, y + bestDy, c);
-    field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
-    field.dx[p] = bestDx; field.dy[p] = bestDy;
+    if (wantShifts) {
+      field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
+      field.dx[p] = bestDx; field.dy[p] = bestDy;
+    }
     realigned++;
+  };
+  // The frame's outermost pixels are never looked at (the edge test needs a neighbour on each side).
+  if (pixels) {
+    for (const p of pixels.list) {
+      const y = Math.floor(p / w), x = p - y * w;
+      if (x >= 1 && y >= 1 && x < w - 1 && y < h - 1) visit(p, x, y);
+    }
+  } else {
+    for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) visit(y * w + x, x, y);
   }
   return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
 }

@@ -358,9 +358,9 @@ export class ClassicEngine implements MatteEngine {
     const settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
     const sureS = settled ? settled.opaque : decision.sure;
     const alpha = createPlane(width, height);
-    // The band as a plane only for what reads one: the residue's re-alignment, the exact guided
-    // filter of a full-resolution grid, the learned refiner. The rest reads the list and its box.
-    const band = (coarse && realign) || !coarse || this.refiner ? createPlane(width, height) : undefined;
+    // The band as a plane only for what reads one: the exact guided filter of a full-resolution
+    // grid, the learned refiner. The rest reads the list and its box.
+    const band = !coarse || this.refiner ? createPlane(width, height) : undefined;
     // The band's pixels in raster order: the full-resolution passes below visit only these.
     let bandList = new Int32Array(1 << 16);
     let bandPixels = 0;
@@ -389,7 +389,7 @@ export class ClassicEngine implements MatteEngine {
       }
     }
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, where: band!, hint: shifts }) : noResidue(plate);
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList.subarray(0, bandPixels), box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
     lap('realign');
     // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
     const fx = new Float32Array(width), fx0 = new Int32Array(width);
