@@ -646,6 +646,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const window = temporal ? [...history.slice(-WINDOW), entry, ...queue.slice(0, WINDOW)] : [entry];
       const { image, prior } = entry;
       const subject = subjectOf(prior);
+      // This frame's planes, its placed plate included, come from the scratch arena (see below).
+      arena.reset();
       let plate: ImageF32 | undefined, plateValid: Plane | undefined;
       if (plateRaw) {
         await timed('align', () => {
@@ -667,7 +669,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           }
           // A still camera with the median colour gives every frame the same plate: correct it once.
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
-          const matched = still && stillPlate ? stillPlate : matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          // A moving camera's plate is warped and corrected anew every frame: into the arena's
+          // pages (fresh ones cost ~25 MB of first touches a 720p frame). A still one is kept.
+          const place = () => matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          const matched = still ? stillPlate ?? place() : arena.run(place);
           if (still) stillPlate = matched;
           plate = matched.plate;
           plateValid = matched.plateValid;
@@ -678,8 +683,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // The engine's and the stabiliser's planes come from a scratch arena that every frame reuses
       // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
-      // collector busy (~50 ms a 720p frame).
-      arena.reset();
+      // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
       const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) })));
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground)));
       history.push(entry);
