@@ -160,7 +160,11 @@ export function trackPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
   const alignment = estimateOrRefuse(image, plateRaw, subject, mode, start);
   const inv = invert3(alignment.homography);
   if (!sameSize(image, plateRaw) || alignment.method === 'identity' || !inv) return alignment;
-  const inside = (x: number, y: number) => { const [u, v] = project(inv, x, y); return u >= -0.5 && v >= -0.5 && u <= plateRaw.width - 0.5 && v <= plateRaw.height - 0.5; };
+  // Per sampled pixel: the projection written out (no pair allocated for each of ~100k pixels).
+  const inside = (x: number, y: number) => {
+    const z = inv[6]! * x + inv[7]! * y + inv[8]!, u = (inv[0]! * x + inv[1]! * y + inv[2]!) / z, v = (inv[3]! * x + inv[4]! * y + inv[5]!) / z;
+    return u >= -0.5 && v >= -0.5 && u <= plateRaw.width - 0.5 && v <= plateRaw.height - 0.5;
+  };
   const pixels = texturedSamples(image, (_p, x, y) => inside(x, y));
   const w = image.width;
   const warped = disagreement(image, (p) => sampleGrey(plateRaw, inv, p % w, Math.floor(p / w))!, pixels);
