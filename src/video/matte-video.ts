@@ -326,6 +326,11 @@ async function* sampleFrames(info: VideoInfo, step: number, index?: FrameIndex):
   }
 }
 
+/** Resolves after the event loop's next turn (pending I/O callbacks run first). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Every how many frames the colour pass samples one. */
 function colourStep(info: VideoInfo): number {
   const samples = Math.min(COLOUR_SAMPLES, Math.max(COLOUR_SAMPLES_MIN, Math.round(info.frames / COLOUR_SAMPLE_EVERY)));
@@ -384,15 +389,21 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
       const { image } = sample;
       const subject = subjectOf(await timed('prior', () => sample!.prior));
       sample = thread ? await nextSample() : undefined;
-      await timed('align', () => {
-        let aligned;
+      // The pass's alignments are long synchronous stretches: the event loop gets a turn before
+      // each part, so that the first frames' decoded bytes reach the prior thread meanwhile (it
+      // idled through the pass's alignments, and the first frame waited on its prior).
+      await nextTurn();
+      const aligned = await timed('align', () => {
         try {
-          aligned = alignPlate(image, plateRaw, subject, parts.align);
+          return alignPlate(image, plateRaw, subject, parts.align);
         } catch (err) {
           // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
-          if (err instanceof CleanplateError && parts.align !== 'none') return;
+          if (err instanceof CleanplateError && parts.align !== 'none') return undefined;
           throw err;
         }
+      });
+      if (aligned) await nextTurn();
+      if (aligned) await timed('align', () => {
         const { alignment, placed } = aligned;
         sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
         const matched = matchPlate(image, placed, subject);
@@ -498,6 +509,14 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   if (wantThread && request.plate !== 'auto') takeThread();
   // The colour pass's decoder, started while the plate is read (closed by the pass, or below on a failure before it).
   let sampling = reading && !request.state ? startSampling(info) : undefined;
+  // The encoders, started while the plate is read: spawning them later (the process grown by the
+  // models) held the first frame back by ~70 ms, and their own start-up overlaps the colour pass.
+  // A segment's parts carry no audio: the whole video's is muxed once over the joined parts.
+  const audio = !segment;
+  const writers: { final: string; writer: FrameWriter }[] = [];
+  if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info, '', audio)) });
+  if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info, '', audio)) });
+  if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info, output.foreground, audio)) });
   let plateRaw: ImageF32 | undefined, autoPlate: PlateReport | undefined, backgroundStill: ImageF32 | undefined, backgroundVideo: FrameReader | undefined;
   let colourFlat: ImageF32 | undefined;
   try {
@@ -516,13 +535,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
   } catch (err) {
     for (const r of readers) r.close();
     await stopSampling(sampling);
+    await Promise.all(writers.map((w) => w.writer.abort()));
     throw err;
   }
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
   const network = parts.engine instanceof NetworkEngine ? parts.engine : undefined;
   const stride = Math.max(1, Math.round(request.motionStride ?? 20));
 
-  const writers: { final: string; writer: FrameWriter }[] = [];
   const sequenceTemp = output.alphaSequence ? tempPath(output.alphaSequence.replace(/\/+$/, '')) : undefined;
   const fgSequenceTemp = output.foregroundSequence ? tempPath(output.foregroundSequence.replace(/\/+$/, '')) : undefined;
 
@@ -568,11 +587,6 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const lead = tracking ? start - Math.floor((start - warmup) / REACQUIRE_EVERY) * REACQUIRE_EVERY : warmup;
     const first = start - lead;
 
-    // A segment's parts carry no audio: the whole video's is muxed once over the joined parts.
-    const audio = !segment;
-    if (output.composite) writers.push({ final: output.composite, writer: new FrameWriter(tempPath(output.composite), 'composite video', writerOptions('composite', info, '', audio)) });
-    if (output.alpha) writers.push({ final: output.alpha, writer: new FrameWriter(tempPath(output.alpha), 'alpha video', writerOptions('alpha', info, '', audio)) });
-    if (output.foreground) writers.push({ final: output.foreground, writer: new FrameWriter(tempPath(output.foreground), 'foreground video', writerOptions('foreground', info, output.foreground, audio)) });
     if (sequenceTemp) await mkdir(sequenceTemp);
     if (fgSequenceTemp) await mkdir(fgSequenceTemp);
     const pending = new Map<FrameWriter, Promise<void>>();
