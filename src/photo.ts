@@ -100,13 +100,18 @@ export interface PlacedPlate {
   warped: ImageF32;
   /** Where the warped plate covers the image. */
   valid: Plane;
+  /**
+   * `warped` was made for this placement (a warp), not the caller's plate: `matchPlate` corrects
+   * and fills it in place instead of copying (a 1080p plate is 25 MB of fresh pages a copy).
+   */
+  owned?: boolean;
 }
 
 /** The plate as it is when it needs no warp, else warped by the alignment's homography. */
 export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: number[]): PlacedPlate {
   const identity = homography.every((v, i) => Math.abs(v - (i % 4 === 0 ? 1 : 0)) < 1e-9);
   if (identity && sameSize(image, plateRaw)) return { warped: plateRaw, valid: createPlane(image.width, image.height, 1) };
-  return warpPlate(plateRaw, homography, image.width, image.height);
+  return { ...warpPlate(plateRaw, homography, image.width, image.height), owned: true };
 }
 
 /**
@@ -124,11 +129,11 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
   if (sameSize(image, plateRaw) && placed.warped !== plateRaw) {
     // A transform that fits the features but makes the plate agree less with the image is wrong
     // (features on a subject that fills the frame, repeated texture): keep the plate as it is.
-    const unwarped = placePlate(image, plateRaw, [...IDENTITY]);
-    const mask = texturedSamples(image, (p) => placed.valid.data[p]! > 0.5 && unwarped.valid.data[p]! > 0.5);
+    // The plate as it is covers the whole image (same size): only the warp's coverage limits the samples.
+    const mask = texturedSamples(image, (p) => placed.valid.data[p]! > 0.5);
     if (disagreement(image, meanAt(placed.warped), mask) > AGREE_LESS * disagreement(image, meanAt(plateRaw), mask)) {
       alignment = refuseFit(alignment);
-      placed = unwarped;
+      placed = placePlate(image, plateRaw, [...IDENTITY]);
     }
   }
   return { alignment, placed };
@@ -194,8 +199,8 @@ export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane 
   let uncovered = valid.length;
   while (uncovered > 0 && valid[uncovered - 1]! >= 0.5) uncovered--;
   if (!colour.applied && !uncovered) return { plate: placed.warped, plateValid: placed.valid, colour };
-  // Copied before filling: the placed plate may be the caller's own buffer.
-  const plate = colour.applied ? applyColour(placed.warped, colour) : { ...placed.warped, data: placed.warped.data.slice() };
+  // Copied before filling unless the placement made it: the placed plate may be the caller's own buffer.
+  const plate = colour.applied ? applyColour(placed.warped, colour, placed.owned) : placed.owned ? placed.warped : { ...placed.warped, data: placed.warped.data.slice() };
   const d = plate.data, src = image.data;
   for (let p = 0; p < uncovered; p++) {
     if (valid[p]! < 0.5) { d[p * 3] = src[p * 3]!; d[p * 3 + 1] = src[p * 3 + 1]!; d[p * 3 + 2] = src[p * 3 + 2]!; }

@@ -120,3 +120,28 @@ test('tracking with a subject in the frame: the plate\'s corners that land on it
   }
   assert.ok(worst < 0.05, `corner error ${worst.toFixed(3)} px`);
 });
+
+test('matchPlate corrects a warp it was handed in place, and never writes into the caller\'s own plate', async () => {
+  await loadCv();
+  const { matchPlate, placePlate } = await import('../src/photo.js');
+  const { background: plate } = buildScene(160, 120, 5);
+  const image = plate; // the image only fills what the plate does not cover
+  const before = plate.data.slice();
+  const colour = { applied: true, gain: [1.1, 0.9, 1.05] as [number, number, number], bias: [0.01, -0.02, 0] as [number, number, number], residualBefore: 0, residualAfter: 0, pixels: 1 };
+  // The plate as it is (identity): the caller's buffer, corrected into a new one.
+  const kept = placePlate(image, plate, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  assert.equal(kept.warped, plate);
+  const fromKept = matchPlate(image, kept, undefined, colour);
+  assert.notEqual(fromKept.plate, plate);
+  assert.deepEqual(plate.data, before, 'the caller\'s plate is unchanged');
+  // A warp made for the placement: corrected in place, the same values as a copy would get.
+  const warped = placePlate(image, plate, [1, 0, 1.5, 0, 1, -2, 0, 0, 1]);
+  assert.equal(warped.owned, true);
+  const copy = applyColour(warped.warped, colour);
+  const fromWarp = matchPlate(image, warped, undefined, colour);
+  assert.equal(fromWarp.plate, warped.warped);
+  let same = 0;
+  for (let p = 0; p < 160 * 120; p++) if (warped.valid.data[p]! >= 0.5 && [0, 1, 2].every((c) => fromWarp.plate.data[p * 3 + c] === copy.data[p * 3 + c])) same++;
+  assert.ok(same > 0.9 * 160 * 120, `${same} covered pixels as corrected on a copy`);
+  assert.deepEqual(plate.data, before, 'the caller\'s plate is still unchanged');
+});

@@ -102,8 +102,9 @@ export function fitColour(image: ImageF32, plate: ImageF32, region: Plane): Colo
   return { applied: true, ...model, residualBefore, residualAfter, pixels: count };
 }
 
-export function applyColour(plate: ImageF32, report: Pick<ColourReport, 'gain' | 'bias'>): ImageF32 {
-  const out = createImage(plate.width, plate.height, 3);
+/** The gain and bias applied (clipped to 0..1), into a new image or, given `inPlace`, into the plate itself. */
+export function applyColour(plate: ImageF32, report: Pick<ColourReport, 'gain' | 'bias'>, inPlace = false): ImageF32 {
+  const out = inPlace ? plate : createImage(plate.width, plate.height, 3);
   const s = plate.data, o = out.data;
   const [g0, g1, g2] = report.gain, [b0, b1, b2] = report.bias;
   const clip = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
