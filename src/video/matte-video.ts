@@ -293,11 +293,6 @@ async function loadVideoPlate(parts: VideoParts, request: Pick<VideoRequest, 'in
 }
 
 /**
- * The colour pass: frames sampled across the video (one in thirty, 3 to 10) give the paper's median
- * gain/bias, the plate check, and whether the camera stood still (every sampled frame lines up with
- * the plate as it is: fitting a homography to each frame would only add noise).
- */
-/**
  * Frames 0, step, 2·step, … of the video. Without an index one decoder runs through the whole video
  * and ffmpeg keeps those; with one, each is decoded from the keyframe before it (a few GOPs read
  * instead of the whole input: the same frames, what a split video's plan needs on one machine).
@@ -358,6 +353,11 @@ async function stopSampling(sampling: Sampling | undefined): Promise<void> {
   await sampling.decoded.return(undefined).catch(() => undefined);
 }
 
+/**
+ * The colour pass: frames sampled across the video (one in thirty, 3 to 10) give the paper's median
+ * gain/bias, the plate check, and whether the camera stood still (every sampled frame lines up with
+ * the plate as it is: fitting a homography to each frame would only add noise).
+ */
 async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32 | undefined, temporal: boolean, timed: Timed, signal?: AbortSignal, index?: FrameIndex, thread?: PriorThread, sampling?: Sampling): Promise<VideoState> {
   if (!plateRaw) { await stopSampling(sampling); return { plate: summarisePlate(false, []) }; }
   const subjectOf = (prior: Plane) => (parts.priorName === 'none' ? undefined : prior);
