@@ -7,7 +7,7 @@
  * covering most of the ring cannot take over the fit) a few times; gains and
  * biases are bounded, and the fit is kept only if it lowers the residual.
  */
-import { createImage, quantile, type ImageF32, type Plane } from '../image.js';
+import { clamp01, createImage, quantile, type ImageF32, type Plane } from '../image.js';
 import { binarize, distanceOutside } from '../ops.js';
 
 export interface ColourReport {
@@ -107,9 +107,8 @@ export function applyColour(plate: ImageF32, report: Pick<ColourReport, 'gain' |
   const out = inPlace ? plate : createImage(plate.width, plate.height, 3);
   const s = plate.data, o = out.data;
   const [g0, g1, g2] = report.gain, [b0, b1, b2] = report.bias;
-  const clip = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
   for (let i = 0; i < s.length; i += 3) {
-    o[i] = clip(g0 * s[i]! + b0); o[i + 1] = clip(g1 * s[i + 1]! + b1); o[i + 2] = clip(g2 * s[i + 2]! + b2);
+    o[i] = clamp01(g0 * s[i]! + b0); o[i + 1] = clamp01(g1 * s[i + 1]! + b1); o[i + 2] = clamp01(g2 * s[i + 2]! + b2);
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * the closed form F = (α(I - (1-α)B) + λF̂) / (α² + λ): exact where α is large, F̂ where α is
  * small, so background colour does not bleed into hair.
  */
-import { createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
+import { clamp01, createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
 import { resize } from '../ops.js';
 import { pushPull } from './pushpull.js';
 
@@ -13,10 +13,6 @@ const LAMBDA = 0.02;
 /** F at one sample: the regularised compositing solve for alpha a, image value i, background b and F̂ value f. */
 function solveAt(a: number, i: number, b: number, f: number): number {
   return (a * (i - (1 - a) * b) + LAMBDA * f) / (a * a + LAMBDA);
-}
-
-function clamp01(v: number): number {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
 /** Smooth colour estimate from pixels whose weight passes `select`. */
