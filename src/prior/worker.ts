@@ -85,8 +85,16 @@ export class PriorThread {
    * thread), in submission order, and the frame itself as floats, converted in the thread: the
    * main thread, which mattes, never spends its time on the conversion (11 MB per 720p frame).
    * `bytes` in the result is the decoder's buffer handed back, free to read a later frame into.
+   * A frame sent ahead whose result is never awaited (the run interrupted or failed meanwhile, the
+   * thread closed) does not count as an unhandled rejection.
    */
-  async estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
+  estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
+    const result = this.frame(bytes, width, height);
+    result.catch(() => undefined);
+    return result;
+  }
+
+  private async frame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
     // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
     // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
     await loadCv();
