@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
@@ -257,6 +258,25 @@ for (const prior of ['none', 'rvm']) {
     assert.deepEqual(await readdir(out), []);
   });
 }
+
+test('video: on two cores the command runs in a single-threaded V8, and a killed launcher takes the run down cleanly', { skip: skip || (availableParallelism() > 2 && 'the launcher starts a child only on two cores or fewer') || (process.platform !== 'linux' && 'reads /proc') }, async () => {
+  const out = join(dir, 'launcher-killed');
+  const run = await startVideo(out, await longClip(), 'none');
+  const kids = (await readFile(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+  const args = await Promise.all(kids.map((k) => readFile(`/proc/${k}/cmdline`, 'utf8').then((c) => c.split('\0'), (): string[] => [])));
+  const at = args.findIndex((a) => a.includes('--single-threaded') && a.includes('video'));
+  assert.ok(at >= 0, `no single-threaded child among ${JSON.stringify(args)}`);
+  const worker = kids[at]!;
+  run.child.kill('SIGKILL');
+  await run.closed;
+  // The child notices its launcher gone (the IPC channel closes) and stops as on a Ctrl-C.
+  const gone = async () => { try { process.kill(worker, 0); return false; } catch { return true; } };
+  for (let waited = 0; !(await gone()); waited += 50) {
+    assert.ok(waited < 30000, 'the run went on after its launcher was killed');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(await readdir(out), []);
+});
 
 test('video: a hand-held capture is aligned frame by frame', { skip: (skip || (!HAS_DATA && 'shared data not found')) }, async () => {
   // The four frames of the paper's sample capture, taken far apart in time: the camera moves a lot.
