@@ -4,6 +4,7 @@ import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
 import { ClassicEngine } from '../src/matte/classic.js';
+import { plateDifference } from '../src/matte/difference.js';
 import { gaussianBlur } from '../src/ops.js';
 
 before(async () => { await loadCv(); });
@@ -34,4 +35,29 @@ test('coarse to fine: deciding on the working grid and computing only the band g
   // some strands' reach; the dev benchmark, on real objects, is not worse — README).
   assert.ok(sadCoarse <= 1.25 * sadFull, `SAD coarse ${sadCoarse} vs full ${sadFull}`);
   assert.ok(diff / n < 0.025, `mean difference ${diff / n}`);
+});
+
+test('a plate difference computed beforehand (as a video\'s prior thread does) gives the same matte bit for bit; the support rectangle holds all of alpha', async () => {
+  const scene = buildScene(1280, 720, 5, 300);
+  const prior = gaussianBlur(scene.alpha, 31);
+  const engine = new ClassicEngine();
+  const input = { image: scene.image, plate: scene.plate, prior, realign: false };
+  const grid = engine.differenceGrid(1280, 720);
+  assert.deepEqual(grid, { width: 512, height: 288 });
+  assert.equal(engine.differenceGrid(400, 300), undefined, 'an image within the working size is decided on its own grid');
+  const own = await engine.matte(input);
+  const given = await engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, grid!) });
+  assert.deepEqual(given.alpha.data, own.alpha.data);
+  assert.deepEqual(given.foreground.data, own.foreground.data);
+  assert.equal(given.details.noise, own.details.noise);
+  // Outside the support rectangle alpha is 0; inside, it touches every side (band and interior).
+  const [x0, y0, x1, y1] = own.support!;
+  let outside = 0, inside = 0;
+  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
+    const a = own.alpha.data[y * 1280 + x]!;
+    if (x < x0 || x >= x1 || y < y0 || y >= y1) { if (a > 0) outside++; } else if (a > 0) inside++;
+  }
+  assert.equal(outside, 0);
+  assert.ok(inside > 0.05 * 1280 * 720, `${inside} pixels of alpha inside [${own.support}]`);
+  await assert.rejects(engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, { width: 256, height: 144 }) }), /another size/);
 });

@@ -6,6 +6,7 @@ import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
 import { fromBytes, toBytes, type Plane } from '../src/image.js';
+import { plateDifference } from '../src/matte/difference.js';
 import { createMatter } from '../src/pipeline.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { estimateOnThread } from '../src/prior/threaded.js';
@@ -119,6 +120,30 @@ test('a prior thread converts a frame into a buffer handed back to it: the same 
     } finally {
       fresh.close();
     }
+  } finally {
+    thread.close();
+  }
+});
+
+test('a prior thread given a still plate returns each later frame\'s difference from it, as computed here; a reset drops the plate', async () => {
+  await loadCv();
+  const scene = buildScene(320, 240);
+  const bytes = toBytes(scene.image);
+  const grid = { width: 128, height: 96 };
+  const thread = new PriorThread('rvm');
+  try {
+    const before = await thread.estimateFrame(bytes.slice(), 320, 240);
+    assert.equal(before.difference, undefined, 'no plate yet: no difference');
+    thread.stillPlate(scene.plate, grid);
+    const after = await thread.estimateFrame(bytes.slice(), 320, 240);
+    const here = plateDifference(fromBytes(320, 240, 3, bytes), scene.plate, grid);
+    assert.ok(after.difference, 'a frame sent after the plate comes back with its difference');
+    assert.equal(after.difference.step, here.step);
+    assert.deepEqual(after.difference.samples, here.samples);
+    assert.deepEqual(after.difference.weak, here.weak);
+    assert.ok(here.weak.data.some((v) => v > 0.1), 'the scene differs from its plate somewhere');
+    thread.reset();
+    assert.equal((await thread.estimateFrame(bytes.slice(), 320, 240)).difference, undefined, 'a new video has no still plate');
   } finally {
     thread.close();
   }

@@ -70,6 +70,15 @@ test('the stabiliser looks only around either frame\'s alpha and gives the whole
   }
   assert.ok(worst < 1e-6, `largest difference from the whole-frame rule: ${worst}`);
   assert.ok(kept > 50, `the still half kept some of the previous alpha (${kept} pixels)`);
+  // A looser rectangle than alpha's support (an engine's MatteOutput.support) gives the same frames.
+  const loose = new AlphaStabiliser(), tight = new AlphaStabiliser();
+  for (let t = 0; t < 4; t++) {
+    const a = frame(t), b = frame(t);
+    loose.apply(a.image, a.alpha, a.fg, [20, 5, 85, 58]);
+    tight.apply(b.image, b.alpha, b.fg);
+    assert.deepEqual(a.alpha.data, b.alpha.data, `frame ${t}: alpha`);
+    assert.deepEqual(a.fg.data, b.fg.data, `frame ${t}: foreground`);
+  }
 });
 
 test('the stabiliser keeps its own copy of a frame\'s alpha and foreground: their buffers may be reused for the next frame', async () => {

@@ -26,14 +26,9 @@ import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
-import { f32, f64 } from '../alloc.js';
+import { f32 } from '../alloc.js';
+import { distance2, distanceAt, poolMaxima, sampleStep, type PlateDifference } from './difference.js';
 import type { BandRefiner } from './refine.js';
-
-/** Squared colour distance of two RGB images at sample index i (pixel · 3). */
-function distance2(a: Float32Array, b: Float32Array, i: number): number {
-  const dr = a[i]! - b[i]!, dg = a[i + 1]! - b[i + 1]!, db = a[i + 2]! - b[i + 2]!;
-  return dr * dr + dg * dg + db * db;
-}
 
 function colourDistance(a: ImageF32, b: ImageF32): Plane {
   const out = createPlane(a.width, a.height);
@@ -58,59 +53,40 @@ function noiseLevel(all: Float32Array, background: Float32Array): number {
   return background.length ? Math.min(quantile(background, 0.5), cap) : cap;
 }
 
-/** 50k samples set a median to well under a percent; more only cost time. */
-function sampleStep(pixels: number): number {
-  return Math.max(1, Math.floor(pixels / 50000));
-}
-
 /**
  * The full-resolution difference d = |I − B| in one pass without storing it (at 720p a 3.7 MB plane
  * written and read twice): its samples for the noise level and, with `pool`, its block maxima on the
- * working grid (the working-resolution view of d in which thin strong differences survive).
+ * working grid (the working-resolution view of d in which thin strong differences survive). `given`:
+ * the same computed beforehand for a plate that covers the image (a video's prior thread does it
+ * for a still plate's frames): only the noise level is left, from its samples.
  */
-function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: Plane | undefined, pool?: { width: number; height: number }): { noise: number; weak?: Plane } {
+function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: Plane | undefined, pool?: { width: number; height: number }, given?: PlateDifference): { noise: number; weak?: Plane } {
   const { width, height } = image;
   const a = image.data, b = plate.data;
-  // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
-  const at = (p: number) => Math.fround(Math.sqrt(distance2(a, b, p * 3) / 3));
   const n = width * height, step = sampleStep(n);
   const all = f32(Math.ceil(n / step)), background = f32(all.length);
   let na = 0, nb = 0;
-  for (let p = 0; p < n; p += step) {
-    if (valid && valid.data[p]! <= 0.5) continue;
-    const v = at(p);
-    all[na++] = v;
-    if (prior.data[p]! < 0.05) background[nb++] = v;
+  if (given) {
+    for (let p = 0, k = 0; p < n; p += step, k++) {
+      const v = given.samples[k]!;
+      all[na++] = v;
+      if (prior.data[p]! < 0.05) background[nb++] = v;
+    }
+  } else {
+    for (let p = 0; p < n; p += step) {
+      if (valid && valid.data[p]! <= 0.5) continue;
+      // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
+      const v = distanceAt(a, b, p);
+      all[na++] = v;
+      if (prior.data[p]! < 0.05) background[nb++] = v;
+    }
   }
   const noise = noiseLevel(all.subarray(0, na), background.subarray(0, nb));
   if (!pool) return { noise };
+  if (given) return { noise, weak: given.weak };
   const weak = createPlane(pool.width, pool.height);
   poolMaxima(a, b, width, height, weak);
   return { noise, weak };
-}
-
-/**
- * Block maxima of d on `out`'s grid. The squared distance is pooled and the root taken once a cell:
- * d's float rounding and root are non-decreasing, so the cell's maximum is the same number.
- */
-function poolMaxima(a: Float32Array, b: Float32Array, width: number, height: number, out: Plane): void {
-  const w = out.width, h = out.height, o = out.data, sy = h / height;
-  // Column x falls in cell floor(x · w / width): cell cx spans columns [start[cx], start[cx + 1]).
-  const start = new Int32Array(w + 1);
-  for (let x = width - 1; x >= 0; x--) start[Math.min(w - 1, Math.floor(x * (w / width)))] = x;
-  start[w] = width;
-  const best = f64(w * h), line = f64(width);
-  for (let y = 0; y < height; y++) {
-    // A row's squared distances first (independent, vectorisable work), then its cells' maxima.
-    for (let x = 0, i = y * width * 3; x < width; x++, i += 3) line[x] = distance2(a, b, i);
-    const row = Math.min(h - 1, Math.floor(y * sy)) * w;
-    for (let cx = 0; cx < w; cx++) {
-      let m = best[row + cx]!;
-      for (let x = start[cx]!, end = start[cx + 1]!; x < end; x++) if (line[x]! > m) m = line[x]!;
-      best[row + cx] = m;
-    }
-  }
-  for (let q = 0; q < o.length; q++) o[q] = Math.sqrt(best[q]! / 3);
 }
 
 /**
@@ -161,6 +137,12 @@ export interface ClassicOptions {
 
 /** Chosen by measurement on the dev benchmark and the real captures (README, speed section). */
 export const WORK_LONG_SIDE = 512;
+
+/** The working grid for an image of this size: long side ≤ `long` (0: the image's own grid). */
+function workingGrid(width: number, height: number, long: number): { scale: number; w: number; h: number } {
+  const scale = long > 0 ? Math.min(1, long / Math.max(width, height)) : 1;
+  return { scale, w: Math.max(1, Math.round(width * scale)), h: Math.max(1, Math.round(height * scale)) };
+}
 
 /** What the working resolution decides for the whole frame. */
 interface Decision {
@@ -297,6 +279,12 @@ export class ClassicEngine implements MatteEngine {
 
   private readonly shrinkCache = new WeakMap<ImageF32, { print: number; small: ImageF32 }>();
 
+  /** The working grid of an image this size, where it is coarser than the image (MatteInput.difference's grid). */
+  differenceGrid(width: number, height: number): { width: number; height: number } | undefined {
+    const { w, h } = workingGrid(width, height, this.options.workLongSide ?? WORK_LONG_SIDE);
+    return w !== width || h !== height ? { width: w, height: h } : undefined;
+  }
+
   /**
    * `image` at the working size, remembered per image object (a tripod video's plate is one object
    * for every frame); a fingerprint of strided samples notices a plate refitted in place (the live
@@ -325,13 +313,15 @@ export class ClassicEngine implements MatteEngine {
     const times: Record<string, number> = {};
     let t0 = performance.now();
     const lap = (k: string) => { const now = performance.now(); times[k] = +(now - t0).toFixed(1); t0 = now; };
-    const long = this.options.workLongSide ?? WORK_LONG_SIDE;
-    const scale = long > 0 ? Math.min(1, long / Math.max(width, height)) : 1;
-    const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+    const { scale, w, h } = workingGrid(width, height, this.options.workLongSide ?? WORK_LONG_SIDE);
     const coarse = w !== width || h !== height;
     // Weak evidence on a coarse grid: the full-resolution difference max-pooled, so that a strand a
     // cell dilutes still counts.
-    const { noise, weak: pooled } = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined);
+    const given = coarse ? input.difference : undefined;
+    if (given && (given.step !== sampleStep(width * height) || given.samples.length !== Math.ceil((width * height) / given.step) || given.weak.width !== w || given.weak.height !== h)) {
+      throw new Error(`the difference given was computed for another size (${given.weak.width}x${given.weak.height} grid, step ${given.step}) than ${width}x${height} on a ${w}x${h} grid`);
+    }
+    const { noise, weak: pooled } = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined, given);
     const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
     const hi = lo + 0.04;
     const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
@@ -365,6 +355,8 @@ export class ClassicEngine implements MatteEngine {
     let bandList = new Int32Array(1 << 16);
     let bandPixels = 0;
     let bx0 = width, by0 = height, bx1 = 0, by1 = 0;
+    // The sure interior's rectangle: with the band's, where alpha can be above 0 (MatteOutput.support).
+    let sx0 = width, sy0 = height, sx1 = 0, sy1 = 0;
     // Each cell's verdict once (1 sure, 2 band), then every full-resolution row as runs of pixels
     // sharing a cell: fills instead of a lookup per pixel.
     const verdict = new Uint8Array(w * h);
@@ -378,7 +370,14 @@ export class ClassicEngine implements MatteEngine {
       for (let cx = 0; cx < w; cx++) {
         const v = verdict[row + cx]!, x0 = runStart[cx]!, x1 = runStart[cx + 1]!;
         if (v === 0 || x0 === x1) continue;
-        if (v === 1) { alpha.data.fill(1, base + x0, base + x1); continue; }
+        if (v === 1) {
+          alpha.data.fill(1, base + x0, base + x1);
+          if (x0 < sx0) sx0 = x0;
+          if (x1 > sx1) sx1 = x1;
+          if (y < sy0) sy0 = y;
+          sy1 = y + 1;
+          continue;
+        }
         band?.data.fill(1, base + x0, base + x1);
         if (x0 < bx0) bx0 = x0;
         if (x1 > bx1) bx1 = x1;
@@ -441,9 +440,13 @@ export class ClassicEngine implements MatteEngine {
     // propagation, no crop and no whole-frame F̂.
     const foreground = solveForegroundBand(image, refined, plateB, bandList.subarray(0, bandPixels), fHatBand);
     lap('foreground');
+    // Alpha is 0 off the band and the sure interior (the learned refiner makes no such promise).
+    const support: [number, number, number, number] | undefined = this.refiner || (sx1 === 0 && bx1 === 0) ? undefined
+      : [Math.min(sx0, bx0), Math.min(sy0, by0), Math.max(sx1, bx1), Math.max(sy1, by1)];
     return {
       alpha: refined,
       foreground,
+      ...(support ? { support } : {}),
       details: {
         noise: +noise.toFixed(4), thresholdLow: +lo.toFixed(4), thresholdHigh: +hi.toFixed(4), workScale: +scale.toFixed(4),
         ...(this.refiner ? { refiner: this.refiner.name } : {}),

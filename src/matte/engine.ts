@@ -1,5 +1,6 @@
 /** The contract every matting engine implements: (I, B', S, M?) → α, F. */
 import type { ImageF32, Plane } from '../image.js';
+import type { PlateDifference } from './difference.js';
 
 /** `refined`: the classic engine's decisions with the learned band refiner (issue 11). */
 export type EngineName = 'classic' | 'refined' | 'network';
@@ -21,11 +22,18 @@ export interface MatteInput {
   realign?: boolean;
   /** A crop decided by the caller (video smooths it over time); engines that crop use it. */
   box?: { x: number; y: number; width: number; height: number };
+  /**
+   * |I − plate| computed beforehand (a video's prior thread does it for a still plate), for a plate
+   * that covers the whole image, on the engine's `differenceGrid`: the engine then does not.
+   */
+  difference?: PlateDifference;
 }
 
 export interface MatteOutput {
   alpha: Plane;
   foreground: ImageF32;
+  /** A rectangle [x0, y0, x1, y1) outside which alpha is 0 (not necessarily the tightest), where the engine knows one without a scan. */
+  support?: [number, number, number, number];
   /** Engine-specific measurements for the report. */
   details: Record<string, number | string | boolean>;
 }
@@ -33,4 +41,6 @@ export interface MatteOutput {
 export interface MatteEngine {
   readonly name: EngineName;
   matte(input: MatteInput): Promise<MatteOutput>;
+  /** Engines that read `MatteInput.difference`: the grid it is pooled on for an image of this size (none: not wanted). */
+  differenceGrid?(width: number, height: number): { width: number; height: number } | undefined;
 }

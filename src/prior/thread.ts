@@ -5,7 +5,8 @@
  * arrive, and each photo into its alpha on its own (photos first).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { fromBytes } from '../image.js';
+import { fromBytes, type ImageF32 } from '../image.js';
+import { plateDifference } from '../matte/difference.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
@@ -13,6 +14,11 @@ interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptio
 interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array }
 /** The size of the video about to come (its frames' size). */
 interface WarmMessage { warm: { width: number; height: number } }
+/**
+ * A still plate for the frames after it (a tripod video's plate, colour-corrected, covering the
+ * whole frame): each of them also gets |I − plate| on the engine's grid (matte/difference.ts).
+ */
+interface StillMessage { still: { width: number; height: number; data: Float32Array; grid: { width: number; height: number } } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -28,7 +34,8 @@ try {
    * it is what the video waits for.
    */
   const photos: ImageMessage[] = [];
-  const video: (FrameMessage | WarmMessage | { reset: true })[] = [];
+  const video: (FrameMessage | WarmMessage | StillMessage | { reset: true })[] = [];
+  let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
   let busy = false;
   /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
   const warmed = new Set<string>();
@@ -51,10 +58,13 @@ try {
       const alpha = await stream.estimate(fromBytes(width, height, 3, bytes), true);
       // The frame as floats too: converted here, on this thread's core, and transferred; into an
       // earlier frame's buffer when one came back with the message.
-      const floats = fromBytes(msg.width, msg.height, 3, msg.bytes, msg.into).data;
+      const image = fromBytes(msg.width, msg.height, 3, msg.bytes, msg.into);
+      const floats = image.data;
+      // With a still plate, the frame's difference from it too: work the matting thread then skips.
+      const difference = still && still.plate.width === msg.width && still.plate.height === msg.height ? plateDifference(image, still.plate, still.grid) : undefined;
       // The decoder's bytes go back too, for the decoder to read a later frame into.
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes },
-        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer]);
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}) },
+        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer, ...(difference ? [difference.samples.buffer as ArrayBuffer, difference.weak.data.buffer as ArrayBuffer] : [])]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
     }
@@ -92,7 +102,8 @@ try {
         const next = photos.shift() ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
-        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); } // a new video: its memory zero
+        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; } // a new video: its memory zero
+        else if ('still' in next) still = { plate: { width: next.still.width, height: next.still.height, channels: 3, data: next.still.data }, grid: next.still.grid };
         else if ('warm' in next) await warm(next);
         else await frame(next);
       }
@@ -100,7 +111,7 @@ try {
       busy = false;
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | { reset: true }) => {
     if ('image' in msg) photos.push(msg);
     else video.push(msg);
     void pump();

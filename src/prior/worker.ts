@@ -9,13 +9,16 @@
 import { Worker } from 'node:worker_threads';
 import { CleanplateError } from '../errors.js';
 import type { ImageF32, Plane } from '../image.js';
+import type { PlateDifference } from '../matte/difference.js';
 import { cv, loadCv, withMats } from '../cv.js';
 import { resize } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; error?: string } | { ready: boolean; error?: string };
-interface Job { resolve: (r: { prior: Plane; frame?: Float32Array; bytes?: Uint8Array }) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
+type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; error?: string } | { ready: boolean; error?: string };
+interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
+
+interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference }
 
 /** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
 function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
@@ -29,6 +32,9 @@ function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number
     return Uint8Array.from(dst.data as Uint8Array);
   });
 }
+
+/** A frame's prior, the frame as floats, the decoder's buffer handed back, and with a still plate the frame's difference from it. */
+export interface FrameEstimate { prior: Plane; image: ImageF32; bytes?: Uint8Array; difference?: PlateDifference }
 
 /** Float buffers kept for reuse: a video's frames leave the matting one by one. */
 const SPARE_FRAMES = 4;
@@ -60,7 +66,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}) });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -88,13 +94,13 @@ export class PriorThread {
    * A frame sent ahead whose result is never awaited (the run interrupted or failed meanwhile, the
    * thread closed) does not count as an unhandled rejection.
    */
-  estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
+  estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<FrameEstimate> {
     const result = this.frame(bytes, width, height);
     result.catch(() => undefined);
     return result;
   }
 
-  private async frame(bytes: Uint8Array, width: number, height: number): Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> {
+  private async frame(bytes: Uint8Array, width: number, height: number): Promise<FrameEstimate> {
     // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
     // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
     await loadCv();
@@ -103,8 +109,22 @@ export class PriorThread {
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
     const transfer = [bytes.buffer as ArrayBuffer, ...(small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}) };
+    const { prior, frame, bytes: back, difference } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}) };
+  }
+
+  /**
+   * A still plate (colour-corrected, covering the whole frame) for the frames sent from now on:
+   * the thread also computes each one's difference from it on `grid` (MatteInput.difference), work
+   * the matting thread then skips. Copied. Until `reset`.
+   */
+  stillPlate(plate: ImageF32, grid: { width: number; height: number }): void {
+    if (this.failure) return;
+    const data = plate.data.slice();
+    const post = () => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid } }, [data.buffer]);
+    // In order with the frames: now when the thread is up, else after `ready` (as every frame's message).
+    if (this.started) post();
+    else void this.ready.then(post, () => undefined);
   }
 
   /**
@@ -131,10 +151,10 @@ export class PriorThread {
   }
 
   /** A job for the thread (frames in submission order, photos ahead of queued frames); the thread keeps the process alive while any is pending (it is unref'd when idle). */
-  private async submit(job: Pick<Job, 'width' | 'height' | 'wantsFrame'>, post: (id: number) => void): Promise<{ prior: Plane; frame?: Float32Array; bytes?: Uint8Array }> {
+  private async submit(job: Pick<Job, 'width' | 'height' | 'wantsFrame'>, post: (id: number) => void): Promise<FrameResult> {
     if (this.failure) throw this.failure;
     const id = this.next++;
-    const result = new Promise<{ prior: Plane; frame?: Float32Array; bytes?: Uint8Array }>((resolve, reject) => this.pending.set(id, { ...job, resolve, reject }));
+    const result = new Promise<FrameResult>((resolve, reject) => this.pending.set(id, { ...job, resolve, reject }));
     result.catch(() => {}); // a failure before it is awaited below is the caller's, not unhandled
     this.worker.ref();
     // Posted now when the thread is up, not after an await: a caller that goes on computing

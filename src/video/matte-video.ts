@@ -16,6 +16,7 @@ import { encodePng, encodeRgbaPng, ensureWritableDir, tempPath } from '../io/enc
 import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type FrameIndex, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
+import type { PlateDifference } from '../matte/difference.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
@@ -23,7 +24,7 @@ import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
-import { PriorThread } from '../prior/worker.js';
+import { PriorThread, type FrameEstimate } from '../prior/worker.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
@@ -213,6 +214,8 @@ interface Entry {
   index: number;
   image: ImageF32;
   prior: Plane;
+  /** The frame's difference from the still plate, computed on the prior thread (MatteInput.difference). */
+  difference?: PlateDifference;
   alignment?: AlignmentReport;
   box?: Box;
 }
@@ -549,7 +552,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     if (wantThread && !priorThread) takeThread();
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
     // while the main thread mattes the frames before (or runs the colour pass, below).
-    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> }[] = [];
+    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<FrameEstimate> }[] = [];
     // A whole run starts at frame 0 whatever the colour pass decides: its decoder starts now and the
     // prior thread, which would idle, works on the first frames meanwhile (up to PREFEED_BYTES of them).
     let reader: FrameReader | undefined;
@@ -625,7 +628,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     let lastFit: number[] | undefined;
     const arena = new ScratchArena();
-    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<{ prior: Plane; image: ImageF32; bytes?: Uint8Array }> | undefined): Promise<Entry> => {
+    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<FrameEstimate> | undefined): Promise<Entry> => {
       // With a prior thread the frame's floats come from it (converted there, off this thread).
       const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
       const image = fromThread?.image ?? fromBytes(info.width, info.height, 3, bytes!);
@@ -633,7 +636,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const read = fromThread ? fromThread.bytes : bytes;
       if (read) frames.recycle(read);
       const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
-      const entry: Entry = { index, image, prior };
+      const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}) };
       if (useAlignment) {
         await timed('align', () => {
           try {
@@ -662,7 +665,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const subject = subjectOf(prior);
       // This frame's planes, its placed plate included, come from the scratch arena (see below).
       arena.reset();
-      let plate: ImageF32 | undefined, plateValid: Plane | undefined;
+      let plate: ImageF32 | undefined, plateValid: Plane | undefined, difference: PlateDifference | undefined;
       if (plateRaw) {
         await timed('align', () => {
           let homography = [...IDENTITY];
@@ -686,10 +689,16 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // A moving camera's plate is warped and corrected anew every frame: into the arena's
           // pages (fresh ones cost ~25 MB of first touches a 720p frame). A still one is kept.
           const place = () => matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
+          const fresh = still && !stillPlate;
           const matched = still ? stillPlate ?? place() : arena.run(place);
           if (still) stillPlate = matched;
           plate = matched.plate;
           plateValid = matched.plateValid;
+          // The still plate goes to the prior thread once: the frames sent after it come back with
+          // their difference from it, computed there (the matting thread's busier core skips it).
+          const grid = fresh && priorThread && parts.engine.differenceGrid?.(image.width, image.height);
+          if (grid && matched.plateValid.data.every((v) => v >= 0.5)) priorThread!.stillPlate(matched.plate, grid);
+          if (still) difference = entry.difference;
         });
       }
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
@@ -698,8 +707,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
       // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
-      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}) })));
-      if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground)));
+      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}) })));
+      if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground, out.support)));
       history.push(entry);
       // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
       // frame only, and copies the α it keeps, which is the prior itself without a plate): its floats

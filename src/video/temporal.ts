@@ -109,13 +109,16 @@ export class AlphaStabiliser {
 
   constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
 
-  apply(image: ImageF32, alpha: Plane, foreground: ImageF32): void {
+  /** `support`: a rectangle outside which α is 0 (the engine's MatteOutput.support), else α is scanned for it. */
+  apply(image: ImageF32, alpha: Plane, foreground: ImageF32, support?: readonly [number, number, number, number]): void {
     const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
     const { width, height } = image;
     // Where α is 0 in both frames nothing changes (F is 0 there too): only the rectangle around
     // either frame's α is looked at, with RADIUS pixels of true context for the local change.
-    // prevAlpha's support is the rectangle `remember` copied (zero around it).
-    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(supportRect(alpha, 0), this.kept) : undefined;
+    // prevAlpha's support is the rectangle `remember` copied (zero around it). A looser rectangle
+    // than α's own gives the same result: the local change at a pixel of the tight one reads RADIUS
+    // around it, inside either's context, and pixels outside it are 0 in both frames (skipped).
+    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(support ? [...support] : supportRect(alpha, 0), this.kept) : undefined;
     if (rect && pi && pa && pf) {
       const [x0, y0, x1, y1] = rect;
       const cx0 = Math.max(0, x0 - RADIUS), cy0 = Math.max(0, y0 - RADIUS), cx1 = Math.min(width, x1 + RADIUS), cy1 = Math.min(height, y1 + RADIUS);
@@ -145,7 +148,7 @@ export class AlphaStabiliser {
     }
     this.prevImage = image;
     // Blending changes α only inside `rect`, which holds all of this frame's α: its support is there.
-    this.remember(alpha, foreground, rect);
+    this.remember(alpha, foreground, rect ?? (support ? [...support] : undefined));
   }
 
   /**
