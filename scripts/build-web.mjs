@@ -22,12 +22,13 @@ const OUT = resolve(values.out ?? join(ROOT, 'dist', 'web'));
 const SRC = join(ROOT, 'src', 'web');
 const require = createRequire(import.meta.url);
 
-/** The core imports ../platform/index.js; in the bundle that module is the browser's. */
+/** The core imports ../platform/index.js and ../platform/tfjs.js; in the bundle those modules are the browser's. */
+const BROWSER_MODULES = { 'index.js': 'browser.ts', 'tfjs.js': 'tfjs-browser.ts' };
 const browserPlatform = {
   name: 'browser-platform',
   setup(build) {
-    build.onResolve({ filter: /platform\/index\.js$/ }, (args) => {
-      const target = resolve(args.resolveDir, args.path.replace(/index\.js$/, 'browser.ts'));
+    build.onResolve({ filter: /platform\/(index|tfjs)\.js$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path.replace(/(index|tfjs)\.js$/, (name) => BROWSER_MODULES[name]));
       if (!target.startsWith(join(ROOT, 'src', 'platform'))) return undefined;
       return { path: target };
     });

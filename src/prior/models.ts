@@ -3,6 +3,7 @@
  * video's frames, and MediaPipe's selfie segmentation. Loaded through `createPrior` (index.ts).
  */
 import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { Tensor } from '@tensorflow/tfjs-core';
 import { type ImageF32, type Plane } from '../image.js';
 import { resize } from '../ops.js';
 import { fitTo, priorInputSize, RVM_LONG_SIDE, RVM_VIDEO_LONG_SIDE, SELFIE_SIZE, stateless, type Prior, type PriorEstimateOptions, type PriorStream, type PriorStreamOptions } from './spec.js';
@@ -13,7 +14,7 @@ class RvmPrior implements Prior {
   constructor(private readonly model: GraphModel) {}
 
   /** One frame through the model with the given recurrent state; returns alpha and the new state. */
-  async run(image: ImageF32, longSide: number, state: tf.Tensor[] | undefined, prepared = false): Promise<{ alpha: Plane; state: tf.Tensor[] }> {
+  async run(image: ImageF32, longSide: number, state: Tensor[] | undefined, prepared = false): Promise<{ alpha: Plane; state: Tensor[] }> {
     const { w, h } = prepared ? { w: image.width, h: image.height } : fitTo(image, longSide, 32);
     const small = resize(image, w, h);
     const src = tf.tensor4d(small.data, [1, h, w, 3]);
@@ -24,7 +25,7 @@ class RvmPrior implements Prior {
       const [pha, ...next] = (await this.model.executeAsync(
         { src, r1i: r1!, r2i: r2!, r3i: r3!, r4i: r4!, downsample_ratio: ratio },
         ['pha', 'r1o', 'r2o', 'r3o', 'r4o'],
-      )) as tf.Tensor[];
+      )) as Tensor[];
       const alpha = (await pha!.data()) as Float32Array;
       pha!.dispose();
       return { alpha: resize({ width: w, height: h, channels: 1, data: Float32Array.from(alpha) } as Plane, image.width, image.height), state: next };
@@ -45,7 +46,7 @@ class RvmPrior implements Prior {
 
   stream(options: PriorStreamOptions = {}): PriorStream {
     const longSide = options.longSide ?? RVM_VIDEO_LONG_SIDE;
-    let state: tf.Tensor[] | undefined;
+    let state: Tensor[] | undefined;
     let size = '';
     return {
       estimate: async (image, prepared) => {
@@ -71,7 +72,7 @@ class SelfiePrior implements Prior {
     const small = resize(image, SELFIE_SIZE, SELFIE_SIZE);
     const input = tf.tensor4d(small.data, [1, SELFIE_SIZE, SELFIE_SIZE, 3]);
     try {
-      const out = this.model.execute(input) as tf.Tensor;
+      const out = this.model.execute(input) as Tensor;
       const mask = (await out.data()) as Float32Array;
       out.dispose();
       return resize({ width: SELFIE_SIZE, height: SELFIE_SIZE, channels: 1, data: Float32Array.from(mask) } as Plane, image.width, image.height);

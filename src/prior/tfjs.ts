@@ -4,12 +4,11 @@
  * WebAssembly binaries are is the platform's business (src/platform: a folder in Node, the page's
  * own origin in the browser).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { io } from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CleanplateError } from '../errors.js';
 import { platform } from '../platform/index.js';
+import { converter, tf, wasm } from '../platform/tfjs.js';
 import { priorModelsDir, readPriorFiles } from './files.js';
 import { registerWasmCopyKernels } from './wasm-kernels.js';
 
@@ -18,7 +17,7 @@ let backendReady: Promise<void> | undefined;
 
 export function initTfjs(): Promise<void> {
   backendReady ??= (async () => {
-    setWasmPaths(platform.tfjsWasmPrefix());
+    wasm.setWasmPaths(platform.tfjsWasmPrefix());
     await tf.setBackend('wasm');
     await tf.ready();
     registerWasmCopyKernels();
@@ -30,7 +29,7 @@ export async function loadPriorModel(name: 'rvm' | 'selfie', dir = priorModelsDi
   await initTfjs();
   const { json, bin } = await readPriorFiles(name, dir);
   try {
-    return await loadGraphModel({
+    return await converter.loadGraphModel({
       load: async () => ({
         modelTopology: json.modelTopology,
         weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as io.WeightsManifestEntry[],

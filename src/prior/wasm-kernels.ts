@@ -10,15 +10,16 @@
  * runs with a loop and long ones with one `set`, reading the inputs where they are on the heap.
  * The values are copied, never computed: outputs are bit-identical. Strings go to the original.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as TF from '@tensorflow/tfjs-core';
+import { tf } from '../platform/tfjs.js';
 
 type Values = Float32Array | Int32Array | Uint8Array;
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+type KernelArgs = Parameters<TF.KernelFunc>[0];
 
 /** The part of tfjs-backend-wasm's BackendWasm that the kernels use. */
 interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Values;
+  makeOutput(shape: number[], dtype: TF.DataType): TF.TensorInfo;
+  typedArrayFromHeap(t: TF.TensorInfo): Values;
 }
 
 /** Below this many elements a loop copies faster than a view and `set`. */
@@ -29,8 +30,8 @@ function copyRun(src: Values, from: number, dst: Values, to: number, n: number):
   else dst.set(src.subarray(from, from + n), to);
 }
 
-function concat(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.TensorInfo[] {
-  const inputs = args.inputs as unknown as tf.TensorInfo[];
+function concat(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
+  const inputs = args.inputs as unknown as TF.TensorInfo[];
   const backend = args.backend as unknown as WasmBackend;
   const first = inputs[0]!;
   const nonEmpty = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
@@ -52,7 +53,7 @@ function concat(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.T
 }
 
 /** x[begin : begin + size] into a new output (rank ≤ 4), run by run along the last axis. */
-function copySlice(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+function copySlice(backend: WasmBackend, x: TF.TensorInfo, begin: number[], size: number[]): TF.TensorInfo {
   const out = backend.makeOutput(size, x.dtype);
   const outVals = backend.typedArrayFromHeap(out), xVals = backend.typedArrayFromHeap(x);
   // As four dimensions (leading ones added).
@@ -68,21 +69,21 @@ function copySlice(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size
   return out;
 }
 
-function slice(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.TensorInfo[] {
-  const x = (args.inputs as { x: tf.TensorInfo }).x;
+function slice(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
+  const x = (args.inputs as { x: TF.TensorInfo }).x;
   if (x.dtype === 'string' || x.shape.length > 4) return original(args);
   const attrs = args.attrs as { begin: number | number[]; size?: number | number[] };
-  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, attrs.begin, attrs.size);
+  const [begin, size] = tf.slice_util.parseSliceParams(x as TF.TensorInfo as TF.Tensor, attrs.begin, attrs.size);
   return copySlice(args.backend as unknown as WasmBackend, x, begin, size);
 }
 
 /** SplitV (tf.split, RVM's ConvGRU gates) is slices along an axis; the backend's calls its own slice directly. */
-function splitV(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.TensorInfo[] {
-  const x = (args.inputs as { x: tf.TensorInfo }).x;
+function splitV(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
+  const x = (args.inputs as { x: TF.TensorInfo }).x;
   if (x.dtype === 'string' || x.shape.length > 4) return original(args);
   const attrs = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
   const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0]!;
-  const sizes = tf.backend_util.prepareSplitSize(x as tf.TensorInfo as tf.Tensor, attrs.numOrSizeSplits, axis);
+  const sizes = tf.backend_util.prepareSplitSize(x as TF.TensorInfo as TF.Tensor, attrs.numOrSizeSplits, axis);
   const begin = new Array<number>(x.shape.length).fill(0);
   return sizes.map((s) => {
     const size = [...x.shape];
@@ -99,8 +100,8 @@ function splitV(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.T
  * pad, a 6-D transpose and reshapes in JavaScript, 12-19 ms each (a third of the whole prior's
  * kernel time in tf.profile). Both only move runs of C channels: one `set` per output pixel here.
  */
-function spaceToBatch(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.TensorInfo[] {
-  const x = (args.inputs as { x: tf.TensorInfo }).x;
+function spaceToBatch(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
+  const x = (args.inputs as { x: TF.TensorInfo }).x;
   const { blockShape, paddings } = args.attrs as { blockShape: number[]; paddings: number[][] };
   if (x.dtype === 'string' || x.shape.length !== 4 || blockShape.length !== 2) return original(args);
   const [batch, height, width, channels] = x.shape as [number, number, number, number];
@@ -126,8 +127,8 @@ function spaceToBatch(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo 
   return out;
 }
 
-function batchToSpace(args: KernelArgs, original: tf.KernelFunc): tf.TensorInfo | tf.TensorInfo[] {
-  const x = (args.inputs as { x: tf.TensorInfo }).x;
+function batchToSpace(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
+  const x = (args.inputs as { x: TF.TensorInfo }).x;
   const { blockShape, crops } = args.attrs as { blockShape: number[]; crops: number[][] };
   if (x.dtype === 'string' || x.shape.length !== 4 || blockShape.length !== 2) return original(args);
   const [inBatch, height, width, channels] = x.shape as [number, number, number, number];
