@@ -3,11 +3,13 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
-import { buildScene } from '../src/demo/scene.js';
+import { buildClip, buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
 import { fromBytes, toBytes, type Plane } from '../src/image.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { createMatter } from '../src/pipeline.js';
+import { trackPlate } from '../src/photo.js';
+import { handHeld } from '../bench/video-speed.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { estimateOnThread } from '../src/prior/threaded.js';
 import { PriorThread } from '../src/prior/worker.js';
@@ -144,6 +146,36 @@ test('a prior thread given a still plate returns each later frame\'s difference 
     assert.ok(here.weak.data.some((v) => v > 0.1), 'the scene differs from its plate somewhere');
     thread.reset();
     assert.equal((await thread.estimateFrame(bytes.slice(), 320, 240)).difference, undefined, 'a new video has no still plate');
+  } finally {
+    thread.close();
+  }
+});
+
+test('a prior thread tracking a moving camera\'s plate finds the fits the matting thread would, from the grid frame it was given', async () => {
+  await loadCv();
+  const clip = buildClip(10, 320, 240, 3, 5);
+  const frames = handHeld(clip.frames);
+  const every = 4, from = 4;
+  const thread = new PriorThread('rvm');
+  try {
+    thread.trackFrom(clip.plate, 'auto', from, every, true);
+    let lastFit: number[] | undefined;
+    let tracked = 0;
+    for (let index = 0; index < frames.length; index++) {
+      const bytes = toBytes(frames[index]!);
+      const got = await thread.estimateFrame(bytes, 320, 240, index);
+      if (index < from) { assert.equal(got.tracked, undefined, `frame ${index} is before the tracker's first`); continue; }
+      // What the matting thread's loop does with the same frame and prior.
+      if (index % every === 0) lastFit = undefined;
+      const here = trackPlate(got.image, clip.plate, got.prior, 'auto', lastFit);
+      lastFit = here.method !== 'identity' ? here.homography : undefined;
+      assert.ok(got.tracked?.alignment, `frame ${index} came back with a fit`);
+      assert.deepEqual(got.tracked.alignment, here, `frame ${index}`);
+      if (here.method !== 'identity') tracked++;
+    }
+    assert.ok(tracked >= 4, `the camera moved and was followed (${tracked} fits)`);
+    thread.reset();
+    assert.equal((await thread.estimateFrame(toBytes(frames[8]!), 320, 240, 8)).tracked, undefined, 'a new video has no tracked plate');
   } finally {
     thread.close();
   }

@@ -5,13 +5,15 @@
  * arrive, and each photo into its alpha on its own (photos first).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { fromBytes, type ImageF32 } from '../image.js';
+import type { AlignMode, AlignmentReport } from '../align/homography.js';
+import { CleanplateError } from '../errors.js';
+import { fromBytes, type ImageF32, type Plane } from '../image.js';
 import { plateDifference } from '../matte/difference.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
 /** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`). */
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array }
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array; index?: number }
 /** The size of the video about to come (its frames' size). */
 interface WarmMessage { warm: { width: number; height: number } }
 /**
@@ -19,6 +21,12 @@ interface WarmMessage { warm: { width: number; height: number } }
  * whole frame): each of them also gets |I − plate| on the engine's grid (matte/difference.ts).
  */
 interface StillMessage { still: { width: number; height: number; data: Float32Array; grid: { width: number; height: number } } }
+/**
+ * A moving camera's plate: the frames from `from` on (a frame where the tracker re-acquires, so that
+ * nothing before it counts) are tracked here as the matting thread would (photo.ts trackPlate,
+ * re-acquired every `every` frames), with the frame's prior as the subject when `subject`.
+ */
+interface TrackMessage { track: { width: number; height: number; data: Float32Array; align: AlignMode; from: number; every: number; subject: boolean } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -34,8 +42,28 @@ try {
    * it is what the video waits for.
    */
   const photos: ImageMessage[] = [];
-  const video: (FrameMessage | WarmMessage | StillMessage | { reset: true })[] = [];
+  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | { reset: true })[] = [];
   let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
+  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data'> & { plate: ImageF32; lastFit?: number[]; trackPlate: typeof import('../photo.js').trackPlate; resize: typeof import('../ops.js').resize }) | undefined;
+  /**
+   * The frame's plate fit, from the previous frame's (`tracker.lastFit`), as the matting thread's
+   * loop does it: nothing where this frame is not the tracker's; `{}` where the fit failed (its
+   * neighbours' fits bridge it). OpenCV and the alignment code were loaded with the plate.
+   */
+  const track = (msg: FrameMessage, image: ImageF32, alpha: Plane): { alignment?: AlignmentReport } | undefined => {
+    if (!tracker || msg.index === undefined || msg.index < tracker.from) return undefined;
+    // The prior at the frame's size, enlarged as the matting thread enlarges it (the same resize).
+    const subject = tracker.subject ? tracker.resize(alpha, msg.width, msg.height) : undefined;
+    if (msg.index % tracker.every === 0) tracker.lastFit = undefined;
+    try {
+      const alignment = tracker.trackPlate(image, tracker.plate, subject, tracker.align, tracker.lastFit);
+      tracker.lastFit = alignment.method !== 'identity' ? alignment.homography : undefined;
+      return { alignment };
+    } catch (err) {
+      if (!(err instanceof CleanplateError)) throw err;
+      return {};
+    }
+  };
   let busy = false;
   /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
   const warmed = new Set<string>();
@@ -62,8 +90,10 @@ try {
       const floats = image.data;
       // With a still plate, the frame's difference from it too: work the matting thread then skips.
       const difference = still && still.plate.width === msg.width && still.plate.height === msg.height ? plateDifference(image, still.plate, still.grid) : undefined;
+      // With a moving camera's plate, the frame's fit: the matting thread's busiest part for such a video.
+      const tracked = track(msg, image, alpha);
       // The decoder's bytes go back too, for the decoder to read a later frame into.
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}) },
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}) },
         [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer, ...(difference ? [difference.samples.buffer as ArrayBuffer, difference.weak.data.buffer as ArrayBuffer] : [])]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
@@ -102,7 +132,18 @@ try {
         const next = photos.shift() ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
-        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; } // a new video: its memory zero
+        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; } // a new video: its memory zero
+        else if ('track' in next) {
+          // OpenCV and the alignment code, loaded only now: a tripod's or a photo's thread never needs them.
+          try {
+            const [{ trackPlate }, { resize }, { loadCv }] = await Promise.all([import('../photo.js'), import('../ops.js'), import('../cv.js')]);
+            await loadCv();
+            const { width, height, data, ...rest } = next.track;
+            tracker = { ...rest, plate: { width, height, channels: 3, data }, trackPlate, resize };
+          } catch {
+            // Frames then come back without a fit, and the matting thread tracks them as before.
+          }
+        }
         else if ('still' in next) still = { plate: { width: next.still.width, height: next.still.height, channels: 3, data: next.still.data }, grid: next.still.grid };
         else if ('warm' in next) await warm(next);
         else await frame(next);
@@ -111,7 +152,7 @@ try {
       busy = false;
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | { reset: true }) => {
     if ('image' in msg) photos.push(msg);
     else video.push(msg);
     void pump();

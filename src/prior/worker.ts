@@ -9,16 +9,17 @@
 import { Worker } from 'node:worker_threads';
 import { CleanplateError } from '../errors.js';
 import type { ImageF32, Plane } from '../image.js';
+import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import type { PlateDifference } from '../matte/difference.js';
 import { cv, loadCv, withMats } from '../cv.js';
 import { resize } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; error?: string } | { ready: boolean; error?: string };
+type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; error?: string } | { ready: boolean; error?: string };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
-interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference }
+interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport } }
 
 /** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
 function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
@@ -33,8 +34,12 @@ function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number
   });
 }
 
-/** A frame's prior, the frame as floats, the decoder's buffer handed back, and with a still plate the frame's difference from it. */
-export interface FrameEstimate { prior: Plane; image: ImageF32; bytes?: Uint8Array; difference?: PlateDifference }
+/** A frame's prior, the frame as floats, the decoder's buffer handed back, with a still plate the frame's difference from it, with a tracked one its fit. */
+export interface FrameEstimate {
+  prior: Plane; image: ImageF32; bytes?: Uint8Array; difference?: PlateDifference;
+  /** The frame's plate fit, tracked on the thread (`trackFrom`); `alignment` absent where the fit failed. */
+  tracked?: { alignment?: AlignmentReport };
+}
 
 /** Float buffers kept for reuse: a video's frames leave the matting one by one. */
 const SPARE_FRAMES = 4;
@@ -66,7 +71,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}) });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -94,13 +99,13 @@ export class PriorThread {
    * A frame sent ahead whose result is never awaited (the run interrupted or failed meanwhile, the
    * thread closed) does not count as an unhandled rejection.
    */
-  estimateFrame(bytes: Uint8Array, width: number, height: number): Promise<FrameEstimate> {
-    const result = this.frame(bytes, width, height);
+  estimateFrame(bytes: Uint8Array, width: number, height: number, index?: number): Promise<FrameEstimate> {
+    const result = this.frame(bytes, width, height, index);
     result.catch(() => undefined);
     return result;
   }
 
-  private async frame(bytes: Uint8Array, width: number, height: number): Promise<FrameEstimate> {
+  private async frame(bytes: Uint8Array, width: number, height: number, index?: number): Promise<FrameEstimate> {
     // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
     // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
     await loadCv();
@@ -109,8 +114,8 @@ export class PriorThread {
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
     const transfer = [bytes.buffer as ArrayBuffer, ...(small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back, difference } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}) };
+    const { prior, frame, bytes: back, difference, tracked } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}) };
   }
 
   /**
@@ -169,6 +174,21 @@ export class PriorThread {
     }
     post(id);
     return result;
+  }
+
+  /**
+   * A moving camera's plate: the frames sent with an `index` of `from` or later (a frame where the
+   * tracker re-acquires: `from` and `every` on the matting's REACQUIRE_EVERY grid) come back with
+   * their fit (`tracked`), tracked on the thread from the previous frame's as the matting thread
+   * would (photo.ts trackPlate), with the frame's prior as the subject when `subject`. The thread
+   * loads OpenCV for it. Copied. Until `reset`.
+   */
+  trackFrom(plate: ImageF32, align: AlignMode, from: number, every: number, subject: boolean): void {
+    if (this.failure) return;
+    const data = plate.data.slice();
+    const post = () => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject } }, [data.buffer]);
+    if (this.started) post();
+    else void this.ready.then(post, () => undefined);
   }
 
   /**

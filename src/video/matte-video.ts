@@ -567,7 +567,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         while (!colourDone && inFlight.length < limit) {
           const bytes = await early.next();
           if (!bytes) return true;
-          inFlight.push({ index: inFlight.length, prior: priorThread.estimateFrame(bytes, info.width, info.height) });
+          inFlight.push({ index: inFlight.length, prior: priorThread.estimateFrame(bytes, info.width, info.height, inFlight.length) });
         }
         return false;
       })();
@@ -589,6 +589,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const tracking = useAlignment && temporal;
     const lead = tracking ? start - Math.floor((start - warmup) / REACQUIRE_EVERY) * REACQUIRE_EVERY : warmup;
     const first = start - lead;
+    // A tracked plate is tracked on the prior thread, beside the model, from the first frame on the
+    // re-acquisition grid that it has not been sent yet (the frames sent during the colour pass are
+    // tracked here): from such a frame on the fits depend on nothing before it, so they are the
+    // ones this thread would find. This thread's busiest part for a moving camera, off it.
+    if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY, REACQUIRE_EVERY, parts.priorName !== 'none');
 
     if (sequenceTemp) await mkdir(sequenceTemp);
     if (fgSequenceTemp) await mkdir(fgSequenceTemp);
@@ -637,7 +642,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       if (read) frames.recycle(read);
       const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
       const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}) };
-      if (useAlignment) {
+      if (useAlignment && fromThread?.tracked) {
+        if (fromThread.tracked.alignment) entry.alignment = fromThread.tracked.alignment;
+      } else if (useAlignment) {
         await timed('align', () => {
           try {
             // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire, and on the
@@ -749,7 +756,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       checkAborted(request.signal);
       const bytes = index < stop && !decodedAll ? await timed('decodeWait', () => frames.next()) : null;
       // The decoder's bytes go to the prior thread (transferred, not copied), which returns the prior and the frame as floats.
-      if (bytes) inFlight.push(priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height) } : { index, bytes });
+      if (bytes) inFlight.push(priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height, index) } : { index, bytes });
       while (inFlight.length && (!bytes || inFlight.length > (priorThread ? PRIOR_AHEAD : 0))) {
         const s = inFlight.shift()!;
         queue.push(await analyse(s.index, s.bytes, s.prior));
