@@ -126,10 +126,7 @@ export class PriorThread {
   stillPlate(plate: ImageF32, grid: { width: number; height: number }): void {
     if (this.failure) return;
     const data = plate.data.slice();
-    const post = () => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid } }, [data.buffer]);
-    // In order with the frames: now when the thread is up, else after `ready` (as every frame's message).
-    if (this.started) post();
-    else void this.ready.then(post, () => undefined);
+    this.inOrder(() => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid } }, [data.buffer]));
   }
 
   /**
@@ -186,7 +183,14 @@ export class PriorThread {
   trackFrom(plate: ImageF32, align: AlignMode, from: number, every: number, subject: boolean): void {
     if (this.failure) return;
     const data = plate.data.slice();
-    const post = () => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject } }, [data.buffer]);
+    this.inOrder(() => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject } }, [data.buffer]));
+  }
+
+  /**
+   * Posts a message in order with the frames': now when the thread is up, else once it is (after
+   * `ready`, where every frame's message waits too).
+   */
+  private inOrder(post: () => void): void {
     if (this.started) post();
     else void this.ready.then(post, () => undefined);
   }
@@ -201,9 +205,7 @@ export class PriorThread {
     this.spare.length = 0;
     this.sparePriors.length = 0;
     if (this.failure) return;
-    // Now when the thread is up, else after `ready` (as every frame's message), so that it keeps its place among them.
-    if (this.started) this.worker.postMessage({ reset: true });
-    else void this.ready.then(() => this.worker.postMessage({ reset: true }), () => undefined);
+    this.inOrder(() => this.worker.postMessage({ reset: true }));
   }
 
   /**
@@ -212,8 +214,7 @@ export class PriorThread {
    */
   warm(width: number, height: number): void {
     if (this.failure) return;
-    if (this.started) this.worker.postMessage({ warm: { width, height } });
-    else void this.ready.then(() => this.worker.postMessage({ warm: { width, height } }), () => undefined);
+    this.inOrder(() => this.worker.postMessage({ warm: { width, height } }));
   }
 
   /** False once the thread failed or was closed: it takes no more frames. */

@@ -90,7 +90,10 @@ export class BoxSmoother {
 /** Radius of the box over which the stabiliser measures how much the picture changed. */
 const RADIUS = 2;
 
-function unionRect(a: [number, number, number, number] | undefined, b: [number, number, number, number] | undefined): [number, number, number, number] | undefined {
+/** A rectangle [x0, y0, x1, y1). */
+type Rect = readonly [number, number, number, number];
+
+function unionRect(a: Rect | undefined, b: Rect | undefined): Rect | undefined {
   if (!a || !b) return a ?? b;
   return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
 }
@@ -110,7 +113,7 @@ export class AlphaStabiliser {
   constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
 
   /** `support`: a rectangle outside which α is 0 (the engine's MatteOutput.support), else α is scanned for it. */
-  apply(image: ImageF32, alpha: Plane, foreground: ImageF32, support?: readonly [number, number, number, number]): void {
+  apply(image: ImageF32, alpha: Plane, foreground: ImageF32, support?: Rect): void {
     const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
     const { width, height } = image;
     // Where α is 0 in both frames nothing changes (F is 0 there too): only the rectangle around
@@ -118,7 +121,7 @@ export class AlphaStabiliser {
     // prevAlpha's support is the rectangle `remember` copied (zero around it). A looser rectangle
     // than α's own gives the same result: the local change at a pixel of the tight one reads RADIUS
     // around it, inside either's context, and pixels outside it are 0 in both frames (skipped).
-    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(support ? [...support] : supportRect(alpha, 0), this.kept) : undefined;
+    const rect = pi && pa && pf && pi.width === width && pi.height === height ? unionRect(support ?? supportRect(alpha, 0), this.kept) : undefined;
     if (rect && pi && pa && pf) {
       const [x0, y0, x1, y1] = rect;
       const cx0 = Math.max(0, x0 - RADIUS), cy0 = Math.max(0, y0 - RADIUS), cx1 = Math.min(width, x1 + RADIUS), cy1 = Math.min(height, y1 + RADIUS);
@@ -148,7 +151,7 @@ export class AlphaStabiliser {
     }
     this.prevImage = image;
     // Blending changes α only inside `rect`, which holds all of this frame's α: its support is there.
-    this.remember(alpha, foreground, rect ?? (support ? [...support] : undefined));
+    this.remember(alpha, foreground, rect ?? support);
   }
 
   /**
@@ -159,7 +162,7 @@ export class AlphaStabiliser {
    * α is 0 outside it and F with it (every engine leaves F 0 where α is 0), and the old rectangle
    * is cleared first.
    */
-  private remember(alpha: Plane, foreground: ImageF32, within?: [number, number, number, number]): void {
+  private remember(alpha: Plane, foreground: ImageF32, within?: Rect): void {
     const { width, height } = alpha;
     if (this.prevAlpha?.width !== width || this.prevAlpha.height !== height) {
       this.prevAlpha = { width, height, channels: 1, data: new Float32Array(width * height) };
