@@ -2,9 +2,9 @@
  * Morphology, filtering and resampling on planes, through OpenCV.js.
  * Every function is pure: it copies its inputs into Mats, frees them, and returns new planes.
  */
-import { channelWise, cv, withMats, matU8FromPlane, planeFromMatU8 } from './cv.js';
+import { channelWise, cv, withMats, matU8FromPlane, planeFromMatU8, type Cv } from './cv.js';
 import { createPlane, type ImageF32, type Plane } from './image.js';
-import { f32Copy, i32Copy } from './alloc.js';
+import { f32Copy, i32Copy, u8 } from './alloc.js';
 
 function ellipse(size: number) {
   const c = cv();
@@ -34,39 +34,88 @@ export function dilate(plane: Plane, kernel: number, iterations = 1): Plane {
 }
 
 /**
- * Distance (px) from every pixel to the nearest pixel where `inside` is false, via OpenCV's
- * distance transform: a disc dilation or erosion of any radius costs the same.
+ * A binary mask, one byte a pixel (1 inside, 0 outside): what OpenCV's distance transform and
+ * labelling read. A chain of morphology on masks (the classic engine's decisions) copies each into
+ * OpenCV's memory as it is, instead of thresholding a float plane into a new byte image per call.
  */
-function distanceTo(plane: Plane, inside: boolean): Float32Array {
+export interface Mask { readonly width: number; readonly height: number; readonly data: Uint8Array }
+
+export function createMask(width: number, height: number): Mask {
+  return { width, height, data: u8(width * height) };
+}
+
+/** 1 where the plane is above `threshold`. */
+export function maskOf(plane: Plane, threshold = 0.5): Mask {
+  const out = createMask(plane.width, plane.height), o = out.data, d = plane.data;
+  for (let i = 0; i < o.length; i++) o[i] = d[i]! > threshold ? 1 : 0;
+  return out;
+}
+
+/** The mask as a float plane of 0 and 1. */
+export function planeOf(mask: Mask): Plane {
+  const out = createPlane(mask.width, mask.height), o = out.data, d = mask.data;
+  for (let i = 0; i < o.length; i++) o[i] = d[i]!;
+  return out;
+}
+
+/** The mask in a new 8-bit Mat (inverted: 1 outside). */
+function matFromMask(c: Cv, mask: Mask, invert: boolean): Cv {
+  const mat = new c.Mat(mask.height, mask.width, c.CV_8UC1);
+  const out = mat.data as Uint8Array;
+  if (!invert) out.set(mask.data);
+  else for (let i = 0; i < out.length; i++) out[i] = mask.data[i]! ? 0 : 1;
+  return mat;
+}
+
+/**
+ * `fn` of the distance (px) from every pixel to the nearest pixel where `inside` is false (inside:
+ * the mask; else its complement), via OpenCV's distance transform: a disc dilation or erosion of
+ * any radius costs the same. `fn` reads the distances in OpenCV's memory, freed after it returns.
+ */
+function withDistance<T>(mask: Mask, inside: boolean, fn: (distance: Float32Array) => T): T {
   const c = cv();
   return withMats((t) => {
-    const src = t(matU8FromPlane(c, plane, 0.5, !inside));
+    const src = t(matFromMask(c, mask, !inside));
     const dst = t(new c.Mat());
     c.distanceTransform(src, dst, c.DIST_L2, 5);
-    return f32Copy(dst.data32F);
+    return fn(dst.data32F as Float32Array);
   });
+}
+
+/** Distance (px) from every pixel to the nearest pixel of the mask; 0 on the mask itself. */
+export function maskDistance(mask: Mask): Float32Array {
+  return withDistance(mask, false, f32Copy);
+}
+
+/** Dilation by a disc of the given radius, in one pass whatever the radius. */
+export function dilateMask(mask: Mask, radius: number): Mask {
+  const out = createMask(mask.width, mask.height);
+  if (radius < 1) { out.data.set(mask.data); return out; }
+  withDistance(mask, false, (dist) => { const o = out.data; for (let i = 0; i < o.length; i++) o[i] = dist[i]! <= radius ? 1 : 0; });
+  return out;
+}
+
+/** Erosion by a disc of the given radius. */
+export function erodeMask(mask: Mask, radius: number): Mask {
+  const out = createMask(mask.width, mask.height);
+  if (radius < 1) { out.data.set(mask.data); return out; }
+  withDistance(mask, true, (dist) => { const o = out.data; for (let i = 0; i < o.length; i++) o[i] = dist[i]! > radius ? 1 : 0; });
+  return out;
 }
 
 /** Distance (px) from every pixel to the nearest pixel of (plane > 0.5); 0 on the plane itself. */
 export function distanceOutside(plane: Plane): Plane {
-  return { width: plane.width, height: plane.height, channels: 1, data: distanceTo(plane, false) } as Plane;
+  return { width: plane.width, height: plane.height, channels: 1, data: maskDistance(maskOf(plane)) } as Plane;
 }
 
-/** Dilation by a disc of the given radius, in one pass whatever the radius. */
+/** Dilation of (plane > 0.5) by a disc of the given radius, in one pass whatever the radius. */
 export function dilateDisc(plane: Plane, radius: number): Plane {
-  if (radius < 1) return binarize(plane);
-  const dist = distanceTo(plane, false);
-  const out = createPlane(plane.width, plane.height);
-  for (let i = 0; i < dist.length; i++) out.data[i] = dist[i]! <= radius ? 1 : 0;
-  return out;
+  return planeOf(dilateMask(maskOf(plane), radius));
 }
 
+/** Erosion of (plane > 0.5) by a disc of the given radius. */
 export function erodeDisc(plane: Plane, radius: number): Plane {
-  if (radius < 1) return binarize(plane);
-  const dist = distanceTo(plane, true);
-  const out = createPlane(plane.width, plane.height);
-  for (let i = 0; i < dist.length; i++) out.data[i] = dist[i]! > radius ? 1 : 0;
-  return out;
+  return planeOf(erodeMask(maskOf(plane), radius));
 }
 
 export function binarize(plane: Plane, threshold = 0.5): Plane {
@@ -102,11 +151,11 @@ export function resize<T extends ImageF32>(image: T, width: number, height: numb
 
 export interface Component { label: number; area: number; left: number; top: number; width: number; height: number }
 
-/** 8-connected components of (plane > threshold): the label map and per-component statistics. */
-export function components(plane: Plane, threshold = 0.5): { labels: Int32Array; stats: Component[] } {
+/** 8-connected components of the mask: the label map and per-component statistics. */
+export function maskComponents(mask: Mask): { labels: Int32Array; stats: Component[] } {
   const c = cv();
   return withMats((t) => {
-    const src = t(matU8FromPlane(c, plane, threshold));
+    const src = t(matFromMask(c, mask, false));
     const labels = t(new c.Mat());
     const stats = t(new c.Mat());
     const centroids = t(new c.Mat());
@@ -118,6 +167,11 @@ export function components(plane: Plane, threshold = 0.5): { labels: Int32Array;
     }
     return { labels: i32Copy(labels.data32S), stats: list };
   });
+}
+
+/** 8-connected components of (plane > threshold): the label map and per-component statistics. */
+export function components(plane: Plane, threshold = 0.5): { labels: Int32Array; stats: Component[] } {
+  return maskComponents(maskOf(plane, threshold));
 }
 
 /** Keeps the components for which `keep` says yes; returns a binary plane. */
@@ -137,18 +191,21 @@ export function largestComponent(plane: Plane, threshold = 0.5): Plane {
   return keepComponents(plane, (s) => s.label === best.label, threshold);
 }
 
-/** Fills the holes of a binary mask: background not reachable from the border becomes foreground. */
-export function fillHoles(plane: Plane): Plane {
-  const inverse = createPlane(plane.width, plane.height);
-  for (let i = 0; i < inverse.data.length; i++) inverse.data[i] = plane.data[i]! > 0.5 ? 0 : 1;
-  const { labels, stats } = components(inverse);
-  const w = plane.width, h = plane.height;
+/** Fills the holes of a mask: background not reachable from the border becomes foreground. */
+export function fillMaskHoles(mask: Mask): Mask {
+  const w = mask.width, h = mask.height, m = mask.data;
+  const inverse = createMask(w, h);
+  for (let i = 0; i < m.length; i++) inverse.data[i] = m[i]! ? 0 : 1;
+  const { labels, stats } = maskComponents(inverse);
   const touches = new Uint8Array(stats.length + 1);
   for (let x = 0; x < w; x++) { touches[labels[x]!] = 1; touches[labels[(h - 1) * w + x]!] = 1; }
   for (let y = 0; y < h; y++) { touches[labels[y * w]!] = 1; touches[labels[y * w + w - 1]!] = 1; }
-  const out = createPlane(w, h);
-  for (let i = 0; i < out.data.length; i++) {
-    out.data[i] = plane.data[i]! > 0.5 || (labels[i]! > 0 && !touches[labels[i]!]) ? 1 : 0;
-  }
+  const out = createMask(w, h);
+  for (let i = 0; i < m.length; i++) out.data[i] = m[i]! || (labels[i]! > 0 && !touches[labels[i]!]) ? 1 : 0;
   return out;
+}
+
+/** Fills the holes of (plane > 0.5): background not reachable from the border becomes foreground. */
+export function fillHoles(plane: Plane): Plane {
+  return planeOf(fillMaskHoles(maskOf(plane)));
 }

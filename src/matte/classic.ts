@@ -21,7 +21,7 @@
  * one-pixel strand that an average would dilute still extends the region it belongs to.
  */
 import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
-import { binarize, components, dilateDisc, distanceOutside, erodeDisc, fillHoles, gaussianBlur, resize } from '../ops.js';
+import { createMask, dilateMask, erodeMask, fillMaskHoles, gaussianBlur, maskComponents, maskDistance, maskOf, planeOf, resize, type Mask } from '../ops.js';
 import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
@@ -94,14 +94,14 @@ function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: P
  * prior allows, plus large solid regions anywhere (an object held up, a pet). Without one: the
  * largest region and others of comparable size (the paper keeps the largest component).
  */
-function subjectEvidence(strong: Plane, prior: Plane): Plane {
+function subjectEvidence(strong: Mask, prior: Plane): Mask {
   const { width, height } = strong;
   const diag = Math.hypot(width, height);
-  const { labels, stats } = components(strong);
+  const { labels, stats } = maskComponents(strong);
   const hasPrior = count(prior, 0.5) > 0.002 * width * height;
-  const zone = hasPrior ? dilateDisc(binarize(prior, 0.3), 0.03 * diag) : undefined;
+  const zone = hasPrior ? dilateMask(maskOf(prior, 0.3), 0.03 * diag) : undefined;
   const inZone = new Int32Array(stats.length + 1);
-  if (zone) for (let i = 0; i < labels.length; i++) if (zone.data[i]! > 0.5) inZone[labels[i]!]!++;
+  if (zone) for (let i = 0; i < labels.length; i++) if (zone.data[i]) inZone[labels[i]!]!++;
   const largest = stats.reduce((m, s) => Math.max(m, s.area), 0);
   const keep = new Uint8Array(stats.length + 1);
   for (const s of stats) {
@@ -110,20 +110,19 @@ function subjectEvidence(strong: Plane, prior: Plane): Plane {
     if (zone) keep[s.label] = inZone[s.label]! > 0.2 * s.area || (solid && s.area > 0.02 * width * height) ? 1 : 0;
     else keep[s.label] = s.area === largest || (solid && s.area > 0.2 * largest) ? 1 : 0;
   }
-  const kept = createPlane(width, height);
+  const kept = createMask(width, height);
   for (let i = 0; i < labels.length; i++) kept.data[i] = keep[labels[i]!]!;
   return kept;
 }
 
 /** Prior regions that the plate supports (enough difference inside them): false blobs are dropped. */
-function supportedPrior(prior: Plane, strong: Plane): Plane {
-  const mask = binarize(prior, 0.5);
-  const { labels, stats } = components(mask);
+function supportedPrior(prior: Plane, strong: Mask): Mask {
+  const { labels, stats } = maskComponents(maskOf(prior, 0.5));
   const hits = new Int32Array(stats.length + 1);
-  for (let i = 0; i < labels.length; i++) if (strong.data[i]! > 0.5) hits[labels[i]!]!++;
+  for (let i = 0; i < labels.length; i++) if (strong.data[i]) hits[labels[i]!]!++;
   const keep = new Uint8Array(stats.length + 1);
   for (const s of stats) keep[s.label] = hits[s.label]! > 0.1 * s.area ? 1 : 0;
-  const out = createPlane(prior.width, prior.height);
+  const out = createMask(prior.width, prior.height);
   for (let i = 0; i < labels.length; i++) out.data[i] = keep[labels[i]!]!;
   return out;
 }
@@ -147,9 +146,9 @@ function workingGrid(width: number, height: number, long: number): { scale: numb
 /** What the working resolution decides for the whole frame. */
 interface Decision {
   /** Where alpha may be non-zero. */
-  region: Plane;
+  region: Mask;
   /** Opaque for sure. */
-  sure: Plane;
+  sure: Mask;
   /** Alpha where the compositing equation is ill-posed (prior or the evidence's silhouette). */
   fallback: Plane;
   /** The subject's colours, propagated from opaque pixels (second pass). */
@@ -188,53 +187,53 @@ function equationAlpha(image: Float32Array, plate: Float32Array, fHat: Float32Ar
 function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: Plane, noise: number, lo: number, hi: number): Decision {
   const { width, height } = image;
   const diag = Math.hypot(width, height);
-  // Strong evidence, opened to drop specks and one-pixel parallax lines.
-  const strongRaw = binarize(d, hi);
-  const strong = dilateDisc(erodeDisc(strongRaw, 1), 1);
+  // Strong evidence, opened to drop specks and one-pixel parallax lines. The decisions are binary
+  // masks (ops.ts: Mask), a byte a pixel, from here to the region and the sure interior.
+  const n = width * height;
+  const strongRaw = maskOf(d, hi);
+  const strong = dilateMask(erodeMask(strongRaw, 1), 1);
   const kept = subjectEvidence(strong, prior);
   const priorCore = supportedPrior(prior, strong);
-  const evidenceCore = fillHoles(erodeDisc(dilateDisc(kept, 2), 2));
-  const core = createPlane(width, height);
-  for (let i = 0; i < core.data.length; i++) core.data[i] = evidenceCore.data[i]! > 0.5 || priorCore.data[i]! > 0.5 ? 1 : 0;
+  const evidenceCore = fillMaskHoles(erodeMask(dilateMask(kept, 2), 2));
+  const core = createMask(width, height);
+  for (let i = 0; i < n; i++) core.data[i] = evidenceCore.data[i]! | priorCore.data[i]!;
 
   // Where alpha may be non-zero: the core grown by a ring, extended along weak evidence touching it.
   const ringOut = Math.max(3, 0.03 * diag), ringIn = Math.max(2, 0.006 * diag);
   // Weak evidence joins only through a connected path to the core (strands reach out from the
   // subject; parallax clutter floats apart), and never further than a tenth of the diagonal.
-  const fromCore = distanceOutside(core).data;
+  const fromCore = maskDistance(core);
   const far = 0.1 * diag;
-  const reach = createPlane(width, height);
-  for (let i = 0; i < reach.data.length; i++) reach.data[i] = fromCore[i]! <= ringOut || (weak.data[i]! > lo && fromCore[i]! <= far) ? 1 : 0;
-  const { labels: reachLabels, stats: reachStats } = components(reach);
+  const reach = createMask(width, height);
+  for (let i = 0; i < n; i++) reach.data[i] = fromCore[i]! <= ringOut || (weak.data[i]! > lo && fromCore[i]! <= far) ? 1 : 0;
+  const { labels: reachLabels, stats: reachStats } = maskComponents(reach);
   const touches = new Uint8Array(reachStats.length + 1);
-  for (let i = 0; i < reachLabels.length; i++) if (core.data[i]! > 0.5) touches[reachLabels[i]!] = 1;
-  const region = createPlane(width, height);
-  for (let i = 0; i < region.data.length; i++) region.data[i] = touches[reachLabels[i]!] ? 1 : 0;
+  for (let i = 0; i < n; i++) if (core.data[i]) touches[reachLabels[i]!] = 1;
+  const region = createMask(width, height);
+  for (let i = 0; i < n; i++) region.data[i] = touches[reachLabels[i]!]!;
   // Opaque for sure: only the interior of a prior silhouette that the plate supports. Evidence
   // alone never forces alpha to 1: a semi-transparent strand differs from the plate as much as skin.
-  const confident = createPlane(width, height);
-  for (let i = 0; i < confident.data.length; i++) confident.data[i] = priorCore.data[i]! > 0.5 && prior.data[i]! > 0.95 ? 1 : 0;
-  const sure = erodeDisc(confident, ringIn);
+  const confident = createMask(width, height);
+  for (let i = 0; i < n; i++) confident.data[i] = priorCore.data[i]! && prior.data[i]! > 0.95 ? 1 : 0;
+  const sure = erodeMask(confident, ringIn);
   // Where the compositing equation is ill-posed, fall back on the prior or on the evidence's silhouette.
-  const silhouette = gaussianBlur(evidenceCore, 2 * Math.round(ringIn) + 1);
+  const silhouette = gaussianBlur(planeOf(evidenceCore), 2 * Math.round(ringIn) + 1);
   const fallback = createPlane(width, height);
-  for (let i = 0; i < fallback.data.length; i++) fallback.data[i] = Math.max(prior.data[i]!, silhouette.data[i]!);
+  for (let i = 0; i < n; i++) fallback.data[i] = Math.max(prior.data[i]!, silhouette.data[i]!);
 
   // Subject colours F̂: first from the sure interior and thick strong evidence inside the core, then
   // re-estimated from the pixels the first pass found opaque.
   let opaque = createPlane(width, height);
   // Strong difference alone does not mean opaque (a half-transparent strand over a contrasting
   // background differs strongly too): take thick strong regions away from the core's edge.
-  const thick = erodeDisc(strongRaw, 2);
-  const interior = erodeDisc(core, 2 * ringIn);
-  for (let i = 0; i < opaque.data.length; i++) {
-    opaque.data[i] = sure.data[i]! > 0.5 || (thick.data[i]! > 0.5 && interior.data[i]! > 0.5) ? 1 : 0;
-  }
+  const thick = erodeMask(strongRaw, 2);
+  const interior = erodeMask(core, 2 * ringIn);
+  for (let i = 0; i < n; i++) opaque.data[i] = sure.data[i]! | (thick.data[i]! & interior.data[i]!);
   const first = propagateCoarse(image, opaque);
   opaque = createPlane(width, height);
-  for (let p = 0; p < opaque.data.length; p++) {
-    if (sure.data[p]! > 0.5) opaque.data[p] = 1;
-    else if (region.data[p]! > 0.5) opaque.data[p] = equationAlpha(image.data, plate.data, first.data, p, p, noise, fallback.data[p]!) > 0.9 ? 1 : 0;
+  for (let p = 0; p < n; p++) {
+    if (sure.data[p]) opaque.data[p] = 1;
+    else if (region.data[p]) opaque.data[p] = equationAlpha(image.data, plate.data, first.data, p, p, noise, fallback.data[p]!) > 0.9 ? 1 : 0;
   }
   const fHat = propagateCoarse(image, opaque);
   return { region, sure, fallback, fHat };
@@ -253,18 +252,108 @@ const SETTLED_CLEAR = 0.02;
  * settled the same way: a hole or a strand smaller than a cell lowers the cell's average alpha or
  * raises its pooled difference, and the band then reaches one cell past it.
  */
-function settledCells(image: ImageF32, plate: ImageF32, decision: Decision, weak: Plane, noise: number, lo: number): { opaque: Plane; clear: Plane } {
+function settledCells(image: ImageF32, plate: ImageF32, decision: Decision, weak: Plane, noise: number, lo: number): { opaque: Mask; clear: Mask } {
   const { width, height } = image;
-  const opaque = createPlane(width, height), clear = createPlane(width, height);
+  const opaque = createMask(width, height), clear = createMask(width, height);
   const { region, sure, fallback, fHat } = decision;
   for (let p = 0; p < region.data.length; p++) {
-    if (region.data[p]! <= 0.5) { clear.data[p] = 1; continue; }
-    if (sure.data[p]! > 0.5) { opaque.data[p] = 1; continue; }
+    if (!region.data[p]) { clear.data[p] = 1; continue; }
+    if (sure.data[p]) { opaque.data[p] = 1; continue; }
     const a = equationAlpha(image.data, plate.data, fHat.data, p, p, noise, fallback.data[p]!);
     if (a >= SETTLED_OPAQUE) opaque.data[p] = 1;
     else if (a <= SETTLED_CLEAR && weak.data[p]! <= lo) clear.data[p] = 1;
   }
-  return { opaque: erodeDisc(opaque, 1), clear: erodeDisc(clear, 1) };
+  return { opaque: erodeMask(opaque, 1), clear: erodeMask(clear, 1) };
+}
+
+/** The band's pixels (raster order) and bounding box, and the sure interior's box; [x0, y0, x1, y1), x1 = 0 when empty. */
+interface Spread { list: Int32Array; box: [number, number, number, number]; sureBox: [number, number, number, number] }
+
+/**
+ * The working grid's verdicts spread to full resolution: alpha set to 1 over the sure cells'
+ * pixels, the band's pixels listed in raster order (and set in `band` when given). Each cell's
+ * verdict once (1 sure, 2 band), then every full-resolution row as spans of pixels sharing a
+ * verdict: fills instead of a lookup per pixel. A function of its own (see bandAlpha).
+ */
+function spreadVerdicts(sure: Mask, region: Mask, clear: Mask | undefined, width: number, height: number, scale: number, alpha: Plane, band?: Plane): Spread {
+  const { width: w, height: h } = sure;
+  let bandList = new Int32Array(1 << 16);
+  let bandPixels = 0;
+  let bx0 = width, by0 = height, bx1 = 0, by1 = 0;
+  let sx0 = width, sy0 = height, sx1 = 0, sy1 = 0;
+  const verdict = new Uint8Array(w * h);
+  for (let cell = 0; cell < verdict.length; cell++) verdict[cell] = sure.data[cell] ? 1 : region.data[cell] && !(clear && clear.data[cell]) ? 2 : 0;
+  const runStart = new Int32Array(w + 1);
+  for (let cx = 0, x = 0; cx <= w; cx++) { while (x < width && Math.min(w - 1, Math.floor(x * scale)) < cx) x++; runStart[cx] = cx === w ? width : x; }
+  // A working row's neighbouring cells of one verdict make one span of full-resolution columns,
+  // found once for the two or three full-resolution rows that share the working row.
+  const spans = new Int32Array(3 * w);
+  let spanRow = -1, nSpans = 0;
+  for (let y = 0; y < height; y++) {
+    const cy = Math.min(h - 1, Math.floor(y * scale)), base = y * width;
+    if (cy !== spanRow) {
+      spanRow = cy; nSpans = 0;
+      const row = cy * w;
+      for (let cx = 0; cx < w;) {
+        const v = verdict[row + cx]!;
+        let end = cx + 1;
+        while (end < w && verdict[row + end] === v) end++;
+        if (v !== 0 && runStart[cx]! < runStart[end]!) { spans[nSpans * 3] = runStart[cx]!; spans[nSpans * 3 + 1] = runStart[end]!; spans[nSpans * 3 + 2] = v; nSpans++; }
+        cx = end;
+      }
+    }
+    for (let s = 0; s < nSpans; s++) {
+      const x0 = spans[s * 3]!, x1 = spans[s * 3 + 1]!;
+      if (spans[s * 3 + 2] === 1) {
+        alpha.data.fill(1, base + x0, base + x1);
+        if (x0 < sx0) sx0 = x0;
+        if (x1 > sx1) sx1 = x1;
+        if (y < sy0) sy0 = y;
+        sy1 = y + 1;
+        continue;
+      }
+      band?.data.fill(1, base + x0, base + x1);
+      if (x0 < bx0) bx0 = x0;
+      if (x1 > bx1) bx1 = x1;
+      if (y < by0) by0 = y;
+      by1 = y + 1;
+      if (bandPixels + x1 - x0 > bandList.length) { const grown = new Int32Array(Math.max(bandList.length * 2, bandPixels + x1 - x0)); grown.set(bandList); bandList = grown; }
+      for (let x = x0; x < x1; x++) bandList[bandPixels++] = base + x;
+    }
+  }
+  return { list: bandList.subarray(0, bandPixels), box: [bx0, by0, bx1, by1], sureBox: [sx0, sy0, sx1, sy1] };
+}
+
+/**
+ * Alpha at each band pixel (`list`) from the compositing equation, F̂ and the fallback sampled
+ * bilinearly from the working grid (they are smooth); also F̂ at each band pixel, three floats a
+ * pixel in the list's order (nothing else reads it), and how many pixels the equation could not
+ * decide. A function of its own: as a loop inside the long async `matte`, V8 compiled it worse.
+ */
+function bandAlpha(image: ImageF32, plate: ImageF32, decision: Decision, scale: number, list: Int32Array, noise: number, alpha: Plane, fallbackFull?: Plane): { fHatBand: Float32Array; ambiguous: number } {
+  const { width } = image, { width: w, height: h } = decision.fHat;
+  const fx = new Float32Array(width), fx0 = new Int32Array(width);
+  for (let x = 0; x < width; x++) { const u = Math.min(w - 1, Math.max(0, (x + 0.5) * scale - 0.5)); fx0[x] = Math.floor(u); fx[x] = u - Math.floor(u); }
+  const fHatS = decision.fHat.data, fallbackS = decision.fallback.data;
+  const fHatBand = f32(list.length * 3);
+  const fHatPixel = new Float32Array(3);
+  let ambiguous = 0;
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!, y = Math.floor(p / width), x = p - y * width;
+    const v = Math.min(h - 1, Math.max(0, (y + 0.5) * scale - 0.5)), y0 = Math.floor(v), y1 = Math.min(h - 1, y0 + 1), fy = v - y0;
+    const x0 = fx0[x]!, x1 = Math.min(w - 1, x0 + 1), gx = fx[x]!;
+    const k00 = y0 * w + x0, k01 = y0 * w + x1, k10 = y1 * w + x0, k11 = y1 * w + x1;
+    const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
+    for (let c = 0; c < 3; c++) {
+      const f = b00 * fHatS[k00 * 3 + c]! + b01 * fHatS[k01 * 3 + c]! + b10 * fHatS[k10 * 3 + c]! + b11 * fHatS[k11 * 3 + c]!;
+      fHatPixel[c] = f; fHatBand[i * 3 + c] = f;
+    }
+    const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
+    if (fallbackFull) fallbackFull.data[p] = fallback;
+    alpha.data[p] = equationAlpha(image.data, plate.data, fHatPixel, p, 0, noise, fallback);
+    if (lastTrust < 0.5) ambiguous++;
+  }
+  return { fHatBand, ambiguous };
 }
 
 export class ClassicEngine implements MatteEngine {
@@ -343,7 +432,7 @@ export class ClassicEngine implements MatteEngine {
     // shrunk by one working pixel, so that the band (where alpha is computed at full resolution)
     // covers every pixel whose working cell or a neighbour is uncertain. A full-resolution pixel
     // then only looks up its cell: no morphology or resizing of whole full-resolution planes.
-    const regionS = coarse ? dilateDisc(decision.region, 1) : decision.region;
+    const regionS = coarse ? dilateMask(decision.region, 1) : decision.region;
     // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
     const settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
     const sureS = settled ? settled.opaque : decision.sure;
@@ -351,78 +440,19 @@ export class ClassicEngine implements MatteEngine {
     // The band as a plane only for what reads one: the exact guided filter of a full-resolution
     // grid, the learned refiner. The rest reads the list and its box.
     const band = !coarse || this.refiner ? createPlane(width, height) : undefined;
-    // The band's pixels in raster order: the full-resolution passes below visit only these.
-    let bandList = new Int32Array(1 << 16);
-    let bandPixels = 0;
-    let bx0 = width, by0 = height, bx1 = 0, by1 = 0;
-    // The sure interior's rectangle: with the band's, where alpha can be above 0 (MatteOutput.support).
-    let sx0 = width, sy0 = height, sx1 = 0, sy1 = 0;
-    // Each cell's verdict once (1 sure, 2 band), then every full-resolution row as runs of pixels
-    // sharing a cell: fills instead of a lookup per pixel.
-    const verdict = new Uint8Array(w * h);
-    for (let cell = 0; cell < verdict.length; cell++) {
-      verdict[cell] = sureS.data[cell]! > 0.5 ? 1 : regionS.data[cell]! > 0.5 && !(settled && settled.clear.data[cell]! > 0.5) ? 2 : 0;
-    }
-    const runStart = new Int32Array(w + 1);
-    for (let cx = 0, x = 0; cx <= w; cx++) { while (x < width && Math.min(w - 1, Math.floor(x * scale)) < cx) x++; runStart[cx] = cx === w ? width : x; }
-    for (let y = 0; y < height; y++) {
-      const row = Math.min(h - 1, Math.floor(y * scale)) * w, base = y * width;
-      for (let cx = 0; cx < w; cx++) {
-        const v = verdict[row + cx]!, x0 = runStart[cx]!, x1 = runStart[cx + 1]!;
-        if (v === 0 || x0 === x1) continue;
-        if (v === 1) {
-          alpha.data.fill(1, base + x0, base + x1);
-          if (x0 < sx0) sx0 = x0;
-          if (x1 > sx1) sx1 = x1;
-          if (y < sy0) sy0 = y;
-          sy1 = y + 1;
-          continue;
-        }
-        band?.data.fill(1, base + x0, base + x1);
-        if (x0 < bx0) bx0 = x0;
-        if (x1 > bx1) bx1 = x1;
-        if (y < by0) by0 = y;
-        by1 = y + 1;
-        if (bandPixels + x1 - x0 > bandList.length) { const grown = new Int32Array(Math.max(bandList.length * 2, bandPixels + x1 - x0)); grown.set(bandList); bandList = grown; }
-        for (let x = x0; x < x1; x++) bandList[bandPixels++] = base + x;
-      }
-    }
+    const { list: bandList, box: [bx0, by0, bx1, by1], sureBox: [sx0, sy0, sx1, sy1] } = spreadVerdicts(sureS, regionS, settled?.clear, width, height, scale, alpha, band);
+    const bandPixels = bandList.length;
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList.subarray(0, bandPixels), box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
     lap('realign');
-    // Bilinear sampling of the smooth working-grid planes (F̂, fallback) at a full-resolution pixel.
-    const fx = new Float32Array(width), fx0 = new Int32Array(width);
-    for (let x = 0; x < width; x++) { const u = Math.min(w - 1, Math.max(0, (x + 0.5) * scale - 0.5)); fx0[x] = Math.floor(u); fx[x] = u - Math.floor(u); }
-    const fHatS = decision.fHat.data, fallbackS = decision.fallback.data;
-    // F̂ at each band pixel (three floats a pixel, in the list's order): nothing else reads it.
-    const fHatBand = f32(bandPixels * 3);
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
-    const fHatPixel = new Float32Array(3);
-    let ambiguous = 0;
-    for (let i = 0; i < bandPixels; i++) {
-      const p = bandList[i]!, y = Math.floor(p / width), x = p - y * width;
-      const v = Math.min(h - 1, Math.max(0, (y + 0.5) * scale - 0.5)), y0 = Math.floor(v), y1 = Math.min(h - 1, y0 + 1), fy = v - y0;
-      {
-        const x0 = fx0[x]!, x1 = Math.min(w - 1, x0 + 1), gx = fx[x]!;
-        const k00 = y0 * w + x0, k01 = y0 * w + x1, k10 = y1 * w + x0, k11 = y1 * w + x1;
-        const b00 = (1 - fy) * (1 - gx), b01 = (1 - fy) * gx, b10 = fy * (1 - gx), b11 = fy * gx;
-        for (let c = 0; c < 3; c++) {
-          const f = b00 * fHatS[k00 * 3 + c]! + b01 * fHatS[k01 * 3 + c]! + b10 * fHatS[k10 * 3 + c]! + b11 * fHatS[k11 * 3 + c]!;
-          fHatPixel[c] = f; fHatBand[i * 3 + c] = f;
-        }
-        const fallback = b00 * fallbackS[k00]! + b01 * fallbackS[k01]! + b10 * fallbackS[k10]! + b11 * fallbackS[k11]!;
-        if (fallbackFull) fallbackFull.data[p] = fallback;
-        const a = equationAlpha(image.data, plateB.data, fHatPixel, p, 0, noise, fallback), trust = lastTrust;
-        alpha.data[p] = a;
-        if (trust < 0.5) ambiguous++;
-      }
-    }
+    const { fHatBand, ambiguous } = bandAlpha(image, plateB, decision, scale, bandList, noise, alpha, fallbackFull);
     lap('band');
     const refineRadius = this.options.refineRadius ?? 3;
     // Coarse grids get the fast guided filter (coefficients at half resolution); full-resolution
     // decisions (small images) the exact one.
     // The fast one reads its band pixels' inputs before it writes any: it filters alpha in place.
-    const pixels = { box: bandPixels ? [bx0, by0, bx1, by1] as [number, number, number, number] : undefined, list: bandList.subarray(0, bandPixels) };
+    const pixels = { box: bandPixels ? [bx0, by0, bx1, by1] as [number, number, number, number] : undefined, list: bandList };
     let refined = refineRadius <= 0 ? alpha
       : coarse ? guidedFilterFast(image, alpha, refineRadius, 1e-4, pixels, 2, true) : guidedFilter(image, alpha, refineRadius, 1e-4, band);
     // Keep the refinement from spreading alpha beyond the band (the fast filter writes band pixels
@@ -438,7 +468,7 @@ export class ClassicEngine implements MatteEngine {
     }
     // B and F̂ are known at every band pixel, and alpha is 0 or 1 off the band: the solve needs no
     // propagation, no crop and no whole-frame F̂.
-    const foreground = solveForegroundBand(image, refined, plateB, bandList.subarray(0, bandPixels), fHatBand);
+    const foreground = solveForegroundBand(image, refined, plateB, bandList, fHatBand);
     lap('foreground');
     // Alpha is 0 off the band and the sure interior (the learned refiner makes no such promise).
     const support: [number, number, number, number] | undefined = this.refiner || (sx1 === 0 && bx1 === 0) ? undefined
