@@ -61,35 +61,70 @@ export function fromRgba(width: number, height: number, rgba: Uint8Array | Uint8
   return target;
 }
 
-/** 8-bit samples, rounded and clamped; written into `into` when it is given and of that length (a buffer kept for reuse). */
-export function toBytes(image: ImageF32, into?: Uint8Array): Uint8Array {
-  const out = into && into.length === image.data.length ? into : new Uint8Array(image.data.length);
-  const d = image.data;
-  for (let i = 0; i < d.length; i++) {
+/** A rectangle [x0, y0, x1, y1) of pixels. */
+export type Rect = readonly [number, number, number, number];
+
+/**
+ * Zeroes `out` (`stride` bytes a pixel, rows `width` pixels) outside `within` and calls `row(y, x0, x1)`
+ * for each row of it: where the caller knows that every sample outside is 0, the conversions
+ * below read and convert only the rectangle (a subject's rectangle is often half the frame).
+ */
+function eachRowOf(out: Uint8Array, width: number, height: number, stride: number, within: Rect, row: (y: number, x0: number, x1: number) => void): void {
+  const x0 = Math.max(0, within[0]), y0 = Math.max(0, within[1]), x1 = Math.min(width, within[2]), y1 = Math.min(height, within[3]);
+  if (x1 <= x0 || y1 <= y0) { out.fill(0); return; }
+  out.fill(0, 0, y0 * width * stride);
+  for (let y = y0; y < y1; y++) {
+    out.fill(0, y * width * stride, (y * width + x0) * stride);
+    row(y, x0, x1);
+    out.fill(0, (y * width + x1) * stride, (y + 1) * width * stride);
+  }
+  out.fill(0, y1 * width * stride);
+}
+
+/** Samples [from, to) of `d` as 8-bit, rounded and clamped, into the same places of `out`. */
+function bytesOf(d: Float32Array, out: Uint8Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
     const v = d[i]!;
     // (v·255 + 0.5) truncated is Math.round for the positive values that reach it, and cheaper.
     out[i] = v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0;
   }
+}
+
+/**
+ * 8-bit samples, rounded and clamped; written into `into` when it is given and of that length (a
+ * buffer kept for reuse). `within`: every sample outside this rectangle is 0 (an α's support).
+ */
+export function toBytes(image: ImageF32, into?: Uint8Array, within?: Rect): Uint8Array {
+  const out = into && into.length === image.data.length ? into : new Uint8Array(image.data.length);
+  const d = image.data, c = image.channels, w = image.width;
+  if (!within) bytesOf(d, out, 0, d.length);
+  else eachRowOf(out, w, image.height, c, within, (y, x0, x1) => bytesOf(d, out, (y * w + x0) * c, (y * w + x1) * c));
   return out;
+}
+
+/** Pixels [from, to) of `rgbaBytes`. */
+function rgbaRun(f: Float32Array, a: Float32Array, out: Uint8Array, words: Uint32Array | undefined, from: number, to: number): void {
+  const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0);
+  for (let p = from; p < to; p++) {
+    const ap = a[p]!;
+    if (ap <= 0 && words) { words[p] = 0; continue; }
+    out[p * 4] = byte(f[p * 3]!); out[p * 4 + 1] = byte(f[p * 3 + 1]!); out[p * 4 + 2] = byte(f[p * 3 + 2]!); out[p * 4 + 3] = byte(ap);
+  }
 }
 
 /**
  * 8-bit RGBA (straight alpha) from a colour image and its alpha plane, without a float RGBA copy; into `into` as `toBytes`.
  * `clearAsZero`: where alpha is 0 the pixel is four zero bytes whatever the colour (a matte's F is 0
- * there anyway), written without reading the colour.
+ * there anyway), written without reading the colour; `within` (with it): alpha is 0 outside this rectangle.
  */
-export function rgbaBytes(foreground: ImageF32, alpha: ImageF32, into?: Uint8Array, clearAsZero = false): Uint8Array {
-  const n = foreground.width * foreground.height;
+export function rgbaBytes(foreground: ImageF32, alpha: ImageF32, into?: Uint8Array, clearAsZero = false, within?: Rect): Uint8Array {
+  const { width, height } = foreground, n = width * height;
   const out = into && into.length === n * 4 ? into : new Uint8Array(n * 4);
   const f = foreground.data, a = alpha.data;
-  const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0);
   // Often half a frame: one word written, the colour not read.
   const words = clearAsZero && out.byteOffset % 4 === 0 ? new Uint32Array(out.buffer, out.byteOffset, n) : undefined;
-  for (let p = 0; p < n; p++) {
-    const ap = a[p]!;
-    if (ap <= 0 && words) { words[p] = 0; continue; }
-    out[p * 4] = byte(f[p * 3]!); out[p * 4 + 1] = byte(f[p * 3 + 1]!); out[p * 4 + 2] = byte(f[p * 3 + 2]!); out[p * 4 + 3] = byte(ap);
-  }
+  if (within && clearAsZero) eachRowOf(out, width, height, 4, within, (y, x0, x1) => rgbaRun(f, a, out, words, y * width + x0, y * width + x1));
+  else rgbaRun(f, a, out, words, 0, n);
   return out;
 }
 
@@ -170,7 +205,7 @@ export function cropRect<T extends ImageF32>(image: T, x0: number, y0: number, x
  * Bounding rectangle [x0, y0, x1, y1) of the pixels above `threshold`, or undefined when there are
  * none; only the pixels inside `within` are looked at, when the caller knows none lies outside it.
  */
-export function supportRect(plane: Plane, threshold: number, within?: readonly [number, number, number, number]): [number, number, number, number] | undefined {
+export function supportRect(plane: Plane, threshold: number, within?: Rect): [number, number, number, number] | undefined {
   const { width, height } = plane;
   const [wx0, wy0, wx1, wy1] = within ?? [0, 0, width, height];
   let x0 = width, y0 = height, x1 = -1, y1 = -1;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../src/io/decode.js';
 import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
-import { createImage, rgbaBytes, type Plane } from '../src/image.js';
+import { createImage, rgbaBytes, toBytes, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
 import { FrameReader } from '../src/io/video-stream.js';
 import { encodeClip } from '../bench/video-speed.js';
@@ -82,6 +82,28 @@ test('the foreground PNG holds the colour and the alpha as 8-bit straight RGBA',
   for (let p = 0; p < w * h; p++) {
     assert.deepEqual([...cleared.subarray(p * 4, p * 4 + 4)], alpha.data[p] === 0 ? [0, 0, 0, 0] : [...plain.subarray(p * 4, p * 4 + 4)], `pixel ${p}`);
   }
+});
+
+test('bytes converted only inside the rectangle that holds alpha are the bytes of the whole frame, whatever the buffer held', () => {
+  const w = 13, h = 7;
+  const fg = createImage(w, h, 3), alpha = createImage(w, h, 1) as Plane;
+  // Alpha only inside [3, 2, 9, 5) (F with it, as every engine leaves it), some of it 0 there too.
+  for (let y = 2; y < 5; y++) for (let x = 3; x < 9; x++) {
+    const p = y * w + x;
+    alpha.data[p] = (p % 4) / 3;
+    for (let c = 0; c < 3; c++) fg.data[p * 3 + c] = alpha.data[p]! > 0 ? ((p * 7 + c * 31) % 50) / 49 : 0;
+  }
+  const within = [3, 2, 9, 5] as const;
+  for (const [rect, name] of [[within, 'tight'], [[1, 0, 12, 6], 'loose'], [[3, 2, 9, 5], 'again']] as const) {
+    // A recycled buffer holds an earlier frame's bytes everywhere.
+    const alphaBytes = toBytes(alpha, new Uint8Array(w * h).fill(200), rect);
+    assert.deepEqual([...alphaBytes], [...toBytes(alpha)], `alpha, ${name} rectangle`);
+    const rgba = rgbaBytes(fg, alpha, new Uint8Array(w * h * 4).fill(77), true, rect);
+    assert.deepEqual([...rgba], [...rgbaBytes(fg, alpha, new Uint8Array(w * h * 4).fill(77), true)], `RGBA, ${name} rectangle`);
+  }
+  // An empty rectangle: alpha 0 everywhere, every byte 0.
+  const empty = createImage(w, h, 1) as Plane;
+  assert.ok(toBytes(empty, new Uint8Array(w * h).fill(5), [0, 0, 0, 0]).every((v) => v === 0));
 });
 
 test('a decoder reads later frames into frames handed back: the same frames as into fresh buffers', async () => {

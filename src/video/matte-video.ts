@@ -729,11 +729,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         background = fromBytes(info.width, info.height, 3, bytes);
         backgroundVideo.recycle(bytes);
       }
+      // α is 0 outside this rectangle (the stabiliser's, else the engine's): the bytes there are zeros, not converted.
+      const support = stabiliser ? stabiliser.support ?? [0, 0, 0, 0] as const : out.support;
       for (const { final, writer } of writers) {
         if (final === output.composite) await send(writer, await timed('composite', () => toBytes(composite(out.foreground, out.alpha, background!), bufferFor(writer))));
-        else if (final === output.alpha) await send(writer, toBytes(out.alpha, bufferFor(writer)));
+        else if (final === output.alpha) await send(writer, toBytes(out.alpha, bufferFor(writer), support));
         // Every engine leaves F 0 where α is 0: such pixels are written as zeros without reading F.
-        else await send(writer, rgbaBytes(out.foreground, out.alpha, bufferFor(writer), true));
+        else await send(writer, rgbaBytes(out.foreground, out.alpha, bufferFor(writer), true, support));
       }
       if (sequenceTemp) {
         const png = await timed('encodeWait', () => encodePng(out.alpha));

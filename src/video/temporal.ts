@@ -6,7 +6,7 @@
 import type { ColourReport } from '../align/colour.js';
 import { project } from '../align/homography.js';
 import { cv, withMats } from '../cv.js';
-import { createPlane, supportRect, type ImageF32, type Plane } from '../image.js';
+import { createPlane, supportRect, type ImageF32, type Plane, type Rect } from '../image.js';
 import { boxMean } from '../ops.js';
 import type { Box } from '../matte/network.js';
 
@@ -90,12 +90,44 @@ export class BoxSmoother {
 /** Radius of the box over which the stabiliser measures how much the picture changed. */
 const RADIUS = 2;
 
-/** A rectangle [x0, y0, x1, y1). */
-type Rect = readonly [number, number, number, number];
-
 function unionRect(a: Rect | undefined, b: Rect | undefined): Rect | undefined {
   if (!a || !b) return a ?? b;
   return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+}
+
+/** The mean absolute colour change between two frames over [cx0, cx1) × [cy0, cy1), as a plane of that rectangle. */
+function colourChange(image: Float32Array, previous: Float32Array, width: number, cx0: number, cy0: number, cx1: number, cy1: number): Plane {
+  const cw = cx1 - cx0;
+  const change = createPlane(cw, cy1 - cy0), out = change.data;
+  for (let y = cy0; y < cy1; y++) {
+    for (let x = cx0, q = (y - cy0) * cw, i = (y * width + cx0) * 3; x < cx1; x++, q++, i += 3) {
+      out[q] = (Math.abs(image[i]! - previous[i]!) + Math.abs(image[i + 1]! - previous[i + 1]!) + Math.abs(image[i + 2]! - previous[i + 2]!)) / 3;
+    }
+  }
+  return change;
+}
+
+/**
+ * α and F over `rect` blended towards the previous frame's by how little the image changed around
+ * each pixel (`local`: the change box-averaged, on the context rectangle starting at cx0, cy0, cw wide).
+ * The stabiliser's loops are functions of their own, on local arrays: as loops inside the method,
+ * reading the frames' and the stabiliser's fields, V8 compiled them worse.
+ */
+function blendRect(a: Float32Array, f: Float32Array, pa: Float32Array, pf: Float32Array, local: Float32Array, width: number, rect: Rect, cx0: number, cy0: number, cw: number, still: number, span: number, keep: number): void {
+  const [x0, y0, x1, y1] = rect;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0, p = y * width + x0, l = (y - cy0) * cw + x0 - cx0; x < x1; x++, p++, l++) {
+      // α is 0 in both frames (and so is F: every engine leaves F 0 where α is, and this blend
+      // keeps it so): nothing would change. About half of the rectangle around a subject.
+      const ap = a[p]!, bp = pa[p]!;
+      if (ap === 0 && bp === 0) continue;
+      const t = Math.min(1, Math.max(0, (local[l]! - still) / span));
+      const w = keep * (1 - t * t * (3 - 2 * t));
+      if (w <= 0) continue;
+      a[p] = ap + w * (bp - ap);
+      for (let c = 0; c < 3; c++) f[p * 3 + c] = f[p * 3 + c]! + w * (pf[p * 3 + c]! - f[p * 3 + c]!);
+    }
+  }
 }
 
 /**
@@ -113,6 +145,11 @@ export class AlphaStabiliser {
   constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
 
   /** `support`: a rectangle outside which α is 0 (the engine's MatteOutput.support), else α is scanned for it. */
+  /** After `apply`: a rectangle outside which the frame's α is 0 (undefined: α is 0 everywhere, or nothing applied yet). */
+  get support(): Rect | undefined {
+    return this.kept;
+  }
+
   apply(image: ImageF32, alpha: Plane, foreground: ImageF32, support?: Rect): void {
     const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
     const { width, height } = image;
@@ -126,28 +163,8 @@ export class AlphaStabiliser {
       const [x0, y0, x1, y1] = rect;
       const cx0 = Math.max(0, x0 - RADIUS), cy0 = Math.max(0, y0 - RADIUS), cx1 = Math.min(width, x1 + RADIUS), cy1 = Math.min(height, y1 + RADIUS);
       const cw = cx1 - cx0;
-      const change = createPlane(cw, cy1 - cy0);
-      for (let y = cy0; y < cy1; y++) {
-        for (let x = cx0, q = (y - cy0) * cw, i = (y * width + cx0) * 3; x < cx1; x++, q++, i += 3) {
-          change.data[q] = (Math.abs(image.data[i]! - pi.data[i]!) + Math.abs(image.data[i + 1]! - pi.data[i + 1]!) + Math.abs(image.data[i + 2]! - pi.data[i + 2]!)) / 3;
-        }
-      }
-      const local = boxMean(change, RADIUS);
-      const span = this.moving - this.still;
-      const a = alpha.data, f = foreground.data, ld = local.data;
-      for (let y = y0; y < y1; y++) {
-        for (let x = x0, p = y * width + x0, l = (y - cy0) * cw + x0 - cx0; x < x1; x++, p++, l++) {
-          // α is 0 in both frames (and so is F: every engine leaves F 0 where α is, and this blend
-          // keeps it so): nothing would change. About half of the rectangle around a subject.
-          const ap = a[p]!, bp = pa.data[p]!;
-          if (ap === 0 && bp === 0) continue;
-          const t = Math.min(1, Math.max(0, (ld[l]! - this.still) / span));
-          const w = this.keep * (1 - t * t * (3 - 2 * t));
-          if (w <= 0) continue;
-          a[p] = ap + w * (bp - ap);
-          for (let c = 0; c < 3; c++) f[p * 3 + c] = f[p * 3 + c]! + w * (pf.data[p * 3 + c]! - f[p * 3 + c]!);
-        }
-      }
+      const local = boxMean(colourChange(image.data, pi.data, width, cx0, cy0, cx1, cy1), RADIUS);
+      blendRect(alpha.data, foreground.data, pa.data, pf.data, local.data, width, rect, cx0, cy0, cw, this.still, this.moving - this.still, this.keep);
     }
     this.prevImage = image;
     // Blending changes α only inside `rect`, which holds all of this frame's α: its support is there.
