@@ -5,7 +5,7 @@ import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
 import { ClassicEngine } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
-import { gaussianBlur } from '../src/ops.js';
+import { gaussianBlur, resize } from '../src/ops.js';
 
 before(async () => { await loadCv(); });
 
@@ -37,7 +37,7 @@ test('coarse to fine: deciding on the working grid and computing only the band g
   assert.ok(diff / n < 0.025, `mean difference ${diff / n}`);
 });
 
-test('a plate difference computed beforehand (as a video\'s prior thread does) gives the same matte bit for bit; the support rectangle holds all of alpha', async () => {
+test('a plate difference and a working image computed beforehand (as a video\'s prior thread does) give the same matte bit for bit; the support rectangle holds all of alpha', async () => {
   const scene = buildScene(1280, 720, 5, 300);
   const prior = gaussianBlur(scene.alpha, 31);
   const engine = new ClassicEngine();
@@ -46,10 +46,15 @@ test('a plate difference computed beforehand (as a video\'s prior thread does) g
   assert.deepEqual(grid, { width: 512, height: 288 });
   assert.equal(engine.differenceGrid(400, 300), undefined, 'an image within the working size is decided on its own grid');
   const own = await engine.matte(input);
-  const given = await engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, grid!) });
+  // With the image shrunk to the working grid beforehand too (the thread does both).
+  const given = await engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, grid!), working: resize(scene.image, grid!.width, grid!.height) });
   assert.deepEqual(given.alpha.data, own.alpha.data);
   assert.deepEqual(given.foreground.data, own.foreground.data);
   assert.equal(given.details.noise, own.details.noise);
+  // The working image is what the decisions see (another one changes the matte); one of another size is not used.
+  const other = await engine.matte({ ...input, working: resize(scene.plate, grid!.width, grid!.height) });
+  assert.notDeepEqual(other.alpha.data, own.alpha.data);
+  assert.deepEqual((await engine.matte({ ...input, working: resize(scene.plate, 256, 144) })).alpha.data, own.alpha.data);
   // Outside the support rectangle alpha is 0; inside, it touches every side (band and interior).
   const [x0, y0, x1, y1] = own.support!;
   let outside = 0, inside = 0;

@@ -7,6 +7,7 @@ import { buildClip, buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
 import { fromBytes, toBytes, type Plane } from '../src/image.js';
 import { plateDifference } from '../src/matte/difference.js';
+import { resize } from '../src/ops.js';
 import { createMatter } from '../src/pipeline.js';
 import { trackPlate } from '../src/photo.js';
 import { handHeld } from '../bench/video-speed.js';
@@ -124,6 +125,33 @@ test('a prior thread converts a frame into a buffer handed back to it: the same 
     }
   } finally {
     thread.close();
+  }
+});
+
+test('a prepared prior thread shrinks the frames itself: the same priors as frames shrunk here, and each frame on the working grid as resize gives it', async () => {
+  await loadCv();
+  const clip = buildClip(3, 320, 240, 3, 5);
+  const grid = { width: 128, height: 96 };
+  const here = new PriorThread('rvm'), there = new PriorThread('rvm');
+  try {
+    there.prepare(grid);
+    for (let k = 0; k < clip.frames.length; k++) {
+      const bytes = toBytes(clip.frames[k]!);
+      // The first frame is sent before the thread has said it is ready to shrink (shrunk here);
+      // its reply comes after that word, so the later ones are shrunk there.
+      assert.equal(there.shrinksFrames, k > 0, `frame ${k}: shrunk ${k > 0 ? 'on the thread' : 'here'}`);
+      const a = await here.estimateFrame(bytes.slice(), 320, 240, k), b = await there.estimateFrame(bytes.slice(), 320, 240, k);
+      assert.deepEqual(b.prior.data, a.prior.data, `frame ${k}: the same prior`);
+      assert.equal(a.working, undefined, 'an unprepared thread sends no working image');
+      assert.ok(b.working, `frame ${k} comes back on the working grid`);
+      assert.deepEqual(b.working, resize(fromBytes(320, 240, 3, bytes), grid.width, grid.height));
+    }
+    there.reset();
+    assert.equal((await there.estimateFrame(toBytes(clip.frames[0]!), 320, 240)).working, undefined, 'a new video has no working grid until prepared');
+    assert.ok(there.shrinksFrames, 'OpenCV stays loaded across videos');
+  } finally {
+    here.close();
+    there.close();
   }
 });
 

@@ -416,7 +416,8 @@ export class ClassicEngine implements MatteEngine {
     const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
     // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
     // on the working grid for the decisions, and at full resolution inside the band below.
-    const imageS = small(image), priorS = small(prior);
+    const shrunkGiven = coarse && input.working && input.working.width === w && input.working.height === h && input.working.channels === 3 ? input.working : undefined;
+    const imageS = shrunkGiven ?? small(image), priorS = small(prior);
     const realign = input.realign ?? true;
     const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
     // A video's still camera hands over the same plate every frame: shrunk once.

@@ -27,6 +27,11 @@ export interface MatteInput {
    * that covers the whole image, on the engine's `differenceGrid`: the engine then does not.
    */
   difference?: PlateDifference;
+  /**
+   * The image on the engine's working grid (`differenceGrid`), shrunk beforehand as the engine would
+   * shrink it (a video's prior thread does it): the engine then does not.
+   */
+  working?: ImageF32;
 }
 
 export interface MatteOutput {

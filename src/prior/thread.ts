@@ -1,6 +1,7 @@
 /**
- * The prior's side of a prior thread (see worker.ts): loads the model once (and no OpenCV: frames
- * come already shrunk to the model's size), then turns each video frame it is sent into the
+ * The prior's side of a prior thread (see worker.ts): loads the model once (and OpenCV only when
+ * asked to shrink frames itself, or to track a plate: until then frames come already shrunk to the
+ * model's size), then turns each video frame it is sent into the
  * prior's alpha with the model's memory carried across frames, strictly in the order the frames
  * arrive, and each photo into its alpha on its own (photos first).
  */
@@ -12,8 +13,10 @@ import { plateDifference } from '../matte/difference.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
-/** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`). */
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array; index?: number }
+/** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`; shrunk here once `prepare`d). */
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small?: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array; index?: number }
+/** Shrink the frames from now on here (OpenCV loaded for it): to the model's size, and with `grid` the frame itself (MatteInput.working). */
+interface PrepareMessage { prepare: { grid?: { width: number; height: number } } }
 /** The size of the video about to come (its frames' size). */
 interface WarmMessage { warm: { width: number; height: number } }
 /**
@@ -42,7 +45,7 @@ try {
    * it is what the video waits for.
    */
   const photos: ImageMessage[] = [];
-  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | { reset: true })[] = [];
+  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true })[] = [];
   let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
   let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data'> & { plate: ImageF32; lastFit?: number[]; trackPlate: typeof import('../photo.js').trackPlate; resize: typeof import('../ops.js').resize }) | undefined;
   /**
@@ -64,6 +67,9 @@ try {
       return {};
     }
   };
+  /** OpenCV's resizes, once `prepare` loaded them; the working grid of this video's engine. */
+  let shrinker: { resize: typeof import('../ops.js').resize; resizeBytes: typeof import('../ops.js').resizeBytes } | undefined;
+  let workGrid: { width: number; height: number } | undefined;
   let busy = false;
   /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
   const warmed = new Set<string>();
@@ -77,11 +83,17 @@ try {
       port.postMessage({ id: msg.id, error: (err as Error).message });
     }
   };
+  /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
+  const shrinkHere = (msg: FrameMessage) => {
+    if (!shrinker) throw new Error('a frame came unshrunk before the thread was prepared');
+    const size = stream.inputSize(msg.width, msg.height);
+    return { ...size, bytes: shrinker.resizeBytes(msg.bytes, msg.width, msg.height, 3, size.width, size.height) };
+  };
   const frame = async (msg: FrameMessage) => {
     try {
-      // Shrunk (as bytes, by the sender) to the size the model sees, then converted; the alpha
-      // goes back at the model's size.
-      const { width, height, bytes } = msg.small;
+      // Shrunk (as bytes, by the sender or once prepared here) to the size the model sees, then
+      // converted; the alpha goes back at the model's size.
+      const { width, height, bytes } = msg.small ?? shrinkHere(msg);
       warmed.add(`${width}x${height}`);
       const alpha = await stream.estimate(fromBytes(width, height, 3, bytes), true);
       // The frame as floats too: converted here, on this thread's core, and transferred; into an
@@ -92,9 +104,11 @@ try {
       const difference = still && still.plate.width === msg.width && still.plate.height === msg.height ? plateDifference(image, still.plate, still.grid) : undefined;
       // With a moving camera's plate, the frame's fit: the matting thread's busiest part for such a video.
       const tracked = track(msg, image, alpha);
+      // The frame on the engine's working grid: the resize the engine would do (MatteInput.working).
+      const working = shrinker && workGrid ? shrinker.resize(image, workGrid.width, workGrid.height) : undefined;
       // The decoder's bytes go back too, for the decoder to read a later frame into.
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}) },
-        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer, ...(difference ? [difference.samples.buffer as ArrayBuffer, difference.weak.data.buffer as ArrayBuffer] : [])]);
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}) },
+        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer, ...(difference ? [difference.samples.buffer as ArrayBuffer, difference.weak.data.buffer as ArrayBuffer] : []), ...(working ? [working.data.buffer as ArrayBuffer] : [])]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
     }
@@ -132,7 +146,7 @@ try {
         const next = photos.shift() ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
-        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; } // a new video: its memory zero
+        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; workGrid = undefined; } // a new video: its memory zero
         else if ('track' in next) {
           // OpenCV and the alignment code, loaded only now: a tripod's or a photo's thread never needs them.
           try {
@@ -144,6 +158,19 @@ try {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }
         }
+        else if ('prepare' in next) {
+          try {
+            if (!shrinker) {
+              const [{ resize, resizeBytes }, { loadCv }] = await Promise.all([import('../ops.js'), import('../cv.js')]);
+              await loadCv();
+              shrinker = { resize, resizeBytes };
+            }
+            workGrid = next.prepare.grid;
+            port.postMessage({ shrinks: true });
+          } catch {
+            // The sender goes on shrinking the frames itself.
+          }
+        }
         else if ('still' in next) still = { plate: { width: next.still.width, height: next.still.height, channels: 3, data: next.still.data }, grid: next.still.grid };
         else if ('warm' in next) await warm(next);
         else await frame(next);
@@ -152,7 +179,7 @@ try {
       busy = false;
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true }) => {
     if ('image' in msg) photos.push(msg);
     else video.push(msg);
     void pump();

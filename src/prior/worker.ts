@@ -11,34 +11,23 @@ import { CleanplateError } from '../errors.js';
 import type { ImageF32, Plane } from '../image.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import type { PlateDifference } from '../matte/difference.js';
-import { cv, loadCv, withMats } from '../cv.js';
-import { resize } from '../ops.js';
+import { loadCv } from '../cv.js';
+import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; error?: string } | { ready: boolean; error?: string };
+type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
-interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport } }
-
-/** RGB bytes resized with OpenCV's area interpolation (the same filter `resize` uses to shrink floats). */
-function shrinkBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
-  if (w === width && h === height) return bytes;
-  const c = cv();
-  return withMats((t) => {
-    const src = t(new c.Mat(height, width, c.CV_8UC3));
-    (src.data as Uint8Array).set(bytes);
-    const dst = t(new c.Mat());
-    c.resize(src, dst, new c.Size(w, h), 0, 0, w < width && h < height ? c.INTER_AREA : c.INTER_LINEAR);
-    return Uint8Array.from(dst.data as Uint8Array);
-  });
-}
+interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32 }
 
 /** A frame's prior, the frame as floats, the decoder's buffer handed back, with a still plate the frame's difference from it, with a tracked one its fit. */
 export interface FrameEstimate {
   prior: Plane; image: ImageF32; bytes?: Uint8Array; difference?: PlateDifference;
   /** The frame's plate fit, tracked on the thread (`trackFrom`); `alignment` absent where the fit failed. */
   tracked?: { alignment?: AlignmentReport };
+  /** The frame on the working grid given to `prepare` (MatteInput.working), shrunk on the thread. */
+  working?: ImageF32;
 }
 
 /** Float buffers kept for reuse: a video's frames leave the matting one by one. */
@@ -55,12 +44,15 @@ export class PriorThread {
   /** Frames' float buffers and their priors' planes handed back for reuse (`recycle`). */
   private readonly spare: Float32Array[] = [];
   private readonly sparePriors: Float32Array[] = [];
+  /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
+  private threadShrinks = false;
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
+        if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
         const job = this.pending.get(msg.id);
         if (!job) return;
         this.pending.delete(msg.id);
@@ -71,7 +63,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}) });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}), ...(msg.working ? { working: msg.working } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -106,16 +98,31 @@ export class PriorThread {
   }
 
   private async frame(bytes: Uint8Array, width: number, height: number, index?: number): Promise<FrameEstimate> {
-    // Shrunk here (~7 ms at 720p; this thread has OpenCV loaded), so that the thread never loads
-    // it: its ~0.4 s (0.7 under the start-up's load) would be on the way to the video's first prior.
-    await loadCv();
-    const size = priorInputSize(this.name, width, height, { longSide: this.stream?.longSide ?? RVM_VIDEO_LONG_SIDE });
-    const small = { ...size, bytes: shrinkBytes(bytes, width, height, size.width, size.height) };
+    // Shrunk to the model's size here until the thread has OpenCV (`prepare`): loading it there
+    // first (~0.4 s) would be on the way to the video's first prior. Then shrunk there, off the
+    // matting thread (~7-12 ms a 720p frame).
+    let small: { width: number; height: number; bytes: Uint8Array } | undefined;
+    if (!this.threadShrinks) {
+      await loadCv();
+      const size = priorInputSize(this.name, width, height, { longSide: this.stream?.longSide ?? RVM_VIDEO_LONG_SIDE });
+      small = { ...size, bytes: resizeBytes(bytes, width, height, 3, size.width, size.height) };
+    }
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
-    const transfer = [bytes.buffer as ArrayBuffer, ...(small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back, difference, tracked } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, small, ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}) };
+    const transfer = [bytes.buffer as ArrayBuffer, ...(small && small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
+    const { prior, frame, bytes: back, difference, tracked, working } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}) };
+  }
+
+  /**
+   * Moves the frames' shrinking to the thread, for the frames sent once it has loaded OpenCV (it
+   * loads it now, in order with the frames: a video's first ones are shrunk here meanwhile, as
+   * they are needed soonest): to the model's size, and with `grid` (the engine's working grid,
+   * MatteInput.working) the frame too. Until `reset`, which forgets the grid (not OpenCV).
+   */
+  prepare(grid?: { width: number; height: number }): void {
+    if (this.failure) return;
+    this.inOrder(() => this.worker.postMessage({ prepare: { ...(grid ? { grid } : {}) } }));
   }
 
   /**
@@ -215,6 +222,11 @@ export class PriorThread {
   warm(width: number, height: number): void {
     if (this.failure) return;
     this.inOrder(() => this.worker.postMessage({ warm: { width, height } }));
+  }
+
+  /** Whether frames sent now are shrunk on the thread (`prepare` done there). */
+  get shrinksFrames(): boolean {
+    return this.threadShrinks;
   }
 
   /** False once the thread failed or was closed: it takes no more frames. */

@@ -216,6 +216,8 @@ interface Entry {
   prior: Plane;
   /** The frame's difference from the still plate, computed on the prior thread (MatteInput.difference). */
   difference?: PlateDifference;
+  /** The frame on the engine's working grid, shrunk on the prior thread (MatteInput.working). */
+  working?: ImageF32;
   alignment?: AlignmentReport;
   box?: Box;
 }
@@ -594,6 +596,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // tracked here): from such a frame on the fits depend on nothing before it, so they are the
     // ones this thread would find. This thread's busiest part for a moving camera, off it.
     if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY, REACQUIRE_EVERY, parts.priorName !== 'none');
+    // From here on the prior thread shrinks the frames itself (to the model's size and, with a
+    // plate, to the engine's working grid): ~20 ms a 720p frame off this thread, the busier one.
+    // The frames already sent (the colour pass's) were shrunk here: they were needed soonest.
+    priorThread?.prepare(plateRaw ? parts.engine.differenceGrid?.(info.width, info.height) : undefined);
 
     if (sequenceTemp) await mkdir(sequenceTemp);
     if (fgSequenceTemp) await mkdir(fgSequenceTemp);
@@ -641,7 +647,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const read = fromThread ? fromThread.bytes : bytes;
       if (read) frames.recycle(read);
       const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
-      const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}) };
+      const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}), ...(fromThread?.working ? { working: fromThread.working } : {}) };
       if (useAlignment && fromThread?.tracked) {
         if (fromThread.tracked.alignment) entry.alignment = fromThread.tracked.alignment;
       } else if (useAlignment) {
@@ -714,7 +720,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
       // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
-      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}) })));
+      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(entry.working ? { working: entry.working } : {}) })));
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground, out.support)));
       history.push(entry);
       // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
