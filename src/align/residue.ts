@@ -13,7 +13,7 @@
  * outline; a per-pixel block match over a 5x5 window on edge pixels only is a few lines and costs
  * tens of milliseconds on a 1080p frame (only differing edge pixels are searched).
  */
-import { f32Copy } from '../alloc.js';
+import { f32, f32Copy, u8 } from '../alloc.js';
 import type { ImageF32, Plane } from '../image.js';
 
 /** Largest shift searched, in pixels. */
@@ -43,9 +43,10 @@ function edgeMap(plate: ImageF32, rect: Rect): Uint8Array {
   const { width: w, height: h } = plate;
   const [x0, y0, x1, y1] = rect;
   const d = plate.data;
-  const grey = new Float32Array(w * h);
+  // From the caller's scratch arena when it runs in one: fresh pages cost a video ~15-25 µs each.
+  const grey = f32(w * h);
   for (let y = y0; y < y1; y++) for (let p = y * w + x0; p < y * w + x1; p++) grey[p] = 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
-  const edges = new Uint8Array(w * h);
+  const edges = u8(w * h);
   for (let y = Math.max(1, y0 + 1); y < Math.min(h - 1, y1 - 1); y++) for (let x = Math.max(1, x0 + 1); x < Math.min(w - 1, x1 - 1); x++) {
     const p = y * w + x;
     if (Math.abs(grey[p + 1]! - grey[p - 1]!) > EDGE || Math.abs(grey[p + w]! - grey[p - w]!) > EDGE) edges[p] = 1;
@@ -56,7 +57,7 @@ function edgeMap(plate: ImageF32, rect: Rect): Uint8Array {
 /** The edge map grown by a (2r+1)² square inside `rect`: a separable running maximum, rows then columns. */
 function grow(edges: Uint8Array, w: number, h: number, r: number, rect: Rect): Uint8Array {
   const [x0, y0, x1, y1] = rect;
-  const rows = new Uint8Array(w * h), out = new Uint8Array(w * h);
+  const rows = u8(w * h), out = u8(w * h);
   for (let y = y0; y < y1; y++) {
     const row = y * w;
     let last = -Infinity;
@@ -147,6 +148,67 @@ export interface RealignOptions {
 /** Per pixel of a grid, the shift that re-aligned it (0, 0 where none did). */
 export interface ShiftField { width: number; height: number; dx: Float32Array; dy: Float32Array }
 
+/** One `realignEdges` call's inputs and what it found so far (one object: the search below updates it in place). */
+interface Search {
+  a: Float32Array; b: Float32Array; w: number; h: number; near: Uint8Array; valid: Float32Array | undefined; plate: ImageF32;
+  hint: ShiftField | undefined; hx: number; hy: number; wantShifts: boolean;
+  /** The candidate shifts of the pixel being searched, (dx, dy) pairs. */
+  shifts: Int32Array;
+  out: ImageF32 | undefined; field: ShiftField | undefined; looked: number; realigned: number;
+}
+
+/**
+ * Searches pixel p (column x, row y) for the shift of the plate that explains the image there, and
+ * writes the shifted plate pixel into `s.out` when one does. A function of its own on one state
+ * object: as a closure over the caller's counters, V8 compiled it several times slower.
+ */
+function visit(s: Search, p: number, x: number, y: number): void {
+  const { a, b, w, h, hint } = s;
+  if ((s.valid && s.valid[p]! <= 0.5) || !s.near[p] || pixelDiff(a, b, p, p) < EXPLAINED) return;
+  s.looked++;
+  // A shift of the plate can only explain p if the plate pixel it brings matches p itself: that
+  // cheap test picks the few shifts worth a block match and turns the subject's pixels away.
+  const shifts = s.shifts;
+  let n = 0;
+  let ox = 0, oy = 0;
+  if (hint) {
+    const k = Math.min(hint.height - 1, Math.floor(y * s.hy)) * hint.width + Math.min(hint.width - 1, Math.floor(x * s.hx));
+    ox = Math.round(hint.dx[k]! / s.hx); oy = Math.round(hint.dy[k]! / s.hy);
+  }
+  for (let dy = oy - RADIUS; dy <= oy + RADIUS; dy++) for (let dx = ox - RADIUS; dx <= ox + RADIUS; dx++) {
+    if (dx === 0 && dy === 0) continue;
+    const q = Math.min(h - 1, Math.max(0, y + dy)) * w + Math.min(w - 1, Math.max(0, x + dx));
+    if (pixelDiff(a, b, p, q) < EXPLAINED) { shifts[n++] = dx; shifts[n++] = dy; }
+  }
+  if (!n) return;
+  const unshifted = blockDiff(a, b, w, h, x, y, 0, 0, Infinity);
+  const limit = Math.min(unshifted * GAIN, EXPLAINED);
+  let best = Infinity, bestDx = 0, bestDy = 0;
+  for (let k = 0; k < n; k += 2) {
+    const mean = blockDiff(a, b, w, h, x, y, shifts[k]!, shifts[k + 1]!, best * 9);
+    if (mean < best) { best = mean; bestDx = shifts[k]!; bestDy = shifts[k + 1]!; }
+  }
+  // The residue is rarely a whole number of pixels: anti-aliased edge pixels match only at the
+  // right fraction. When no whole shift is good enough, half-pixel steps around the best one.
+  if (best >= limit) {
+    const cx = bestDx, cy = bestDy;
+    for (const [hx2, hy2] of HALF_STEPS) {
+      const mean = blockDiff(a, b, w, h, x, y, cx + hx2, cy + hy2, best * 9);
+      if (mean < best) { best = mean; bestDx = cx + hx2; bestDy = cy + hy2; }
+    }
+  }
+  if (best >= limit) return;
+  if (bestDx === 0 && bestDy === 0) return;
+  // From the caller's scratch arena when it runs in one (a video's frames reuse its pages).
+  const out = s.out ??= { ...s.plate, data: f32Copy(s.plate.data) };
+  for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(b, w, h, x + bestDx, y + bestDy, c);
+  if (s.wantShifts) {
+    const field = s.field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
+    field.dx[p] = bestDx; field.dy[p] = bestDy;
+  }
+  s.realigned++;
+}
+
 export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignOptions = {}): { plate: ImageF32; report: ResidueReport; shifts?: ShiftField } {
   const { valid, pixels, hint } = options;
   const wantShifts = options.shifts ?? true;
@@ -161,63 +223,19 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   const around: Rect = [Math.max(0, looking[0] - margin), Math.max(0, looking[1] - margin), Math.min(w, looking[2] + margin), Math.min(h, looking[3] + margin)];
   // Residue lies on the plate's edges and beside them, up to the search radius (and one more).
   const near = grow(edgeMap(plate, around), w, h, RADIUS + 1, around);
-  let out: ImageF32 | undefined;
-  let looked = 0, realigned = 0;
-  const shifts: number[] = [];
-  let field: ShiftField | undefined;
-  const hx = hint ? hint.width / w : 0, hy = hint ? hint.height / h : 0;
-  const visit = (p: number, x: number, y: number): void => {
-    if ((valid && valid.data[p]! <= 0.5) || !near[p] || pixelDiff(a, b, p, p) < EXPLAINED) return;
-    looked++;
-    // A shift of the plate can only explain p if the plate pixel it brings matches p itself: that
-    // cheap test picks the few shifts worth a block match and turns the subject's pixels away.
-    shifts.length = 0;
-    let ox = 0, oy = 0;
-    if (hint) {
-      const k = Math.min(hint.height - 1, Math.floor(y * hy)) * hint.width + Math.min(hint.width - 1, Math.floor(x * hx));
-      ox = Math.round(hint.dx[k]! / hx); oy = Math.round(hint.dy[k]! / hy);
-    }
-    for (let dy = oy - RADIUS; dy <= oy + RADIUS; dy++) for (let dx = ox - RADIUS; dx <= ox + RADIUS; dx++) {
-      if (dx === 0 && dy === 0) continue;
-      const q = Math.min(h - 1, Math.max(0, y + dy)) * w + Math.min(w - 1, Math.max(0, x + dx));
-      if (pixelDiff(a, b, p, q) < EXPLAINED) shifts.push(dx, dy);
-    }
-    if (!shifts.length) return;
-    const unshifted = blockDiff(a, b, w, h, x, y, 0, 0, Infinity);
-    const limit = Math.min(unshifted * GAIN, EXPLAINED);
-    let best = Infinity, bestDx = 0, bestDy = 0;
-    for (let k = 0; k < shifts.length; k += 2) {
-      const mean = blockDiff(a, b, w, h, x, y, shifts[k]!, shifts[k + 1]!, best * 9);
-      if (mean < best) { best = mean; bestDx = shifts[k]!; bestDy = shifts[k + 1]!; }
-    }
-    // The residue is rarely a whole number of pixels: anti-aliased edge pixels match only at the
-    // right fraction. When no whole shift is good enough, half-pixel steps around the best one.
-    if (best >= limit) {
-      const cx = bestDx, cy = bestDy;
-      for (const [hx2, hy2] of HALF_STEPS) {
-        const mean = blockDiff(a, b, w, h, x, y, cx + hx2, cy + hy2, best * 9);
-        if (mean < best) { best = mean; bestDx = cx + hx2; bestDy = cy + hy2; }
-      }
-    }
-    if (best >= limit) return;
-    if (bestDx === 0 && bestDy === 0) return;
-    // From the caller's scratch arena when it runs in one (a video's frames reuse its pages).
-    out ??= { ...plate, data: f32Copy(plate.data) };
-    for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(b, w, h, x + bestDx, y + bestDy, c);
-    if (wantShifts) {
-      field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
-      field.dx[p] = bestDx; field.dy[p] = bestDy;
-    }
-    realigned++;
+  const s: Search = {
+    a, b, w, h, near, valid: valid?.data, plate, hint, hx: hint ? hint.width / w : 0, hy: hint ? hint.height / h : 0, wantShifts,
+    shifts: new Int32Array(2 * (2 * RADIUS + 1) ** 2), out: undefined, field: undefined, looked: 0, realigned: 0,
   };
   // The frame's outermost pixels are never looked at (the edge test needs a neighbour on each side).
   if (pixels) {
     for (const p of pixels.list) {
       const y = Math.floor(p / w), x = p - y * w;
-      if (x >= 1 && y >= 1 && x < w - 1 && y < h - 1) visit(p, x, y);
+      if (x >= 1 && y >= 1 && x < w - 1 && y < h - 1) visit(s, p, x, y);
     }
   } else {
-    for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) visit(y * w + x, x, y);
+    for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) visit(s, y * w + x, x, y);
   }
+  const { out, field, looked, realigned } = s;
   return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
 }
