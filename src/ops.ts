@@ -149,12 +149,12 @@ export function resize<T extends ImageF32>(image: T, width: number, height: numb
   return channelWise(c, image, (src, dst) => c.resize(src, dst, new c.Size(width, height), 0, 0, shrinking ? c.INTER_AREA : c.INTER_LINEAR), into) as T;
 }
 
-/** 8-bit samples (`channels` a pixel) resized as `resize` resizes floats: area when shrinking, else bilinear. */
-export function resizeBytes(bytes: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, w: number, h: number): Uint8Array {
+/** 8-bit RGB resized as `resize` resizes floats: area when shrinking, else bilinear. */
+export function resizeBytes(bytes: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
   if (w === width && h === height) return bytes;
   const c = cv();
   return withMats((t) => {
-    const src = t(new c.Mat(height, width, channels === 1 ? c.CV_8UC1 : channels === 3 ? c.CV_8UC3 : c.CV_8UC4));
+    const src = t(new c.Mat(height, width, c.CV_8UC3));
     (src.data as Uint8Array).set(bytes);
     const dst = t(new c.Mat());
     c.resize(src, dst, new c.Size(w, h), 0, 0, w < width && h < height ? c.INTER_AREA : c.INTER_LINEAR);

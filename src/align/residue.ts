@@ -14,7 +14,7 @@
  * tens of milliseconds on a 1080p frame (only differing edge pixels are searched).
  */
 import { f32, f32Copy, u8 } from '../alloc.js';
-import type { ImageF32, Plane } from '../image.js';
+import type { ImageF32, Plane, Rect } from '../image.js';
 
 /** Largest shift searched, in pixels. */
 const RADIUS = 2;
@@ -31,9 +31,6 @@ const EXPLAINED = 0.04;
 
 /** Edge pixels that differed from the plate and were searched; of those, the ones given a shifted plate pixel. */
 export interface ResidueReport { edgePixels: number; realigned: number }
-
-/** A rectangle [x0, y0, x1, y1) of the frame. */
-type Rect = [number, number, number, number];
 
 /**
  * 1 where the plate has a strong edge (grey-level change over two pixels above EDGE), found inside

@@ -416,8 +416,11 @@ export class ClassicEngine implements MatteEngine {
     const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
     // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
     // on the working grid for the decisions, and at full resolution inside the band below.
-    const shrunkGiven = coarse && input.working && input.working.width === w && input.working.height === h && input.working.channels === 3 ? input.working : undefined;
-    const imageS = shrunkGiven ?? small(image), priorS = small(prior);
+    const working = coarse ? input.working : undefined;
+    if (working && (working.width !== w || working.height !== h || working.channels !== 3)) {
+      throw new Error(`the working image given is ${working.width}x${working.height}x${working.channels}, not the ${w}x${h} colour grid of a ${width}x${height} image`);
+    }
+    const imageS = working ?? small(image), priorS = small(prior);
     const realign = input.realign ?? true;
     const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
     // A video's still camera hands over the same plate every frame: shrunk once.

@@ -29,7 +29,7 @@ export interface MatteInput {
   difference?: PlateDifference;
   /**
    * The image on the engine's working grid (`differenceGrid`), shrunk beforehand as the engine would
-   * shrink it (a video's prior thread does it): the engine then does not.
+   * shrink it (a video's prior thread does it): the engine then does not. One of another size is refused.
    */
   working?: ImageF32;
 }

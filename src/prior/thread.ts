@@ -67,8 +67,14 @@ try {
       return {};
     }
   };
+  /**
+   * OpenCV and the operations on it, loaded on first need, once (tracking a moving camera's plate,
+   * or `prepare`): a tripod's or a photo's thread that is never prepared does without them.
+   */
+  let opsLoaded: Promise<typeof import('../ops.js')> | undefined;
+  const openCv = () => (opsLoaded ??= Promise.all([import('../ops.js'), import('../cv.js')]).then(async ([ops, { loadCv }]) => { await loadCv(); return ops; }));
   /** OpenCV's resizes, once `prepare` loaded them; the working grid of this video's engine. */
-  let shrinker: { resize: typeof import('../ops.js').resize; resizeBytes: typeof import('../ops.js').resizeBytes } | undefined;
+  let shrinker: typeof import('../ops.js') | undefined;
   let workGrid: { width: number; height: number } | undefined;
   let busy = false;
   /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
@@ -87,7 +93,7 @@ try {
   const shrinkHere = (msg: FrameMessage) => {
     if (!shrinker) throw new Error('a frame came unshrunk before the thread was prepared');
     const size = stream.inputSize(msg.width, msg.height);
-    return { ...size, bytes: shrinker.resizeBytes(msg.bytes, msg.width, msg.height, 3, size.width, size.height) };
+    return { ...size, bytes: shrinker.resizeBytes(msg.bytes, msg.width, msg.height, size.width, size.height) };
   };
   const frame = async (msg: FrameMessage) => {
     try {
@@ -148,10 +154,9 @@ try {
         if ('image' in next) await photo(next);
         else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; workGrid = undefined; } // a new video: its memory zero
         else if ('track' in next) {
-          // OpenCV and the alignment code, loaded only now: a tripod's or a photo's thread never needs them.
+          // The alignment code, loaded only now: a tripod's or a photo's thread never needs it.
           try {
-            const [{ trackPlate }, { resize }, { loadCv }] = await Promise.all([import('../photo.js'), import('../ops.js'), import('../cv.js')]);
-            await loadCv();
+            const [{ trackPlate }, { resize }] = await Promise.all([import('../photo.js'), openCv()]);
             const { width, height, data, ...rest } = next.track;
             tracker = { ...rest, plate: { width, height, channels: 3, data }, trackPlate, resize };
           } catch {
@@ -160,11 +165,7 @@ try {
         }
         else if ('prepare' in next) {
           try {
-            if (!shrinker) {
-              const [{ resize, resizeBytes }, { loadCv }] = await Promise.all([import('../ops.js'), import('../cv.js')]);
-              await loadCv();
-              shrinker = { resize, resizeBytes };
-            }
+            shrinker = await openCv();
             workGrid = next.prepare.grid;
             port.postMessage({ shrinks: true });
           } catch {

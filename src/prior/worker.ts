@@ -105,7 +105,7 @@ export class PriorThread {
     if (!this.threadShrinks) {
       await loadCv();
       const size = priorInputSize(this.name, width, height, { longSide: this.stream?.longSide ?? RVM_VIDEO_LONG_SIDE });
-      small = { ...size, bytes: resizeBytes(bytes, width, height, 3, size.width, size.height) };
+      small = { ...size, bytes: resizeBytes(bytes, width, height, size.width, size.height) };
     }
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;

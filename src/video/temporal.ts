@@ -144,12 +144,12 @@ export class AlphaStabiliser {
 
   constructor(private readonly still = 0.012, private readonly moving = 0.04, private readonly keep = 0.6) {}
 
-  /** `support`: a rectangle outside which α is 0 (the engine's MatteOutput.support), else α is scanned for it. */
   /** After `apply`: a rectangle outside which the frame's α is 0 (undefined: α is 0 everywhere, or nothing applied yet). */
   get support(): Rect | undefined {
     return this.kept;
   }
 
+  /** `support`: a rectangle outside which α is 0 (the engine's MatteOutput.support), else α is scanned for it. */
   apply(image: ImageF32, alpha: Plane, foreground: ImageF32, support?: Rect): void {
     const pi = this.prevImage, pa = this.prevAlpha, pf = this.prevForeground;
     const { width, height } = image;
