@@ -87,8 +87,54 @@ export function maskDistance(mask: Mask): Float32Array {
   return withDistance(mask, false, f32Copy);
 }
 
+/**
+ * Below this radius a disc is a kernel of at most 5x5, and OpenCV's erode/dilate with it beats
+ * the distance transform several times (a 512x288 mask: ~0.6 against ~3 ms).
+ */
+const KERNEL_RADIUS_MAX = 3;
+
+const chamferKernels = new Map<number, number[]>();
+
+/**
+ * The offsets within `radius` by the distance transform's own metric (DIST_L2 with a 5x5 mask, a
+ * chamfer distance: 1, 1.4 and 2.1969 a step), read off OpenCV's transform of one pixel, so that
+ * erode/dilate with them give what thresholding the transform gives, bit for bit (tests compare).
+ * Returned as 5x5 bytes (row-major), 1 inside.
+ */
+function chamferKernel(radius: number): number[] {
+  let k = chamferKernels.get(radius);
+  if (k) return k;
+  const c = cv();
+  k = withMats((t) => {
+    const src = t(new c.Mat(5, 5, c.CV_8UC1, new c.Scalar(1)));
+    (src.data as Uint8Array)[12] = 0;
+    const dst = t(new c.Mat());
+    c.distanceTransform(src, dst, c.DIST_L2, 5);
+    return Array.from(dst.data32F as Float32Array, (d) => (d <= radius ? 1 : 0));
+  });
+  chamferKernels.set(radius, k);
+  return k;
+}
+
+/** Erosion or dilation of a mask by a disc of radius < KERNEL_RADIUS_MAX: one OpenCV call with its chamfer kernel. */
+function morphMask(op: 'erode' | 'dilate', mask: Mask, radius: number): Mask {
+  const c = cv();
+  const out = createMask(mask.width, mask.height);
+  withMats((t) => {
+    const src = t(matFromMask(c, mask, false));
+    const dst = t(new c.Mat());
+    const kernel = t(c.matFromArray(5, 5, c.CV_8UC1, chamferKernel(radius)));
+    // Outside the image counts as neither inside nor outside the mask: the distance transform
+    // measures only to pixels of the image, and the default borders of erode/dilate do the same.
+    c[op](src, dst, kernel);
+    out.data.set(dst.data as Uint8Array);
+  });
+  return out;
+}
+
 /** Dilation by a disc of the given radius, in one pass whatever the radius. */
 export function dilateMask(mask: Mask, radius: number): Mask {
+  if (radius >= 1 && radius < KERNEL_RADIUS_MAX) return morphMask('dilate', mask, radius);
   const out = createMask(mask.width, mask.height);
   if (radius < 1) { out.data.set(mask.data); return out; }
   withDistance(mask, false, (dist) => { const o = out.data; for (let i = 0; i < o.length; i++) o[i] = dist[i]! <= radius ? 1 : 0; });
@@ -97,9 +143,20 @@ export function dilateMask(mask: Mask, radius: number): Mask {
 
 /** Erosion by a disc of the given radius. */
 export function erodeMask(mask: Mask, radius: number): Mask {
+  if (radius >= 1 && radius < KERNEL_RADIUS_MAX) return morphMask('erode', mask, radius);
   const out = createMask(mask.width, mask.height);
   if (radius < 1) { out.data.set(mask.data); return out; }
   withDistance(mask, true, (dist) => { const o = out.data; for (let i = 0; i < o.length; i++) o[i] = dist[i]! > radius ? 1 : 0; });
+  return out;
+}
+
+/**
+ * The distance-transform versions of dilateMask and erodeMask at any radius (what the kernel path
+ * must equal; exported for the tests).
+ */
+export function morphMaskByDistance(op: 'erode' | 'dilate', mask: Mask, radius: number): Mask {
+  const out = createMask(mask.width, mask.height);
+  withDistance(mask, op === 'dilate' ? false : true, (dist) => { const o = out.data; for (let i = 0; i < o.length; i++) o[i] = op === 'dilate' ? (dist[i]! <= radius ? 1 : 0) : dist[i]! > radius ? 1 : 0; });
   return out;
 }
 

@@ -5,7 +5,7 @@ import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
 import { ClassicEngine } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
-import { gaussianBlur, resize } from '../src/ops.js';
+import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize } from '../src/ops.js';
 
 before(async () => { await loadCv(); });
 
@@ -65,4 +65,27 @@ test('a plate difference and a working image computed beforehand (as a video\'s 
   assert.equal(outside, 0);
   assert.ok(inside > 0.05 * 1280 * 720, `${inside} pixels of alpha inside [${own.support}]`);
   await assert.rejects(engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, { width: 256, height: 144 }) }), /another size/);
+});
+
+test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel) equals thresholding the distance transform, borders included', () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  let compared = 0;
+  for (const [w, h] of [[64, 40], [5, 5], [1, 9], [30, 1]] as const) {
+    for (const density of [0.05, 0.5, 0.95]) {
+      const mask = createMask(w, h);
+      for (let i = 0; i < mask.data.length; i++) mask.data[i] = random() < density ? 1 : 0;
+      for (const radius of [1, 1.4, 1.5, 2, 2.1969, 2.5, 2.8, 2.99]) {
+        assert.deepEqual(dilateMask(mask, radius).data, morphMaskByDistance('dilate', mask, radius).data, `dilate ${w}x${h} density ${density} radius ${radius}`);
+        assert.deepEqual(erodeMask(mask, radius).data, morphMaskByDistance('erode', mask, radius).data, `erode ${w}x${h} density ${density} radius ${radius}`);
+        compared++;
+      }
+    }
+  }
+  // The disc of radius 2 is the diamond |dx| + |dy| <= 2 (the knight's move, 2.1969, is outside).
+  const dot = createMask(7, 7);
+  dot.data[3 * 7 + 3] = 1;
+  const disc = dilateMask(dot, 2);
+  for (let y = 0; y < 7; y++) for (let x = 0; x < 7; x++) assert.equal(disc.data[y * 7 + x], Math.abs(x - 3) + Math.abs(y - 3) <= 2 ? 1 : 0, `(${x}, ${y})`);
+  assert.equal(compared, 96);
 });
