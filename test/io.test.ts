@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../src/io/decode.js';
 import { encodeRgbaPng, OutputSet } from '../src/io/encode.js';
-import { createImage, rgbaBytes, toBytes, type Plane } from '../src/image.js';
+import { createImage, fromBytes, rgbaBytes, toBytes, type Plane } from '../src/image.js';
 import { tempDir } from './helpers.js';
 import { FrameReader } from '../src/io/video-stream.js';
 import { encodeClip } from '../bench/video-speed.js';
@@ -141,4 +141,16 @@ test('supportRect within a rectangle that holds the support equals supportRect o
   assert.deepEqual(supportRect(plane, 0), [5, 7, 22, 26]);
   assert.deepEqual(supportRect(plane, 0, [3, 2, 30, 28]), supportRect(plane, 0));
   assert.equal(supportRect(plane, 0, [25, 0, 40, 30]), undefined, 'nothing looked at outside it');
+});
+
+test('fromBytes gives each byte v as the float of v / 255, whatever the length (the table and the tail loop)', () => {
+  for (const length of [0, 1, 3, 255, 256, 257, 1031]) {
+    const bytes = Uint8Array.from({ length }, (_, i) => (i * 97 + 13) % 256);
+    const image = fromBytes(length, 1, 1, bytes);
+    assert.equal(image.data.length, length);
+    for (let i = 0; i < length; i++) assert.equal(image.data[i], Math.fround(bytes[i]! / 255), `length ${length}, index ${i}`);
+  }
+  const into = new Float32Array(6).fill(9);
+  assert.equal(fromBytes(2, 1, 3, Uint8Array.of(0, 255, 51, 102, 204, 1), into).data, into);
+  assert.deepEqual(Array.from(into), [0, 1, Math.fround(0.2), Math.fround(0.4), Math.fround(0.8), Math.fround(1 / 255)]);
 });
