@@ -45,7 +45,20 @@ test('the wasm backend\'s Concat, Slice and SplitV (ours, registered over tfjs\'
   for (let n = 0; n < 2; n++) for (let h = 0; h < 3; h++) for (let w = 0; w < 5; w++) for (let c = 0; c < 45; c++) {
     assert.equal(at(bv, b!.shape, n, h, w, c), at(got, cat.shape, n, h, w, 30 + c), `split ${n},${h},${w},${c}`);
   }
-  tf.dispose([cat, rows, part, flat, a!, b!]);
+  // RVM's image and alpha: runs of 3 and 1 channels (their own loops), split back, and a whole tensor sliced (one copy).
+  const rgb = filled([1, 4, 6, 3], 3), pha = filled([1, 4, 6, 1], 4);
+  const rgba = tf.concat([tf.tensor4d(rgb, [1, 4, 6, 3]), tf.tensor4d(pha, [1, 4, 6, 1])], 3);
+  const rv = rgba.dataSync() as Float32Array;
+  for (let p = 0; p < 24; p++) assert.deepEqual(Array.from(rv.subarray(p * 4, p * 4 + 4)), [rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], pha[p]], `rgba pixel ${p}`);
+  const back3 = tf.slice(rgba, [0, 1, 2, 0], [1, 2, 3, 3]), back1 = tf.slice(rgba, [0, 1, 2, 3], [1, 2, 3, 1]), whole = tf.slice(rgba, [0, 0, 0, 0], [1, 4, 6, 4]);
+  const b3 = back3.dataSync() as Float32Array, b1 = back1.dataSync() as Float32Array;
+  for (let h = 0; h < 2; h++) for (let w = 0; w < 3; w++) {
+    const q = (1 + h) * 6 + 2 + w;
+    assert.deepEqual(Array.from(b3.subarray((h * 3 + w) * 3, (h * 3 + w) * 3 + 3)), Array.from(rgb.subarray(q * 3, q * 3 + 3)), `rgb ${h},${w}`);
+    assert.equal(b1[h * 3 + w], pha[q], `alpha ${h},${w}`);
+  }
+  assert.deepEqual(whole.dataSync(), rv);
+  tf.dispose([cat, rows, part, flat, a!, b!, rgba, back3, back1, whole]);
 });
 
 test('the wasm backend\'s SpaceToBatchND and BatchToSpaceND (ours) equal their definition by pad, reshape and transpose', async () => {

@@ -45,11 +45,20 @@ function concat(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.T
   const vals = nonEmpty.map((t) => backend.typedArrayFromHeap(t));
   const inner = nonEmpty.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
   const outer = tf.util.sizeFromShape(first.shape.slice(0, axis));
-  let o = 0;
-  for (let b = 0; b < outer; b++) {
-    for (let i = 0; i < vals.length; i++) { copyRun(vals[i]!, b * inner[i]!, outVals, o, inner[i]!); o += inner[i]!; }
-  }
+  // Each input in turn into its columns of every outer row: a strided copy per input, not a call
+  // per row and input (RVM concatenates runs of 1 and 3 channels over whole frames).
+  const total = inner.reduce((a, b) => a + b, 0);
+  for (let i = 0, offset = 0; i < vals.length; offset += inner[i]!, i++) copyStrided(vals[i]!, inner[i]!, outVals, offset, total, outer);
   return out;
+}
+
+/** `rows` runs of `n` values from `src` (packed) into `dst` at `to`, `stride` apart. */
+function copyStrided(src: Values, n: number, dst: Values, to: number, stride: number, rows: number): void {
+  if (n === stride) { dst.set(src.subarray(0, n * rows), to); return; }
+  if (n >= SHORT_RUN) { for (let b = 0; b < rows; b++) dst.set(src.subarray(b * n, b * n + n), to + b * stride); return; }
+  if (n === 1) { for (let b = 0, o = to; b < rows; b++, o += stride) dst[o] = src[b]!; return; }
+  if (n === 3) { for (let b = 0, k = 0, o = to; b < rows; b++, k += 3, o += stride) { dst[o] = src[k]!; dst[o + 1] = src[k + 1]!; dst[o + 2] = src[k + 2]!; } return; }
+  for (let b = 0, k = 0, o = to; b < rows; b++, o += stride) for (let e = 0; e < n; e++) dst[o + e] = src[k++]!;
 }
 
 /** x[begin : begin + size] into a new output (rank ≤ 4), run by run along the last axis. */
@@ -62,11 +71,23 @@ function copySlice(backend: WasmBackend, x: TF.TensorInfo, begin: number[], size
   const b = [...Array<number>(pad).fill(0), ...begin], s = [...Array<number>(pad).fill(1), ...size];
   const s3 = shape[3]!, s2 = shape[2]! * s3, s1 = shape[1]! * s2;
   let o = 0;
-  for (let i = b[0]!; i < b[0]! + s[0]!; i++) for (let j = b[1]!; j < b[1]! + s[1]!; j++) for (let k = b[2]!; k < b[2]! + s[2]!; k++) {
-    copyRun(xVals, i * s1 + j * s2 + k * s3 + b[3]!, outVals, o, s[3]!);
-    o += s[3]!;
+  // Whole rows of the last axis are contiguous: one strided copy per (i, j) of all its k, and one
+  // `set` when the rows are whole (RVM slices whole tensors too); the output is packed.
+  for (let i = b[0]!; i < b[0]! + s[0]!; i++) for (let j = b[1]!; j < b[1]! + s[1]!; j++) {
+    const from = i * s1 + j * s2 + b[2]! * s3 + b[3]!;
+    gatherStrided(xVals, from, s3, s[3]!, outVals, o, s[2]!);
+    o += s[2]! * s[3]!;
   }
   return out;
+}
+
+/** `rows` runs of `n` values, `stride` apart in `src` from `from`, packed into `dst` at `to`. */
+function gatherStrided(src: Values, from: number, stride: number, n: number, dst: Values, to: number, rows: number): void {
+  if (n === stride) { dst.set(src.subarray(from, from + n * rows), to); return; }
+  if (n >= SHORT_RUN) { for (let b = 0; b < rows; b++) dst.set(src.subarray(from + b * stride, from + b * stride + n), to + b * n); return; }
+  if (n === 1) { for (let b = 0, k = from; b < rows; b++, k += stride) dst[to + b] = src[k]!; return; }
+  if (n === 3) { for (let b = 0, k = from, o = to; b < rows; b++, k += stride, o += 3) { dst[o] = src[k]!; dst[o + 1] = src[k + 1]!; dst[o + 2] = src[k + 2]!; } return; }
+  for (let b = 0, k = from, o = to; b < rows; b++, k += stride) for (let e = 0; e < n; e++) dst[o++] = src[k + e]!;
 }
 
 function slice(args: KernelArgs, original: TF.KernelFunc): TF.TensorInfo | TF.TensorInfo[] {
