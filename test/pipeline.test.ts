@@ -179,7 +179,7 @@ test('a prior thread given a still plate returns each later frame\'s difference 
   }
 });
 
-test('a prior thread tracking a moving camera\'s plate finds the fits the matting thread would, from the grid frame it was given', async () => {
+test('a prior thread tracking a moving camera\'s plate finds the fits the matting thread would, from the grid frame it was given, and refits the frames before it', async () => {
   await loadCv();
   const clip = buildClip(10, 320, 240, 3, 5);
   const frames = handHeld(clip.frames);
@@ -189,10 +189,20 @@ test('a prior thread tracking a moving camera\'s plate finds the fits the mattin
     thread.trackFrom(clip.plate, 'auto', from, every, true);
     let lastFit: number[] | undefined;
     let tracked = 0;
+    // The frames before `from` are refitted (PriorThread.refit), in a chain of their own from frame 0.
+    const refits: Promise<unknown>[] = [];
+    let refitLast: number[] | undefined;
     for (let index = 0; index < frames.length; index++) {
       const bytes = toBytes(frames[index]!);
       const got = await thread.estimateFrame(bytes, 320, 240, index);
-      if (index < from) { assert.equal(got.tracked, undefined, `frame ${index} is before the tracker's first`); continue; }
+      if (index < from) {
+        assert.equal(got.tracked, undefined, `frame ${index} is before the tracker's first`);
+        if (index % every === 0) refitLast = undefined;
+        const here = trackPlate(got.image, clip.plate, got.prior, 'auto', refitLast);
+        refitLast = here.method !== 'identity' ? here.homography : undefined;
+        refits.push(thread.refit(index, got.image, got.prior).then((refit) => assert.deepEqual(refit, { alignment: here }, `refit of frame ${index}`)));
+        continue;
+      }
       // What the matting thread's loop does with the same frame and prior.
       if (index % every === 0) lastFit = undefined;
       const here = trackPlate(got.image, clip.plate, got.prior, 'auto', lastFit);
@@ -202,6 +212,8 @@ test('a prior thread tracking a moving camera\'s plate finds the fits the mattin
       if (here.method !== 'identity') tracked++;
     }
     assert.ok(tracked >= 4, `the camera moved and was followed (${tracked} fits)`);
+    await Promise.all(refits);
+    assert.equal(refits.length, from);
     thread.reset();
     assert.equal((await thread.estimateFrame(toBytes(frames[8]!), 320, 240, 8)).tracked, undefined, 'a new video has no tracked plate');
   } finally {

@@ -29,7 +29,13 @@ interface StillMessage { still: { width: number; height: number; data: Float32Ar
  * nothing before it counts) are tracked here as the matting thread would (photo.ts trackPlate,
  * re-acquired every `every` frames), with the frame's prior as the subject when `subject`.
  */
-interface TrackMessage { track: { width: number; height: number; data: Float32Array; align: AlignMode; from: number; every: number; subject: boolean } }
+interface TrackMessage { track: { width: number; height: number; data: Float32Array; align: AlignMode; from: number; every: number; subject: boolean; video: number } }
+/**
+ * A frame sent before the plate was known to move (the colour pass's), tracked here after all:
+ * a chain of its own from the re-acquisition grid, as the matting thread would track it, with the
+ * prior it enlarged as the subject. Handled ahead of queued frames once the `track` message is in.
+ */
+interface RefitMessage { refit: { id: number; video: number; index: number; width: number; height: number; image: Float32Array; subject?: Float32Array } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -45,9 +51,17 @@ try {
    * it is what the video waits for.
    */
   const photos: ImageMessage[] = [];
-  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true })[] = [];
+  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
-  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data'> & { plate: ImageF32; lastFit?: number[]; trackPlate: typeof import('../photo.js').trackPlate; resize: typeof import('../ops.js').resize }) | undefined;
+  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & { plate: ImageF32; lastFit?: number[]; trackPlate: typeof import('../photo.js').trackPlate; resize: typeof import('../ops.js').resize }) | undefined;
+  /**
+   * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
+   * message has been handled: a refit waits for its own video's, never uses another's tracker.
+   */
+  const refits: RefitMessage[] = [];
+  let trackVideo = -1;
+  /** The refit chain's previous fit (apart from the tracker's own: the two cover different frames). */
+  let refitLast: number[] | undefined;
   /**
    * The frame's plate fit, from the previous frame's (`tracker.lastFit`), as the matting thread's
    * loop does it: nothing where this frame is not the tracker's; `{}` where the fit failed (its
@@ -65,6 +79,24 @@ try {
     } catch (err) {
       if (!(err instanceof CleanplateError)) throw err;
       return {};
+    }
+  };
+  /**
+   * A refit: the frame's fit from the previous refit's, re-acquired on the grid, as `track` and the
+   * matting thread do it. `unavailable` where the alignment code did not load here (the matting
+   * thread then tracks the frames itself); no alignment where the fit failed.
+   */
+  const refit = ({ refit: msg }: RefitMessage) => {
+    if (!tracker) { port.postMessage({ refitted: msg.id, unavailable: true }); return; }
+    const image: ImageF32 = { width: msg.width, height: msg.height, channels: 3, data: msg.image };
+    const subject = tracker.subject && msg.subject ? { width: msg.width, height: msg.height, channels: 1, data: msg.subject } as Plane : undefined;
+    if (msg.index % tracker.every === 0) refitLast = undefined;
+    try {
+      const alignment = tracker.trackPlate(image, tracker.plate, subject, tracker.align, refitLast);
+      refitLast = alignment.method !== 'identity' ? alignment.homography : undefined;
+      port.postMessage({ refitted: msg.id, alignment });
+    } catch (err) {
+      port.postMessage(err instanceof CleanplateError ? { refitted: msg.id } : { refitted: msg.id, error: (err as Error).message });
     }
   };
   /**
@@ -149,19 +181,28 @@ try {
         // Messages are events: without a turn of the event loop here, a photo sent while frames are
         // queued would only be seen once they are all done (the model's promises resolve as microtasks).
         await new Promise((r) => setImmediate(r));
-        const next = photos.shift() ?? video.shift();
+        const next = photos.shift() ?? (refits[0]?.refit.video === trackVideo ? refits.shift() : undefined) ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
-        else if ('reset' in next) { stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; workGrid = undefined; } // a new video: its memory zero
+        else if ('refit' in next) refit(next);
+        else if ('reset' in next) {
+          // A new video: its memory zero; refits still waiting were the last video's.
+          stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; workGrid = undefined;
+          trackVideo = -1; refitLast = undefined;
+          for (const r of refits.filter((m) => m.refit.video < next.video)) port.postMessage({ refitted: r.refit.id, unavailable: true });
+          refits.splice(0, refits.length, ...refits.filter((m) => m.refit.video >= next.video));
+        }
         else if ('track' in next) {
           // The alignment code, loaded only now: a tripod's or a photo's thread never needs it.
+          tracker = undefined;
           try {
             const [{ trackPlate }, { resize }] = await Promise.all([import('../photo.js'), openCv()]);
-            const { width, height, data, ...rest } = next.track;
+            const { width, height, data, video: _video, ...rest } = next.track;
             tracker = { ...rest, plate: { width, height, channels: 3, data }, trackPlate, resize };
           } catch {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }
+          trackVideo = next.track.video;
         }
         else if ('prepare' in next) {
           try {
@@ -180,8 +221,9 @@ try {
       busy = false;
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number }) => {
     if ('image' in msg) photos.push(msg);
+    else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();
   });

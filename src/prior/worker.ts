@@ -16,7 +16,7 @@ import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32 }
@@ -29,6 +29,9 @@ export interface FrameEstimate {
   /** The frame on the working grid given to `prepare` (MatteInput.working), shrunk on the thread. */
   working?: ImageF32;
 }
+
+/** A refitted frame's plate fit; `alignment` absent where the fit failed. */
+export interface Refit { alignment?: AlignmentReport }
 
 /** Float buffers kept for reuse: a video's frames leave the matting one by one. */
 const SPARE_FRAMES = 4;
@@ -46,6 +49,10 @@ export class PriorThread {
   private readonly sparePriors: Float32Array[] = [];
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
+  /** Refits sent (`refit`), by id (the jobs' counter). */
+  private readonly refits = new Map<number, { resolve: (r: Refit | undefined) => void; reject: (e: Error) => void }>();
+  /** Videos begun on this thread (`reset`): the thread matches refits to their video's plate by it. */
+  private video = 0;
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
@@ -53,10 +60,19 @@ export class PriorThread {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
+        if ('refitted' in msg) {
+          const refit = this.refits.get(msg.refitted);
+          if (!refit) return;
+          this.refits.delete(msg.refitted);
+          this.unrefIfIdle();
+          if (msg.error !== undefined) refit.reject(new CleanplateError(`plate tracking failed on the prior thread: ${msg.error}`));
+          else refit.resolve(msg.unavailable ? undefined : msg.alignment ? { alignment: msg.alignment } : {});
+          return;
+        }
         const job = this.pending.get(msg.id);
         if (!job) return;
         this.pending.delete(msg.id);
-        if (!this.pending.size) this.worker.unref();
+        this.unrefIfIdle();
         if (msg.error !== undefined || !msg.data || (job.wantsFrame && !msg.frame)) job.reject(new CleanplateError(`prior failed on ${job.wantsFrame ? 'a frame' : 'an image'}: ${msg.error}`));
         // The alpha comes at the model's size; enlarged here (bilinear, a few ms) to the frame's.
         else {
@@ -80,7 +96,14 @@ export class PriorThread {
     reject(this.failure);
     for (const job of this.pending.values()) job.reject(this.failure);
     this.pending.clear();
+    for (const refit of this.refits.values()) refit.reject(this.failure);
+    this.refits.clear();
     this.worker.unref();
+  }
+
+  /** The thread keeps the process alive while a job or a refit is pending. */
+  private unrefIfIdle(): void {
+    if (!this.pending.size && !this.refits.size) this.worker.unref();
   }
 
   /**
@@ -173,7 +196,7 @@ export class PriorThread {
       await this.ready;
     } catch (err) {
       this.pending.delete(id);
-      if (!this.pending.size) this.worker.unref();
+      this.unrefIfIdle();
       throw err;
     }
     post(id);
@@ -190,7 +213,30 @@ export class PriorThread {
   trackFrom(plate: ImageF32, align: AlignMode, from: number, every: number, subject: boolean): void {
     if (this.failure) return;
     const data = plate.data.slice();
-    this.inOrder(() => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject } }, [data.buffer]));
+    const video = this.video;
+    this.inOrder(() => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject, video } }, [data.buffer]));
+  }
+
+  /**
+   * The fit of a frame sent before `trackFrom` (so not tracked with it: a frame of the colour
+   * pass's, when it was not yet known that the camera moves), tracked on the thread after all: in a
+   * chain of their own, from the previous refit's fit and re-acquired where `index` is on the
+   * `every` grid, as the matting thread would track them, `subject` (the frame's prior, at its
+   * size) as the subject when `trackFrom` said so. Send them in frame order, after `trackFrom`,
+   * from a frame on the grid. Ahead of the queued frames. The frame and subject are copied.
+   * Resolves to `{}` where the fit failed, and to undefined where the thread cannot track
+   * (its alignment code did not load): the caller tracks the frames itself then.
+   */
+  refit(index: number, image: ImageF32, subject: Plane | undefined): Promise<Refit | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.next++;
+    const result = new Promise<Refit | undefined>((resolve, reject) => this.refits.set(id, { resolve, reject }));
+    result.catch(() => undefined); // awaited by the caller's matting; a run failing first drops it
+    this.worker.ref();
+    const { width, height, data } = image;
+    const video = this.video;
+    this.inOrder(() => this.worker.postMessage({ refit: { id, video, index, width, height, image: data, ...(subject ? { subject: subject.data } : {}) } }));
+    return result;
   }
 
   /**
@@ -212,7 +258,8 @@ export class PriorThread {
     this.spare.length = 0;
     this.sparePriors.length = 0;
     if (this.failure) return;
-    this.inOrder(() => this.worker.postMessage({ reset: true }));
+    const video = ++this.video;
+    this.inOrder(() => this.worker.postMessage({ reset: true, video }));
   }
 
   /**

@@ -24,7 +24,7 @@ import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
-import { PriorThread, type FrameEstimate } from '../prior/worker.js';
+import { PriorThread, type FrameEstimate, type Refit } from '../prior/worker.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
@@ -219,6 +219,8 @@ interface Entry {
   /** The frame on the engine's working grid, shrunk on the prior thread (MatteInput.working). */
   working?: ImageF32;
   alignment?: AlignmentReport;
+  /** The fit being tracked on the prior thread for a frame sent before the camera was known to move (PriorThread.refit). */
+  refit?: Promise<Refit | undefined>;
   box?: Box;
 }
 
@@ -595,7 +597,22 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // re-acquisition grid that it has not been sent yet (the frames sent during the colour pass are
     // tracked here): from such a frame on the fits depend on nothing before it, so they are the
     // ones this thread would find. This thread's busiest part for a moving camera, off it.
-    if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY, REACQUIRE_EVERY, parts.priorName !== 'none');
+    // The frames before that (the colour pass's, up to the grid) are refitted there too, from the
+    // grid frame `first` on, in a chain of their own (PriorThread.refit): at 720p ~190 ms a frame that
+    // this thread spent on the first second of a hand-held video.
+    const trackedFrom = Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY;
+    if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none');
+    // Each is sent as soon as the thread has handed back the frame's prior (the fit needs it): well
+    // before the frame's window needs the fit.
+    const refits = new Map<number, Promise<Refit | undefined>>();
+    let refitsUnavailable = false;
+    const refitWhenBack = (s: { index: number; prior?: Promise<FrameEstimate> }) => {
+      if (!tracking || !priorThread || !s.prior || s.index >= trackedFrom) return;
+      const fit = s.prior.then((estimate) => priorThread!.refit(s.index, estimate.image, subjectOf(estimate.prior)));
+      fit.catch(() => undefined); // the frame's own failure is reported where its prior is awaited
+      refits.set(s.index, fit);
+    };
+    for (const s of inFlight) refitWhenBack(s);
     // From here on the prior thread shrinks the frames itself (to the model's size and, with a
     // plate, to the engine's working grid): ~20 ms a 720p frame off this thread, the busier one.
     // The frames already sent (the colour pass's) were shrunk here: they were needed soonest.
@@ -639,6 +656,33 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     let lastFit: number[] | undefined;
     const arena = new ScratchArena();
+    /** The frame's plate fit, tracked on this thread. */
+    const trackHere = (entry: Entry): void => {
+      try {
+        // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire, and on the
+        // grid, so that a segment starting there tracks as the whole run does.
+        if (entry.index % REACQUIRE_EVERY === 0) lastFit = undefined;
+        const subject = subjectOf(entry.prior);
+        entry.alignment = temporal ? trackPlate(entry.image, plateRaw!, subject, parts.align, lastFit) : alignPlate(entry.image, plateRaw!, subject, parts.align).alignment;
+        lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
+      } catch (err) {
+        // One frame without a reliable fit is bridged by its neighbours' fits.
+        if (!(err instanceof CleanplateError) || !temporal) throw err;
+      }
+    };
+    /**
+     * A refitted frame's fit, once the thread has it. Where the thread cannot track (its alignment
+     * code did not load), this thread tracks the refit frames itself, in order, as it would have.
+     */
+    const settle = async (entry: Entry): Promise<void> => {
+      if (!entry.refit) return;
+      const refit = await timed('align', () => entry.refit!);
+      entry.refit = undefined;
+      if (refit) { if (refit.alignment) entry.alignment = refit.alignment; return; }
+      refitsUnavailable = true;
+      await timed('align', () => trackHere(entry));
+      for (const later of queue) await settle(later);
+    };
     const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<FrameEstimate> | undefined): Promise<Entry> => {
       // With a prior thread the frame's floats come from it (converted there, off this thread).
       const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
@@ -650,20 +694,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}), ...(fromThread?.working ? { working: fromThread.working } : {}) };
       if (useAlignment && fromThread?.tracked) {
         if (fromThread.tracked.alignment) entry.alignment = fromThread.tracked.alignment;
+      } else if (useAlignment && refits.has(index) && !refitsUnavailable) {
+        // Awaited when a frame's window needs it (settle): the thread tracks while this one mattes.
+        entry.refit = refits.get(index);
+        refits.delete(index);
       } else if (useAlignment) {
-        await timed('align', () => {
-          try {
-            // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire, and on the
-            // grid, so that a segment starting there tracks as the whole run does.
-            if (index % REACQUIRE_EVERY === 0) lastFit = undefined;
-            const subject = subjectOf(prior);
-            entry.alignment = temporal ? trackPlate(image, plateRaw!, subject, parts.align, lastFit) : alignPlate(image, plateRaw!, subject, parts.align).alignment;
-            lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
-          } catch (err) {
-            // One frame without a reliable fit is bridged by its neighbours' fits.
-            if (!(err instanceof CleanplateError) || !temporal) throw err;
-          }
-        });
+        await timed('align', () => trackHere(entry));
       }
       if (network && plateRaw && temporal) entry.box = network.cropBox(image, sameSize(plateRaw, image) ? plateRaw : image, prior);
       return entry;
@@ -674,6 +710,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // A segment's warm-up frame is matted for the recurrent cues only: nothing of it is written or counted.
       const own = entry.index >= start;
       const window = temporal ? [...history.slice(-WINDOW), entry, ...queue.slice(0, WINDOW)] : [entry];
+      for (const e of window) await settle(e);
       const { image, prior } = entry;
       const subject = subjectOf(prior);
       // This frame's planes, its placed plate included, come from the scratch arena (see below).
@@ -764,7 +801,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       checkAborted(request.signal);
       const bytes = index < stop && !decodedAll ? await timed('decodeWait', () => frames.next()) : null;
       // The decoder's bytes go to the prior thread (transferred, not copied), which returns the prior and the frame as floats.
-      if (bytes) inFlight.push(priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height, index) } : { index, bytes });
+      if (bytes) {
+        const sent = priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height, index) } : { index, bytes };
+        refitWhenBack(sent);
+        inFlight.push(sent);
+      }
       while (inFlight.length && (!bytes || inFlight.length > (priorThread ? PRIOR_AHEAD : 0))) {
         const s = inFlight.shift()!;
         queue.push(await analyse(s.index, s.bytes, s.prior));
