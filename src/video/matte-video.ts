@@ -180,6 +180,9 @@ export const SEGMENT_WARMUP = 16;
  * together for a split video (a grid of 8 costs it as much, a whole run twice as much).
  */
 export const REACQUIRE_EVERY = 16;
+
+/** Refits (PriorThread.refit) queued on the prior thread at once: it works through them one by one. */
+const REFITS_AHEAD = 2;
 /**
  * Frames sampled for the colour correction and the tripod test: one in thirty (the paper's MATLAB
  * version: the median over every 30th frame), at least 3, at most 10 (each costs ~0.5 s at 720p).
@@ -602,14 +605,18 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // this thread spent on the first second of a hand-held video.
     const trackedFrom = Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY;
     if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none');
-    // Each is sent as soon as the thread has handed back the frame's prior (the fit needs it): well
-    // before the frame's window needs the fit.
+    // Each is sent once the thread has handed back the frame's prior (the fit needs it) and the
+    // refit REFITS_AHEAD before it is done: well before the frame's window needs the fit, and
+    // without a copy of every colour-pass frame queued on the thread at once (+250 MB at 1080p).
     const refits = new Map<number, Promise<Refit | undefined>>();
+    const refitsDone: Promise<unknown>[] = [];
     let refitsUnavailable = false;
     const refitWhenBack = (s: { index: number; prior?: Promise<FrameEstimate> }) => {
       if (!tracking || !priorThread || !s.prior || s.index >= trackedFrom) return;
-      const fit = s.prior.then((estimate) => priorThread!.refit(s.index, estimate.image, subjectOf(estimate.prior)));
-      fit.catch(() => undefined); // the frame's own failure is reported where its prior is awaited
+      const gate = refitsDone[refitsDone.length - REFITS_AHEAD];
+      const fit = Promise.all([s.prior, gate]).then(([estimate]) => priorThread!.refit(s.index, estimate.image, subjectOf(estimate.prior)));
+      const done = fit.catch(() => undefined); // the frame's own failure is reported where its prior is awaited
+      refitsDone.push(done);
       refits.set(s.index, fit);
     };
     for (const s of inFlight) refitWhenBack(s);
