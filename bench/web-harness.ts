@@ -188,13 +188,16 @@ export function phaseWatcherSource(probes: LiveClip['probes']): string {
     window.__onClipFrame = [];
     const track = window.cleanplate.camera.getVideoTracks()[0].clone();
     const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
-    window.__stopClipWatcher = () => { reader.cancel(); track.stop(); };
+    // Ending the track closes the stream after its queued frames, which are read and closed below
+    // (cancelling the stream would drop them unclosed: Chromium warns when they are collected).
+    let stopped = false;
+    window.__stopClipWatcher = () => { stopped = true; track.stop(); };
     (async () => {
       for (let n = 0; ; n++) {
         const { value: frame, done } = await reader.read();
         if (done) return;
         // Every other frame is enough to follow the phases, and leaves the page's thread to the app.
-        if (n % 2) { frame.close(); continue; }
+        if (stopped || n % 2) { frame.close(); continue; }
         ctx.drawImage(frame, probes.subject.x, probes.subject.y, size, size, 0, 0, size, size);
         ctx.drawImage(frame, probes.pan.x, probes.pan.y, size, size, 0, size, size, size);
         frame.close();

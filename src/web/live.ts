@@ -230,10 +230,16 @@ export class LiveMode {
     const Processor = (self as unknown as { MediaStreamTrackProcessor?: new (init: { track: MediaStreamTrack }) => { readable: ReadableStream<VideoFrame> } }).MediaStreamTrackProcessor;
     if (!Processor) { this.schedule(); return; }
     const reader = new Processor({ track }).readable.getReader();
-    this.stopPump = () => { void reader.cancel().catch(() => {}); };
+    // Stopped by ending the track (stopCamera), not by cancelling the stream: a cancelled stream
+    // drops the frames it has queued without closing them, and Chromium then warns that VideoFrames
+    // were garbage collected unclosed. The track's end closes the stream after its queued frames,
+    // which are read and closed here.
+    let stopped = false;
+    this.stopPump = () => { stopped = true; };
     for (;;) {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
       if (done || !value) break;
+      if (stopped) { value.close(); continue; }
       this.onFrame(value);
     }
   }
