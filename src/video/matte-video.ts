@@ -597,12 +597,11 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const lead = tracking ? start - Math.floor((start - warmup) / REACQUIRE_EVERY) * REACQUIRE_EVERY : warmup;
     const first = start - lead;
     // A tracked plate is tracked on the prior thread, beside the model, from the first frame on the
-    // re-acquisition grid that it has not been sent yet (the frames sent during the colour pass are
-    // tracked here): from such a frame on the fits depend on nothing before it, so they are the
-    // ones this thread would find. This thread's busiest part for a moving camera, off it.
-    // The frames before that (the colour pass's, up to the grid) are refitted there too, from the
-    // grid frame `first` on, in a chain of their own (PriorThread.refit): at 720p ~190 ms a frame that
-    // this thread spent on the first second of a hand-held video.
+    // re-acquisition grid that it has not been sent yet: from such a frame on the fits depend on
+    // nothing before it, so they are the ones this thread would find. This thread's busiest part for
+    // a moving camera, off it. The frames before that (the colour pass's, up to the grid) are
+    // refitted there too, from the grid frame `first` on, in a chain of their own (PriorThread.refit):
+    // at 720p ~190 ms a frame that this thread spent on the first second of a hand-held video.
     const trackedFrom = Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY;
     if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none');
     // Each is sent once the thread has handed back the frame's prior (the fit needs it) and the
