@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
@@ -28,6 +28,7 @@ before(async () => {
 });
 
 async function assertRefused(args: string[], pattern: RegExp, out: string) {
+  const existed = existsSync(out);
   const r = cli('matte', ...args, '--out', out, '--prior', 'none');
   assert.notEqual(r.code, 0, `expected failure for ${args.join(' ')}`);
   assert.match(r.stderr, pattern);
@@ -35,7 +36,20 @@ async function assertRefused(args: string[], pattern: RegExp, out: string) {
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   const files = existsSync(out) ? await readdir(out) : [];
   assert.deepEqual(files, [], `no outputs expected in ${out}`);
+  if (!existed) assert.equal(existsSync(out), false, `the output folder ${out}, made by the command, is not left behind`);
 }
+
+test('a command that fails on its input leaves no output folder it made, and keeps one that was there', async () => {
+  const nested = join(dir, 'made', 'by', 'the-command');
+  const r = cli('matte', join(dir, 'missing.png'), '--plate', plate, '--out', nested, '--prior', 'none');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /missing\.png: file not found/);
+  assert.equal(existsSync(join(dir, 'made')), false, 'every folder the command made is removed again');
+  const kept = join(dir, 'there-before');
+  await mkdir(kept);
+  assert.equal(cli('matte', join(dir, 'missing.png'), '--plate', plate, '--out', kept, '--prior', 'none').code, 1);
+  assert.equal(existsSync(kept), true, 'a folder the user had stays');
+});
 
 test('a command that fails on its input exits at once, though its prior thread was started and is still loading', () => {
   const t0 = Date.now();

@@ -6,7 +6,7 @@ import { buildScene } from '../demo/scene.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { alphaMetrics } from '../eval/metrics.js';
 import { evaluateFolder, formatTable, incompleteSummary } from '../eval/evaluate.js';
-import { ensureWritableDir } from '../io/encode.js';
+import { ensureWritableDir as ensureDir, removeEmptyDirs } from '../io/encode.js';
 import { writeMatteOutputs } from '../io/outputs.js';
 import { createMatter, type MatterOptions } from '../pipeline.js';
 import { PRIOR_NAMES, type PriorName } from '../prior/index.js';
@@ -67,6 +67,13 @@ function warmPriorThread(prior: string | undefined): PriorThreadKeeper {
   const name = (prior ?? 'rvm') as PriorName;
   if (PRIOR_NAMES.includes(name)) keeper.warm(name);
   return keeper;
+}
+
+/** Output folders this command created: a command that fails leaves none of them behind empty. */
+const createdDirs: string[] = [];
+
+async function ensureWritableDir(dir: string): Promise<void> {
+  createdDirs.push(...(await ensureDir(dir)));
 }
 
 async function matteCommand(args: string[]): Promise<void> {
@@ -227,6 +234,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
+    await removeEmptyDirs(createdDirs);
     const e = err as Error & { code?: string };
     if (err instanceof InterruptedError) { process.stderr.write(`cleanplate: ${e.message}\n`); return 130; }
     if (err instanceof CleanplateError) process.stderr.write(`cleanplate: ${e.message}\n`);

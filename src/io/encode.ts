@@ -3,8 +3,8 @@
  * and renamed into place, so a crash never leaves a partial file under a final name, and an
  * `OutputSet` publishes several files only when all of them were written.
  */
-import { mkdir, rename, rm, writeFile, access, constants } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, rename, rm, rmdir, writeFile, access, constants } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { CleanplateError } from '../errors.js';
 import { rgbaBytes, toBytes, type ImageF32, type Plane } from '../image.js';
@@ -28,14 +28,32 @@ export async function encodeRgbaPng(foreground: ImageF32, alpha: Plane): Promise
   return pngOf(rgbaBytes(foreground, alpha), foreground.width, foreground.height, 4);
 }
 
-/** Checks up front that a folder can be created and written, so no work is wasted. */
-export async function ensureWritableDir(dir: string): Promise<void> {
+/**
+ * Checks up front that a folder can be created and written, so no work is wasted. Returns the
+ * folders it created, outermost first (removeEmptyDirs takes them back after a failure).
+ */
+export async function ensureWritableDir(dir: string): Promise<string[]> {
   try {
-    await mkdir(dir, { recursive: true });
+    const first = await mkdir(dir, { recursive: true });
     await access(dir, constants.W_OK);
+    return first ? createdBetween(first, resolve(dir)) : [];
   } catch (err) {
     throw new CleanplateError(`output folder is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, dir);
   }
+}
+
+/** `first` (the outermost folder mkdir made) and each folder below it down to `dir`. */
+function createdBetween(first: string, dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    out.unshift(d);
+    if (d === first || dirname(d) === d) return out;
+  }
+}
+
+/** Removes those of `dirs` (outermost first, as ensureWritableDir gives them) that are empty, innermost first; folders that hold anything stay. */
+export async function removeEmptyDirs(dirs: string[]): Promise<void> {
+  for (const d of [...dirs].reverse()) await rmdir(d).catch(() => undefined);
 }
 
 /** A temporary name beside `final`, so that the rename into place stays on one file system. */
