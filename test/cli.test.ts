@@ -49,6 +49,10 @@ test('a command that fails on its input leaves no output folder it made, and kee
   await mkdir(kept);
   assert.equal(cli('matte', join(dir, 'missing.png'), '--plate', plate, '--out', kept, '--prior', 'none').code, 1);
   assert.equal(existsSync(kept), true, 'a folder the user had stays');
+  const fromPlate = cli('plate', join(dir, 'missing.mkv'), '--out', join(dir, 'made-for-plate', 'plate.png'), '--prior', 'none');
+  assert.equal(fromPlate.code, 1, fromPlate.stderr);
+  assert.match(fromPlate.stderr, /missing\.mkv/);
+  assert.equal(existsSync(join(dir, 'made-for-plate')), false, 'nor does `cleanplate plate`');
 });
 
 test('a command that fails on its input exits at once, though its prior thread was started and is still loading', () => {

@@ -223,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'matte': await matteCommand(rest); break;
       case 'video': await videoCommand(rest); break;
-      case 'plate': await plateCommand(rest); break;
+      case 'plate': await plateCommand(rest, ensureWritableDir); break;
       case 'eval': await evalCommand(rest); break;
       case 'demo': await demoCommand(rest); break;
       case 'serve': await (await import('../service/cli.js')).serveCommand(rest); break;

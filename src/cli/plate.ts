@@ -34,7 +34,8 @@ async function publish(files: [string, Uint8Array | string][]): Promise<void> {
   for (const [temp, final] of staged) await rename(temp, final);
 }
 
-export async function plateCommand(args: string[]): Promise<void> {
+/** `ensureDir` makes the output files' folders (the CLI's own records what it made, to take it back after a failure). */
+export async function plateCommand(args: string[], ensureDir: (dir: string) => Promise<unknown> = ensureWritableDir): Promise<void> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
@@ -56,7 +57,7 @@ export async function plateCommand(args: string[]): Promise<void> {
   const inputs = positionals.map((f) => resolve(f));
   for (const f of outputs) {
     if (inputs.includes(resolve(f))) throw new CleanplateError('an output would overwrite this input; choose another name', f);
-    await ensureWritableDir(dirname(f));
+    await ensureDir(dirname(f));
   }
   await loadCv();
   const prior = await createPrior(priorName);
