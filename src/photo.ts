@@ -155,6 +155,21 @@ function sampleGrey(plate: ImageF32, inv: number[], x: number, y: number): numbe
   return ((1 - fy) * ((1 - fx) * g(y0 * w + x0) + fx * g(y0 * w + x1)) + fy * ((1 - fx) * g(y1 * w + x0) + fx * g(y1 * w + x1))) / 3;
 }
 
+/** A chain of tracked fits: the previous frame's fit, where there is one to track from. */
+export interface TrackChain { last?: number[] }
+
+/**
+ * A video frame's fit in a chain (`trackPlate` from the chain's previous fit), re-acquired without
+ * one on the grid of `every` frames, so that a segment starting there tracks as a whole run does.
+ * The chain moves on (to no fit where this one is the identity); a failed fit throws, as trackPlate's does.
+ */
+export function trackInChain(chain: TrackChain, index: number, every: number, image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): AlignmentReport {
+  if (index % every === 0) chain.last = undefined;
+  const alignment = trackPlate(image, plateRaw, subject, mode, chain.last);
+  chain.last = alignment.method !== 'identity' ? alignment.homography : undefined;
+  return alignment;
+}
+
 /**
  * `alignPlate` for a video's frames, tracked from `start` (the previous frame's fit) or acquired
  * without one, where only the transform is wanted (the frame is placed later with the smoothed one): the same "does it agree better than no transform" check,

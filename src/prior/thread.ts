@@ -10,6 +10,7 @@ import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
 import { fromBytes, type ImageF32, type Plane } from '../image.js';
 import { plateDifference } from '../matte/difference.js';
+import type { TrackChain } from '../photo.js';
 import { createPrior, type PriorName, type PriorStreamOptions } from './index.js';
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
@@ -53,50 +54,46 @@ try {
   const photos: ImageMessage[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
-  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & { plate: ImageF32; lastFit?: number[]; trackPlate: typeof import('../photo.js').trackPlate; resize: typeof import('../ops.js').resize }) | undefined;
+  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & { plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize }) | undefined;
   /**
    * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
    * message has been handled: a refit waits for its own video's, never uses another's tracker.
    */
   const refits: RefitMessage[] = [];
   let trackVideo = -1;
-  /** The refit chain's previous fit (apart from the tracker's own: the two cover different frames). */
-  let refitLast: number[] | undefined;
-  /**
-   * The frame's plate fit, from the previous frame's (`tracker.lastFit`), as the matting thread's
-   * loop does it: nothing where this frame is not the tracker's; `{}` where the fit failed (its
-   * neighbours' fits bridge it). OpenCV and the alignment code were loaded with the plate.
-   */
-  const track = (msg: FrameMessage, image: ImageF32, alpha: Plane): { alignment?: AlignmentReport } | undefined => {
-    if (!tracker || msg.index === undefined || msg.index < tracker.from) return undefined;
-    // The prior at the frame's size, enlarged as the matting thread enlarges it (the same resize).
-    const subject = tracker.subject ? tracker.resize(alpha, msg.width, msg.height) : undefined;
-    if (msg.index % tracker.every === 0) tracker.lastFit = undefined;
+  /** The refits' chain (apart from the tracker's own: the two cover different frames). */
+  let refitChain: TrackChain = {};
+  /** The frame's fit in `chain` with the tracker's plate: `{}` where the fit failed (its neighbours' fits bridge it). */
+  const fitIn = (t: NonNullable<typeof tracker>, chain: TrackChain, index: number, image: ImageF32, subject: Plane | undefined): { alignment?: AlignmentReport } => {
     try {
-      const alignment = tracker.trackPlate(image, tracker.plate, subject, tracker.align, tracker.lastFit);
-      tracker.lastFit = alignment.method !== 'identity' ? alignment.homography : undefined;
-      return { alignment };
+      return { alignment: t.trackInChain(chain, index, t.every, image, t.plate, subject, t.align) };
     } catch (err) {
       if (!(err instanceof CleanplateError)) throw err;
       return {};
     }
   };
   /**
-   * A refit: the frame's fit from the previous refit's, re-acquired on the grid, as `track` and the
-   * matting thread do it. `unavailable` where the alignment code did not load here (the matting
-   * thread then tracks the frames itself); no alignment where the fit failed.
+   * The frame's plate fit in the tracker's chain, as the matting thread's loop does it: nothing
+   * where this frame is not the tracker's. OpenCV and the alignment code were loaded with the plate.
+   */
+  const track = (msg: FrameMessage, image: ImageF32, alpha: Plane): { alignment?: AlignmentReport } | undefined => {
+    if (!tracker || msg.index === undefined || msg.index < tracker.from) return undefined;
+    // The prior at the frame's size, enlarged as the matting thread enlarges it (the same resize).
+    const subject = tracker.subject ? tracker.resize(alpha, msg.width, msg.height) : undefined;
+    return fitIn(tracker, tracker.chain, msg.index, image, subject);
+  };
+  /**
+   * A refit: the frame's fit in the refits' chain. `unavailable` where the alignment code did not
+   * load here (the matting thread then tracks the frames itself).
    */
   const refit = ({ refit: msg }: RefitMessage) => {
     if (!tracker) { port.postMessage({ refitted: msg.id, unavailable: true }); return; }
     const image: ImageF32 = { width: msg.width, height: msg.height, channels: 3, data: msg.image };
     const subject = tracker.subject && msg.subject ? { width: msg.width, height: msg.height, channels: 1, data: msg.subject } as Plane : undefined;
-    if (msg.index % tracker.every === 0) refitLast = undefined;
     try {
-      const alignment = tracker.trackPlate(image, tracker.plate, subject, tracker.align, refitLast);
-      refitLast = alignment.method !== 'identity' ? alignment.homography : undefined;
-      port.postMessage({ refitted: msg.id, alignment });
+      port.postMessage({ refitted: msg.id, ...fitIn(tracker, refitChain, msg.index, image, subject) });
     } catch (err) {
-      port.postMessage(err instanceof CleanplateError ? { refitted: msg.id } : { refitted: msg.id, error: (err as Error).message });
+      port.postMessage({ refitted: msg.id, error: (err as Error).message });
     }
   };
   /**
@@ -188,17 +185,20 @@ try {
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
           stream.close(); stream = prior.stream(setup.stream); still = undefined; tracker = undefined; workGrid = undefined;
-          trackVideo = -1; refitLast = undefined;
-          for (const r of refits.filter((m) => m.refit.video < next.video)) port.postMessage({ refitted: r.refit.id, unavailable: true });
-          refits.splice(0, refits.length, ...refits.filter((m) => m.refit.video >= next.video));
+          trackVideo = -1; refitChain = {};
+          const waiting = refits.splice(0);
+          for (const r of waiting) {
+            if (r.refit.video < next.video) port.postMessage({ refitted: r.refit.id, unavailable: true });
+            else refits.push(r);
+          }
         }
         else if ('track' in next) {
           // The alignment code, loaded only now: a tripod's or a photo's thread never needs it.
           tracker = undefined;
           try {
-            const [{ trackPlate }, { resize }] = await Promise.all([import('../photo.js'), openCv()]);
+            const [{ trackInChain }, { resize }] = await Promise.all([import('../photo.js'), openCv()]);
             const { width, height, data, video: _video, ...rest } = next.track;
-            tracker = { ...rest, plate: { width, height, channels: 3, data }, trackPlate, resize };
+            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize };
           } catch {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }

@@ -20,7 +20,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackPlate, type MatteReport } from '../photo.js';
+import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackInChain, type TrackChain, type MatteReport } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
@@ -212,6 +212,9 @@ function cornerShift(h: number[], width: number, height: number): number {
 function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new InterruptedError();
 }
+
+/** A frame handed to the prior thread (or, without one, its bytes), and its refit where it has one. */
+interface Sent { index: number; bytes?: Uint8Array; prior?: Promise<FrameEstimate>; refit?: Promise<Refit | undefined> }
 
 interface Entry {
   index: number;
@@ -559,7 +562,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     if (wantThread && !priorThread) takeThread();
     // Frames decoded and handed to the prior thread, not yet analysed: the thread works on them
     // while the main thread mattes the frames before (or runs the colour pass, below).
-    const inFlight: { index: number; bytes?: Uint8Array; prior?: Promise<FrameEstimate> }[] = [];
+    const inFlight: Sent[] = [];
     // A whole run starts at frame 0 whatever the colour pass decides: its decoder starts now and the
     // prior thread, which would idle, works on the first frames meanwhile (up to PREFEED_BYTES of them).
     let reader: FrameReader | undefined;
@@ -607,16 +610,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // Each is sent once the thread has handed back the frame's prior (the fit needs it) and the
     // refit REFITS_AHEAD before it is done: well before the frame's window needs the fit, and
     // without a copy of every colour-pass frame queued on the thread at once (+250 MB at 1080p).
-    const refits = new Map<number, Promise<Refit | undefined>>();
     const refitsDone: Promise<unknown>[] = [];
     let refitsUnavailable = false;
-    const refitWhenBack = (s: { index: number; prior?: Promise<FrameEstimate> }) => {
+    const refitWhenBack = (s: Sent) => {
       if (!tracking || !priorThread || !s.prior || s.index >= trackedFrom) return;
       const gate = refitsDone[refitsDone.length - REFITS_AHEAD];
-      const fit = Promise.all([s.prior, gate]).then(([estimate]) => priorThread!.refit(s.index, estimate.image, subjectOf(estimate.prior)));
-      const done = fit.catch(() => undefined); // the frame's own failure is reported where its prior is awaited
-      refitsDone.push(done);
-      refits.set(s.index, fit);
+      s.refit = Promise.all([s.prior, gate]).then(([estimate]) => priorThread!.refit(s.index, estimate.image, subjectOf(estimate.prior)));
+      refitsDone.push(s.refit.catch(() => undefined)); // the frame's own failure is reported where its prior is awaited
     };
     for (const s of inFlight) refitWhenBack(s);
     // From here on the prior thread shrinks the frames itself (to the model's size and, with a
@@ -660,17 +660,15 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     let firstWritten = 0;
     const total = end - start;
 
-    let lastFit: number[] | undefined;
+    const chain: TrackChain = {};
     const arena = new ScratchArena();
     /** The frame's plate fit, tracked on this thread. */
     const trackHere = (entry: Entry): void => {
       try {
         // Hand-held: tracked from the previous frame's fit; ORB only to (re)acquire, and on the
         // grid, so that a segment starting there tracks as the whole run does.
-        if (entry.index % REACQUIRE_EVERY === 0) lastFit = undefined;
         const subject = subjectOf(entry.prior);
-        entry.alignment = temporal ? trackPlate(entry.image, plateRaw!, subject, parts.align, lastFit) : alignPlate(entry.image, plateRaw!, subject, parts.align).alignment;
-        lastFit = entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
+        entry.alignment = temporal ? trackInChain(chain, entry.index, REACQUIRE_EVERY, entry.image, plateRaw!, subject, parts.align) : alignPlate(entry.image, plateRaw!, subject, parts.align).alignment;
       } catch (err) {
         // One frame without a reliable fit is bridged by its neighbours' fits.
         if (!(err instanceof CleanplateError) || !temporal) throw err;
@@ -689,7 +687,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       await timed('align', () => trackHere(entry));
       for (const later of queue) await settle(later);
     };
-    const analyse = async (index: number, bytes: Uint8Array | undefined, threaded: Promise<FrameEstimate> | undefined): Promise<Entry> => {
+    const analyse = async ({ index, bytes, prior: threaded, refit }: Sent): Promise<Entry> => {
       // With a prior thread the frame's floats come from it (converted there, off this thread).
       const fromThread = threaded ? await timed('prior', () => threaded) : undefined;
       const image = fromThread?.image ?? fromBytes(info.width, info.height, 3, bytes!);
@@ -700,10 +698,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}), ...(fromThread?.working ? { working: fromThread.working } : {}) };
       if (useAlignment && fromThread?.tracked) {
         if (fromThread.tracked.alignment) entry.alignment = fromThread.tracked.alignment;
-      } else if (useAlignment && refits.has(index) && !refitsUnavailable) {
+      } else if (useAlignment && refit && !refitsUnavailable) {
         // Awaited when a frame's window needs it (settle): the thread tracks while this one mattes.
-        entry.refit = refits.get(index);
-        refits.delete(index);
+        entry.refit = refit;
       } else if (useAlignment) {
         await timed('align', () => trackHere(entry));
       }
@@ -808,13 +805,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const bytes = index < stop && !decodedAll ? await timed('decodeWait', () => frames.next()) : null;
       // The decoder's bytes go to the prior thread (transferred, not copied), which returns the prior and the frame as floats.
       if (bytes) {
-        const sent = priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height, index) } : { index, bytes };
+        const sent: Sent = priorThread ? { index, prior: priorThread.estimateFrame(bytes, info.width, info.height, index) } : { index, bytes };
         refitWhenBack(sent);
         inFlight.push(sent);
       }
       while (inFlight.length && (!bytes || inFlight.length > (priorThread ? PRIOR_AHEAD : 0))) {
         const s = inFlight.shift()!;
-        queue.push(await analyse(s.index, s.bytes, s.prior));
+        queue.push(await analyse(s));
         while (queue.length > (temporal ? WINDOW : 0) && queue[0]!.index < beyond) await finish(queue.shift()!);
         if (bytes) break;
       }
