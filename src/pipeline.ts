@@ -17,8 +17,7 @@ import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
-import { readPriorFiles } from './prior/files.js';
-import { createPrior, type Prior, type PriorName } from './prior/index.js';
+import { checkPriorFiles, createPrior, type Prior, type PriorName } from './prior/index.js';
 import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
 import { ThreadedPrior } from './prior/threaded.js';
 import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
@@ -96,13 +95,13 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   await loadCv();
   const priorDir = options.modelsDir && `${options.modelsDir}/prior`;
   const threads = options.priorThreads === false ? undefined : options.priorThreads ?? sharedPriorThreads();
-  // The model on this thread only when something needs it here (TF.js and the model: ~1 s to load).
+  // The model on this thread only when something needs it here (its runtime and the model take time to load).
   let local: Promise<Prior> | undefined;
   const localPrior = () => (local ??= createPrior(resolved.prior, priorDir));
   let prior: Prior;
   if (threads && resolved.prior !== 'none') {
     // The model files' errors now, as loading the model here would give them, not at the first photo.
-    await readPriorFiles(resolved.prior, priorDir);
+    await checkPriorFiles(resolved.prior, priorDir);
     prior = new ThreadedPrior(resolved.prior, threads, localPrior, priorDir);
   } else {
     prior = await localPrior();

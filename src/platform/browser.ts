@@ -9,7 +9,7 @@ import type { Platform } from './types.js';
 /** A classic worker's script loader, and what OpenCV.js's UMD wrapper leaves on the global scope. */
 declare const importScripts: ((...urls: string[]) => void) | undefined;
 
-export type { Platform } from './types.js';
+export type { OnnxSession, OnnxTensor, Platform } from './types.js';
 
 /** Told how far each model file has come (for a loading bar); set by the page's workers. */
 let progress: ((location: string, loaded: number, total: number) => void) | undefined;

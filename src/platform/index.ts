@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { MODELS_DIR } from '../paths.js';
-import type { Platform } from './types.js';
+import type { OnnxTensor, Platform } from './types.js';
 
-export type { Platform } from './types.js';
+export type { OnnxSession, OnnxTensor, Platform } from './types.js';
 
 export const platform: Platform = {
   name: 'node',
@@ -28,4 +28,19 @@ export const platform: Platform = {
   readBytes: async (location) => readFile(location),
   sha256Hex: async (bytes) => createHash('sha256').update(bytes).digest('hex'),
   tfjsWasmPrefix: () => createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]*$/, ''),
+  async onnxSession(bytes, { threads }) {
+    // Imported here, not at the top: a process that runs no ONNX model never loads the native addon.
+    const { default: ort } = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    return {
+      async run(feeds) {
+        const inputs: Record<string, InstanceType<typeof ort.Tensor>> = {};
+        for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', t.data, t.dims);
+        const out = await session.run(inputs);
+        const result: Record<string, OnnxTensor> = {};
+        for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array, dims: t.dims };
+        return result;
+      },
+    };
+  },
 };

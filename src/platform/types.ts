@@ -19,4 +19,19 @@ export interface Platform {
   sha256Hex(bytes: Uint8Array): Promise<string>;
   /** Folder or URL prefix of TensorFlow.js's WebAssembly binaries (tfjs-backend-wasm*.wasm). */
   tfjsWasmPrefix(): string;
+  /**
+   * A session of ONNX Runtime's native kernels on an ONNX model's bytes, where the platform has
+   * them (Node: onnxruntime-node). Absent in the browser, whose RVM prior stays on TF.js.
+   */
+  onnxSession?(bytes: Uint8Array, options: { threads: number }): Promise<OnnxSession>;
+}
+
+/** A float32 tensor as an ONNX session takes and gives it (row-major, `dims` its shape). */
+export interface OnnxTensor {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
+export interface OnnxSession {
+  run(feeds: Record<string, OnnxTensor>): Promise<Record<string, OnnxTensor>>;
 }

@@ -106,6 +106,7 @@ try {
   let shrinker: typeof import('../ops.js') | undefined;
   let workGrid: { width: number; height: number } | undefined;
   let busy = false;
+  let closing = false;
   /** Model input sizes that have run once: the first inference at a size costs ~3x a later one. */
   const warmed = new Set<string>();
 
@@ -178,6 +179,7 @@ try {
         // Messages are events: without a turn of the event loop here, a photo sent while frames are
         // queued would only be seen once they are all done (the model's promises resolve as microtasks).
         await new Promise((r) => setImmediate(r));
+        if (closing) break;
         const next = photos.shift() ?? (refits[0]?.refit.video === trackVideo ? refits.shift() : undefined) ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
@@ -219,9 +221,18 @@ try {
       }
     } finally {
       busy = false;
+      if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+    if ('close' in msg) {
+      // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
+      // process when a thread is terminated while a model loads or runs on it.
+      closing = true;
+      photos.length = 0; video.length = 0; refits.length = 0;
+      if (!busy) process.exit(0);
+      return;
+    }
     if ('image' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);

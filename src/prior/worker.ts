@@ -53,12 +53,15 @@ export class PriorThread {
   private readonly refits = new Map<number, { resolve: (r: Refit | undefined) => void; reject: (e: Error) => void }>();
   /** Videos begun on this thread (`reset`): the thread matches refits to their video's plate by it. */
   private video = 0;
+  private exited = false;
+  /** `close` was called: the thread is kept (ref'd) until it has ended itself. */
+  private closing = false;
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: Reply) => {
-        if ('ready' in msg) { if (msg.ready) { this.started = true; resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
+        if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
         if ('refitted' in msg) {
           const refit = this.refits.get(msg.refitted);
@@ -83,12 +86,16 @@ export class PriorThread {
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
-      this.worker.on('exit', (code) => { if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject); });
+      this.worker.on('exit', (code) => {
+        this.exited = true;
+        if (code !== 0) this.fail(new Error(`exited with code ${code}`), reject);
+        else this.fail(new Error('closed'), reject);
+      });
     });
     this.ready.catch(() => {});
-    // After the listeners: attaching a 'message' listener refs the worker's port again, and an idle
-    // thread (warmed, never used: a command that failed on its input) kept the process alive.
-    this.worker.unref();
+    // Kept alive until the model is loaded (then unref'd while idle: a warmed thread that a command
+    // which failed on its input never used does not keep the process alive): ONNX Runtime's addon
+    // aborts the process when it exits while a model loads or runs on a thread.
   }
 
   private fail(err: Error, reject: (e: Error) => void): void {
@@ -103,7 +110,7 @@ export class PriorThread {
 
   /** The thread keeps the process alive while a job or a refit is pending. */
   private unrefIfIdle(): void {
-    if (!this.pending.size && !this.refits.size) this.worker.unref();
+    if (this.started && !this.closing && !this.pending.size && !this.refits.size) this.worker.unref();
   }
 
   /**
@@ -281,8 +288,15 @@ export class PriorThread {
     return !this.failure;
   }
 
+  /**
+   * The thread takes no more work and ends itself once its current piece of work is done (see the
+   * constructor); the process waits for that.
+   */
   close(): void {
     this.failure ??= new CleanplateError('prior thread closed');
-    void this.worker.terminate();
+    if (this.exited || this.closing) return;
+    this.closing = true;
+    this.worker.ref();
+    this.worker.postMessage({ close: true });
   }
 }

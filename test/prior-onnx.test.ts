@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadCv } from '../src/cv.js';
+import type { ImageF32, Plane } from '../src/image.js';
+import { decodeImage } from '../src/io/decode.js';
+import { resize } from '../src/ops.js';
+import { createPrior } from '../src/prior/index.js';
+import { loadPrior } from '../src/prior/models.js';
+import { loadRvmOnnx } from '../src/prior/rvm-onnx.js';
+import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
+
+function maxDiff(a: Plane, b: Plane): number {
+  assert.equal(a.data.length, b.data.length);
+  let m = 0;
+  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs(a.data[i]! - b.data[i]!));
+  return m;
+}
+
+const mean = (p: Plane) => p.data.reduce((s, v) => s + v, 0) / p.data.length;
+
+/** A window of the photo moved `dx` pixels: a person stepping sideways across a few frames. */
+function shifted(image: ImageF32, dx: number, width: number): ImageF32 {
+  const out = { width, height: image.height, channels: 3, data: new Float32Array(width * image.height * 3) } as ImageF32;
+  for (let y = 0; y < image.height; y++) out.data.set(image.data.subarray((y * image.width + dx) * 3, (y * image.width + dx + width) * 3), y * width * 3);
+  return out;
+}
+
+test('RVM on ONNX Runtime (Node\'s prior) gives TF.js\'s alpha, frame after frame with its recurrent state', { skip: !HAS_DATA && 'no evaluation data' }, async () => {
+  await loadCv();
+  const photo = resize(await decodeImage(join(DATA, 'bgm-samples', 'input', '0001_img.png')), 640, 360);
+  const width = photo.width - 24;
+  const frames = [0, 8, 16, 24].map((dx) => shifted(photo, dx, width));
+  const [tfjs, onnx] = [await loadPrior('rvm'), await loadRvmOnnx()];
+  // The model's output both ways; the conversion keeps the weights, so only float rounding differs.
+  const [a, b] = [tfjs.stream(), onnx.stream()];
+  let carried = 0;
+  for (const [i, frame] of frames.entries()) {
+    const [x, y] = [await a.estimate(frame), await b.estimate(frame)];
+    assert.ok(maxDiff(x, y) < 2e-3, `frame ${i}: max |TF.js − ONNX| ${maxDiff(x, y)}`);
+    assert.ok(mean(y) > 0.1 && mean(y) < 0.9, `frame ${i}: a person, not an empty or full matte (mean ${mean(y)})`);
+    // The state is carried: the last frame's alpha is not what the model gives it alone.
+    if (i === frames.length - 1) carried = maxDiff(y, await onnx.estimate(frame, { longSide: 384 }));
+  }
+  assert.ok(carried > 0.02, `the recurrent state changes the alpha (max ${carried})`);
+  a.close(); b.close();
+  // A photo's single estimate, at the photo grid.
+  assert.ok(maxDiff(await tfjs.estimate(photo), await onnx.estimate(photo)) < 2e-3);
+});
+
+test('createPrior runs RVM on ONNX Runtime in Node, and refuses an rvm.onnx whose sha256 does not match the manifest', async () => {
+  const prior = await createPrior('rvm');
+  assert.equal(prior.name, 'rvm');
+  const dir = await tempDir();
+  await cp(join(ROOT, 'models', 'prior'), dir, { recursive: true });
+  const bytes = await readFile(join(dir, 'rvm.onnx'));
+  bytes[bytes.length >> 1] ^= 0xff;
+  await writeFile(join(dir, 'rvm.onnx'), bytes);
+  await assert.rejects(createPrior('rvm', dir), /rvm\.onnx: model file sha256 .* does not match the manifest/);
+});
