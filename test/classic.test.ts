@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
-import { ClassicEngine } from '../src/matte/classic.js';
+import { ClassicEngine, decideStill } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize } from '../src/ops.js';
 
@@ -65,6 +65,34 @@ test('a plate difference and a working image computed beforehand (as a video\'s 
   assert.equal(outside, 0);
   assert.ok(inside > 0.05 * 1280 * 720, `${inside} pixels of alpha inside [${own.support}]`);
   await assert.rejects(engine.matte({ ...input, difference: plateDifference(scene.image, scene.plate, { width: 256, height: 144 }) }), /another size/);
+});
+
+test('the working-grid decisions made beforehand (decideStill, as a video\'s prior thread makes them) give the same matte bit for bit', async () => {
+  const scene = buildScene(1280, 720, 5, 300);
+  const prior = gaussianBlur(scene.alpha, 31);
+  const engine = new ClassicEngine();
+  assert.equal(engine.decidesStill, true);
+  const input = { image: scene.image, plate: scene.plate, prior, realign: false };
+  const grid = engine.differenceGrid(1280, 720)!;
+  const own = await engine.matte(input);
+  const difference = plateDifference(scene.image, scene.plate, grid);
+  const working = resize(scene.image, grid.width, grid.height);
+  const coarse = decideStill(working, resize(scene.plate, grid.width, grid.height), prior, difference);
+  const given = await engine.matte({ ...input, difference, working, coarse });
+  assert.deepEqual(given.alpha.data, own.alpha.data);
+  assert.deepEqual(given.foreground.data, own.foreground.data);
+  const noTimes = (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith('ms_')));
+  assert.deepEqual(noTimes(given.details), noTimes(own.details));
+  assert.ok(own.details.bandPixels as number > 1000, 'a band to refine');
+  // The engine reads them: decisions from another prior change the matte; another grid's are refused.
+  const other = decideStill(working, resize(scene.plate, grid.width, grid.height), gaussianBlur(scene.alpha, 101), difference);
+  assert.notDeepEqual((await engine.matte({ ...input, difference, working, coarse: other })).alpha.data, own.alpha.data);
+  const small = { width: 256, height: 144 };
+  const wrong = decideStill(resize(scene.image, 256, 144), resize(scene.plate, 256, 144), prior, plateDifference(scene.image, scene.plate, small));
+  await assert.rejects(engine.matte({ ...input, coarse: wrong }), /coarse decisions given are for a 256x144 grid/);
+  // With re-alignment (a moving camera's plate) they are not used: the engine decides itself.
+  const realigned = await engine.matte({ ...input, realign: true });
+  assert.deepEqual((await engine.matte({ ...input, realign: true, coarse: other })).alpha.data, realigned.alpha.data);
 });
 
 test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel) equals thresholding the distance transform, borders included', () => {

@@ -6,6 +6,7 @@ import { loadCv } from '../src/cv.js';
 import { buildClip, buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
 import { fromBytes, toBytes, type Plane } from '../src/image.js';
+import { decideStill } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { resize } from '../src/ops.js';
 import { createMatter } from '../src/pipeline.js';
@@ -174,6 +175,29 @@ test('a prior thread given a still plate returns each later frame\'s difference 
     assert.ok(here.weak.data.some((v) => v > 0.1), 'the scene differs from its plate somewhere');
     thread.reset();
     assert.equal((await thread.estimateFrame(bytes.slice(), 320, 240)).difference, undefined, 'a new video has no still plate');
+  } finally {
+    thread.close();
+  }
+});
+
+test('a prior thread given a still plate to decide with returns each later frame\'s working-grid decisions, as made here from what it returns', async () => {
+  await loadCv();
+  const scene = buildScene(640, 360);
+  const bytes = toBytes(scene.image);
+  const grid = { width: 512, height: 288 };
+  const thread = new PriorThread('rvm');
+  try {
+    thread.prepare(grid);
+    await thread.estimateFrame(bytes.slice(), 640, 360);
+    thread.stillPlate(scene.plate, grid, true);
+    const got = await thread.estimateFrame(bytes.slice(), 640, 360);
+    assert.ok(got.coarse && got.difference && got.working, 'a frame sent after the plate comes back with the decisions');
+    const here = decideStill(got.working, resize(scene.plate, grid.width, grid.height), got.prior, got.difference);
+    for (const k of ['region', 'sure', 'fallback', 'fHat', 'opaque', 'clear'] as const) assert.deepEqual(got.coarse[k], here[k], k);
+    assert.equal(got.coarse.noise, here.noise);
+    assert.ok(here.region.data.some((v) => v === 1) && here.fHat.data.some((v) => v > 0), 'a subject was found');
+    thread.stillPlate(scene.plate, grid);
+    assert.equal((await thread.estimateFrame(bytes.slice(), 640, 360)).coarse, undefined, 'a plate sent without `decide`: the difference only');
   } finally {
     thread.close();
   }

@@ -22,7 +22,7 @@
  */
 import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
 import { createMask, dilateMask, erodeMask, fillMaskHoles, gaussianBlur, maskComponents, maskDistance, maskOf, planeOf, resize, type Mask } from '../ops.js';
-import type { MatteEngine, MatteInput, MatteOutput } from './engine.js';
+import type { CoarseDecision, MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
@@ -61,32 +61,37 @@ function noiseLevel(all: Float32Array, background: Float32Array): number {
  * for a still plate's frames): only the noise level is left, from its samples.
  */
 function fullDifference(image: ImageF32, plate: ImageF32, prior: Plane, valid: Plane | undefined, pool?: { width: number; height: number }, given?: PlateDifference): { noise: number; weak?: Plane } {
+  if (given) return { noise: givenNoise(given, prior), ...(pool ? { weak: given.weak } : {}) };
   const { width, height } = image;
   const a = image.data, b = plate.data;
   const n = width * height, step = sampleStep(n);
   const all = f32(Math.ceil(n / step)), background = f32(all.length);
   let na = 0, nb = 0;
-  if (given) {
-    for (let p = 0, k = 0; p < n; p += step, k++) {
-      const v = given.samples[k]!;
-      all[na++] = v;
-      if (prior.data[p]! < 0.05) background[nb++] = v;
-    }
-  } else {
-    for (let p = 0; p < n; p += step) {
-      if (valid && valid.data[p]! <= 0.5) continue;
-      // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
-      const v = distanceAt(a, b, p);
-      all[na++] = v;
-      if (prior.data[p]! < 0.05) background[nb++] = v;
-    }
+  for (let p = 0; p < n; p += step) {
+    if (valid && valid.data[p]! <= 0.5) continue;
+    // d rounded to a float, as colourDistance stores it: the maxima and samples a stored plane would give.
+    const v = distanceAt(a, b, p);
+    all[na++] = v;
+    if (prior.data[p]! < 0.05) background[nb++] = v;
   }
   const noise = noiseLevel(all.subarray(0, na), background.subarray(0, nb));
   if (!pool) return { noise };
-  if (given) return { noise, weak: given.weak };
   const weak = createPlane(pool.width, pool.height);
   poolMaxima(a, b, width, height, weak);
   return { noise, weak };
+}
+
+/** The noise level from a difference computed beforehand (`prior` at the image's size: where it says background). */
+function givenNoise(given: PlateDifference, prior: Plane): number {
+  const n = prior.width * prior.height, step = given.step;
+  const all = f32(Math.ceil(n / step)), background = f32(all.length);
+  let na = 0, nb = 0;
+  for (let p = 0, k = 0; p < n; p += step, k++) {
+    const v = given.samples[k]!;
+    all[na++] = v;
+    if (prior.data[p]! < 0.05) background[nb++] = v;
+  }
+  return noiseLevel(all.subarray(0, na), background.subarray(0, nb));
 }
 
 /**
@@ -143,17 +148,8 @@ function workingGrid(width: number, height: number, long: number): { scale: numb
   return { scale, w: Math.max(1, Math.round(width * scale)), h: Math.max(1, Math.round(height * scale)) };
 }
 
-/** What the working resolution decides for the whole frame. */
-interface Decision {
-  /** Where alpha may be non-zero. */
-  region: Mask;
-  /** Opaque for sure. */
-  sure: Mask;
-  /** Alpha where the compositing equation is ill-posed (prior or the evidence's silhouette). */
-  fallback: Plane;
-  /** The subject's colours, propagated from opaque pixels (second pass). */
-  fHat: ImageF32;
-}
+/** What the working resolution decides for the whole frame (engine.ts). */
+type Decision = Omit<CoarseDecision, 'noise' | 'opaque' | 'clear'>;
 
 /** The trust of the last `equationAlpha` call (a second return value without a tuple per pixel). */
 let lastTrust = 0;
@@ -239,9 +235,32 @@ function decide(image: ImageF32, plate: ImageF32, prior: Plane, d: Plane, weak: 
   return { region, sure, fallback, fHat };
 }
 
+/** The difference thresholds for a noise level: weak evidence above `lo`, strong above `hi`. */
+function thresholds(noise: number): { lo: number; hi: number } {
+  const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
+  return { lo, hi: lo + 0.04 };
+}
+
 /** Working-grid alpha at or beyond these is settled: full resolution would not change it visibly. */
 const SETTLED_OPAQUE = 0.98;
 const SETTLED_CLEAR = 0.02;
+
+/**
+ * Everything `matte` decides on the working grid for a frame with a still plate that covers it (no
+ * re-alignment), made beforehand: a video's prior thread calls this for the frames it has the plate
+ * for (MatteInput.coarse), with what the engine would compute itself: the frame shrunk to the
+ * working grid (MatteInput.working), the plate shrunk the same way, the prior at the frame's size,
+ * and the frame's difference from the plate (MatteInput.difference). The same functions on the same
+ * numbers: the engine's own result, bit for bit (test/pipeline.test.ts).
+ */
+export function decideStill(working: ImageF32, plateSmall: ImageF32, prior: Plane, difference: PlateDifference): CoarseDecision {
+  const noise = givenNoise(difference, prior);
+  const { lo, hi } = thresholds(noise);
+  const priorS = resize(prior, working.width, working.height);
+  const dS = colourDistance(working, plateSmall);
+  const decision = decide(working, plateSmall, priorS, dS, difference.weak, noise, lo, hi);
+  return { noise, ...decision, ...settledCells(working, plateSmall, decision, difference.weak, noise, lo) };
+}
 
 /**
  * The cells of the region that the working grid already settles (BackgroundMattingV2's idea: refine
@@ -366,6 +385,8 @@ export class ClassicEngine implements MatteEngine {
     this.name = refiner ? 'refined' : 'classic';
   }
 
+  readonly decidesStill = true;
+
   private readonly shrinkCache = new WeakMap<ImageF32, { print: number; small: ImageF32 }>();
 
   /** The working grid of an image this size, where it is coarser than the image (MatteInput.difference's grid). */
@@ -410,35 +431,52 @@ export class ClassicEngine implements MatteEngine {
     if (given && (given.step !== sampleStep(width * height) || given.samples.length !== Math.ceil((width * height) / given.step) || given.weak.width !== w || given.weak.height !== h)) {
       throw new Error(`the difference given was computed for another size (${given.weak.width}x${given.weak.height} grid, step ${given.step}) than ${width}x${height} on a ${w}x${h} grid`);
     }
-    const { noise, weak: pooled } = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined, given);
-    const lo = Math.min(0.12, Math.max(0.025, 2 * noise));
-    const hi = lo + 0.04;
-    const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
-    // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
-    // on the working grid for the decisions, and at full resolution inside the band below.
-    const working = coarse ? input.working : undefined;
-    if (working && (working.width !== w || working.height !== h || working.channels !== 3)) {
-      throw new Error(`the working image given is ${working.width}x${working.height}x${working.channels}, not the ${w}x${h} colour grid of a ${width}x${height} image`);
-    }
-    const imageS = working ?? small(image), priorS = small(prior);
     const realign = input.realign ?? true;
+    // The working grid's decisions made beforehand (a video's prior thread, for a still plate).
+    const pre = coarse && !realign ? input.coarse : undefined;
+    if (pre && (pre.region.width !== w || pre.region.height !== h)) {
+      throw new Error(`the coarse decisions given are for a ${pre.region.width}x${pre.region.height} grid, not the ${w}x${h} grid of a ${width}x${height} image`);
+    }
     const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
-    // A video's still camera hands over the same plate every frame: shrunk once.
-    const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
-    const { plate: plateS, report: residueS, shifts } = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
-    const dS = colourDistance(imageS, plateS);
-    lap('difference');
-    const weak = pooled ?? dS;
-    const decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
-    lap('decide');
+    let noise: number, decision: Decision, settled: { opaque: Mask; clear: Mask } | undefined;
+    let plateS: ImageF32 | undefined, residueS = noResidue(plate).report, shifts: ShiftField | undefined;
+    if (pre) {
+      ({ noise } = pre);
+      decision = pre;
+      settled = { opaque: pre.opaque, clear: pre.clear };
+      lap('decide');
+    } else {
+      const full = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined, given);
+      noise = full.noise;
+      const { lo, hi } = thresholds(noise);
+      const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
+      // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
+      // on the working grid for the decisions, and at full resolution inside the band below.
+      const working = coarse ? input.working : undefined;
+      if (working && (working.width !== w || working.height !== h || working.channels !== 3)) {
+        throw new Error(`the working image given is ${working.width}x${working.height}x${working.channels}, not the ${w}x${h} colour grid of a ${width}x${height} image`);
+      }
+      const imageS = working ?? small(image), priorS = small(prior);
+      // A video's still camera hands over the same plate every frame: shrunk once.
+      const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
+      const realigned = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
+      ({ plate: plateS, report: residueS, shifts } = realigned);
+      const dS = colourDistance(imageS, plateS);
+      lap('difference');
+      const weak = full.weak ?? dS;
+      decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
+      lap('decide');
+      // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
+      settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
+    }
+
+    const { lo, hi } = thresholds(noise);
 
     // Back to full resolution, decided on the working grid: the region grown and the sure interior
     // shrunk by one working pixel, so that the band (where alpha is computed at full resolution)
     // covers every pixel whose working cell or a neighbour is uncertain. A full-resolution pixel
     // then only looks up its cell: no morphology or resizing of whole full-resolution planes.
     const regionS = coarse ? dilateMask(decision.region, 1) : decision.region;
-    // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
-    const settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
     const sureS = settled ? settled.opaque : decision.sure;
     const alpha = createPlane(width, height);
     // The band as a plane only for what reads one: the exact guided filter of a full-resolution
@@ -447,7 +485,7 @@ export class ClassicEngine implements MatteEngine {
     const { list: bandList, box: [bx0, by0, bx1, by1], sureBox: [sx0, sy0, sx1, sy1] } = spreadVerdicts(sureS, regionS, settled?.clear, width, height, scale, alpha, band);
     const bandPixels = bandList.length;
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
     lap('realign');
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const { fHatBand, ambiguous } = bandAlpha(image, plateB, decision, scale, bandList, noise, alpha, fallbackFull);

@@ -1,5 +1,6 @@
 /** The contract every matting engine implements: (I, B', S, M?) → α, F. */
 import type { ImageF32, Plane } from '../image.js';
+import type { Mask } from '../ops.js';
 import type { PlateDifference } from './difference.js';
 
 /** `refined`: the classic engine's decisions with the learned band refiner (issue 11). */
@@ -32,6 +33,29 @@ export interface MatteInput {
    * shrink it (a video's prior thread does it): the engine then does not. One of another size is refused.
    */
   working?: ImageF32;
+  /**
+   * The classic engine's working-grid decisions for this frame, made beforehand (a video's prior
+   * thread, for a still plate: classic.ts decideStill). Read only for a coarse grid without
+   * re-alignment; one for another grid is refused.
+   */
+  coarse?: CoarseDecision;
+}
+
+/** What the classic engine decides on its working grid for a whole frame (classic.ts). */
+export interface CoarseDecision {
+  /** The noise level of |I − B|, from its full-resolution samples. */
+  noise: number;
+  /** Where alpha may be non-zero. */
+  region: Mask;
+  /** Opaque for sure. */
+  sure: Mask;
+  /** Alpha where the compositing equation is ill-posed (prior or the evidence's silhouette). */
+  fallback: Plane;
+  /** The subject's colours, propagated from opaque pixels (second pass). */
+  fHat: ImageF32;
+  /** Cells settled opaque or clear, neighbourhoods included: no full-resolution work there. */
+  opaque: Mask;
+  clear: Mask;
 }
 
 export interface MatteOutput {
@@ -48,4 +72,6 @@ export interface MatteEngine {
   matte(input: MatteInput): Promise<MatteOutput>;
   /** Engines that read `MatteInput.difference`: the grid it is pooled on for an image of this size (none: not wanted). */
   differenceGrid?(width: number, height: number): { width: number; height: number } | undefined;
+  /** The engine reads `MatteInput.coarse`: its working-grid decisions for a still plate are classic.ts decideStill's. */
+  readonly decidesStill?: boolean;
 }

@@ -24,7 +24,7 @@ interface WarmMessage { warm: { width: number; height: number } }
  * A still plate for the frames after it (a tripod video's plate, colour-corrected, covering the
  * whole frame): each of them also gets |I − plate| on the engine's grid (matte/difference.ts).
  */
-interface StillMessage { still: { width: number; height: number; data: Float32Array; grid: { width: number; height: number } } }
+interface StillMessage { still: { width: number; height: number; data: Float32Array; grid: { width: number; height: number }; decide?: boolean } }
 /**
  * A moving camera's plate: the frames from `from` on (a frame where the tracker re-acquires, so that
  * nothing before it counts) are tracked here as the matting thread would (photo.ts trackPlate,
@@ -53,7 +53,8 @@ try {
    */
   const photos: ImageMessage[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
-  let still: { plate: ImageF32; grid: { width: number; height: number } } | undefined;
+  /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
+  let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
   let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & { plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize }) | undefined;
   /**
    * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
@@ -142,9 +143,15 @@ try {
       const tracked = track(msg, image, alpha);
       // The frame on the engine's working grid: the resize the engine would do (MatteInput.working).
       const working = shrinker && workGrid ? shrinker.resize(image, workGrid.width, workGrid.height) : undefined;
+      // With a still plate, the engine's decisions on that grid too (MatteInput.coarse): the prior
+      // enlarged to the frame as the sender enlarges it, then what the engine would do with it.
+      const coarse = still?.decide && difference && working && shrinker && working.width === still.grid.width && working.height === still.grid.height
+        ? still.decide.decideStill(working, still.decide.plateSmall, shrinker.resize(alpha, msg.width, msg.height), difference) : undefined;
       // The decoder's bytes go back too, for the decoder to read a later frame into.
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}) },
-        [alpha.data.buffer as ArrayBuffer, floats.buffer as ArrayBuffer, msg.bytes.buffer as ArrayBuffer, ...(difference ? [difference.samples.buffer as ArrayBuffer, difference.weak.data.buffer as ArrayBuffer] : []), ...(working ? [working.data.buffer as ArrayBuffer] : [])]);
+      const transfer = [alpha.data, floats, msg.bytes, ...(difference ? [difference.samples, difference.weak.data] : []), ...(working ? [working.data] : []),
+        ...(coarse ? [coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data] : [])].map((a) => a.buffer as ArrayBuffer);
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}) },
+        [...new Set(transfer)]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
     }
@@ -215,7 +222,20 @@ try {
             // The sender goes on shrinking the frames itself.
           }
         }
-        else if ('still' in next) still = { plate: { width: next.still.width, height: next.still.height, channels: 3, data: next.still.data }, grid: next.still.grid };
+        else if ('still' in next) {
+          const { width, height, data, grid } = next.still;
+          const plate: ImageF32 = { width, height, channels: 3, data };
+          still = { plate, grid };
+          // The engine's code, loaded only now: the thread of a video without a still plate never needs it.
+          if (next.still.decide && shrinker) {
+            try {
+              const { decideStill } = await import('../matte/classic.js');
+              still.decide = { plateSmall: shrinker.resize(plate, grid.width, grid.height), decideStill };
+            } catch {
+              // The matting thread then decides on the working grid itself, as before.
+            }
+          }
+        }
         else if ('warm' in next) await warm(next);
         else await frame(next);
       }

@@ -11,15 +11,16 @@ import { CleanplateError } from '../errors.js';
 import type { ImageF32, Plane } from '../image.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import type { PlateDifference } from '../matte/difference.js';
+import type { CoarseDecision } from '../matte/engine.js';
 import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
-interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32 }
+interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision }
 
 /** A frame's prior, the frame as floats, the decoder's buffer handed back, with a still plate the frame's difference from it, with a tracked one its fit. */
 export interface FrameEstimate {
@@ -28,6 +29,8 @@ export interface FrameEstimate {
   tracked?: { alignment?: AlignmentReport };
   /** The frame on the working grid given to `prepare` (MatteInput.working), shrunk on the thread. */
   working?: ImageF32;
+  /** With a still plate sent with `decide`, the classic engine's decisions on that grid (MatteInput.coarse), made on the thread. */
+  coarse?: CoarseDecision;
 }
 
 /** A refitted frame's plate fit; `alignment` absent where the fit failed. */
@@ -82,7 +85,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}), ...(msg.working ? { working: msg.working } : {}) });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}), ...(msg.working ? { working: msg.working } : {}), ...(msg.coarse ? { coarse: msg.coarse } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -140,8 +143,8 @@ export class PriorThread {
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
     const transfer = [bytes.buffer as ArrayBuffer, ...(small && small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back, difference, tracked, working } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}) };
+    const { prior, frame, bytes: back, difference, tracked, working, coarse } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}) };
   }
 
   /**
@@ -157,13 +160,14 @@ export class PriorThread {
 
   /**
    * A still plate (colour-corrected, covering the whole frame) for the frames sent from now on:
-   * the thread also computes each one's difference from it on `grid` (MatteInput.difference), work
-   * the matting thread then skips. Copied. Until `reset`.
+   * the thread also computes each one's difference from it on `grid` (MatteInput.difference), and
+   * with `decide` the classic engine's decisions on that grid (MatteInput.coarse): work the matting
+   * thread then skips. Copied. Until `reset`.
    */
-  stillPlate(plate: ImageF32, grid: { width: number; height: number }): void {
+  stillPlate(plate: ImageF32, grid: { width: number; height: number }, decide = false): void {
     if (this.failure) return;
     const data = plate.data.slice();
-    this.inOrder(() => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid } }, [data.buffer]));
+    this.inOrder(() => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid, decide } }, [data.buffer]));
   }
 
   /**

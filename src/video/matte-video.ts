@@ -17,7 +17,7 @@ import { tool } from '../io/ffmpeg.js';
 import { probeVideo, type FrameIndex, type VideoInfo } from '../io/video-probe.js';
 import { FrameReader, FrameWriter, seekTo, throughPixelFormat, type WriterOptions } from '../io/video-stream.js';
 import type { PlateDifference } from '../matte/difference.js';
-import type { MatteEngine } from '../matte/engine.js';
+import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
 import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackInChain, type TrackChain, type MatteReport } from '../photo.js';
@@ -224,6 +224,8 @@ interface Entry {
   difference?: PlateDifference;
   /** The frame on the engine's working grid, shrunk on the prior thread (MatteInput.working). */
   working?: ImageF32;
+  /** The classic engine's decisions for the frame with the still plate, made on the prior thread (MatteInput.coarse). */
+  coarse?: CoarseDecision;
   alignment?: AlignmentReport;
   /** The fit being tracked on the prior thread for a frame sent before the camera was known to move (PriorThread.refit). */
   refit?: Promise<Refit | undefined>;
@@ -695,7 +697,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const read = fromThread ? fromThread.bytes : bytes;
       if (read) frames.recycle(read);
       const prior = fromThread?.prior ?? await timed('prior', () => parts.prior.estimate(image));
-      const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}), ...(fromThread?.working ? { working: fromThread.working } : {}) };
+      const entry: Entry = { index, image, prior, ...(fromThread?.difference ? { difference: fromThread.difference } : {}), ...(fromThread?.working ? { working: fromThread.working } : {}), ...(fromThread?.coarse ? { coarse: fromThread.coarse } : {}) };
       if (useAlignment && fromThread?.tracked) {
         if (fromThread.tracked.alignment) entry.alignment = fromThread.tracked.alignment;
       } else if (useAlignment && refit && !refitsUnavailable) {
@@ -718,7 +720,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const subject = subjectOf(prior);
       // This frame's planes, its placed plate included, come from the scratch arena (see below).
       arena.reset();
-      let plate: ImageF32 | undefined, plateValid: Plane | undefined, difference: PlateDifference | undefined;
+      let plate: ImageF32 | undefined, plateValid: Plane | undefined, difference: PlateDifference | undefined, coarse: CoarseDecision | undefined;
       if (plateRaw) {
         await timed('align', () => {
           let homography = [...IDENTITY];
@@ -750,8 +752,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // The still plate goes to the prior thread once: the frames sent after it come back with
           // their difference from it, computed there (the matting thread's busier core skips it).
           const grid = fresh && priorThread && parts.engine.differenceGrid?.(image.width, image.height);
-          if (grid && matched.plateValid.data.every((v) => v >= 0.5)) priorThread!.stillPlate(matched.plate, grid);
-          if (still) difference = entry.difference;
+          if (grid && matched.plateValid.data.every((v) => v >= 0.5)) priorThread!.stillPlate(matched.plate, grid, parts.engine.decidesStill === true);
+          if (still) { difference = entry.difference; coarse = entry.coarse; }
         });
       }
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
@@ -760,7 +762,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
       // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
-      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(entry.working ? { working: entry.working } : {}) })));
+      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(coarse ? { coarse } : {}), ...(entry.working ? { working: entry.working } : {}) })));
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground, out.support)));
       history.push(entry);
       // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
