@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import type { ImageF32, Plane } from '../src/image.js';
@@ -58,4 +61,20 @@ test('createPrior runs RVM on ONNX Runtime in Node, and refuses an rvm.onnx whos
   bytes[bytes.length >> 1] ^= 0xff;
   await writeFile(join(dir, 'rvm.onnx'), bytes);
   await assert.rejects(createPrior('rvm', dir), /rvm\.onnx: model file sha256 .* does not match the manifest/);
+});
+
+test('ONNX Runtime runs with its telemetry off: a process that ran the prior leaves no 1DS debug log', { skip: process.platform !== 'linux' && 'the log is where the Linux build writes it' }, () => {
+  // The native runtime's telemetry writes /tmp/mat-debug-PID.log when its first session starts, unless disabled.
+  const url = (file: string) => JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'src', file)).href);
+  const script = `const { createPrior } = await import(${url('prior/index.js')});
+    await (await import(${url('cv.js')})).loadCv();
+    const prior = await createPrior('rvm');
+    await prior.estimate({ width: 64, height: 64, channels: 3, data: new Float32Array(64 * 64 * 3).fill(0.5) });
+    console.log(process.pid);`;
+  const env = { ...process.env };
+  delete env['ORT_DISABLE_TELEMETRY'];
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  const log = `/tmp/mat-debug-${r.stdout.trim()}.log`;
+  assert.equal(existsSync(log), false, `${log} was written`);
 });

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 
+// ONNX Runtime's telemetry off, as src/platform/ort.ts sets it for cleanplate itself.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 const [model, dir] = process.argv.slice(2);
 const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
 const inputs = meta.inputs ?? Object.fromEntries(['image', 'plate', 'prior', 'motion'].map((n) => [n, meta[n]]));

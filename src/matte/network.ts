@@ -5,7 +5,7 @@
  * foreground colours at full resolution; the paper's post-processing keeps only the main subject.
  */
 import { cpus } from 'node:os';
-import ort from 'onnxruntime-node';
+import ort from '../platform/ort.js';
 import { realignEdges } from '../align/residue.js';
 import { CleanplateError } from '../errors.js';
 import { createPlane, cropRect, supportRect, toGray, type ImageF32, type Plane } from '../image.js';

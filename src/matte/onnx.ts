@@ -1,5 +1,5 @@
 /** ONNX Runtime (Node) sessions for the shipped models of a manifest: the network engine's and the refiner's. */
-import ort from 'onnxruntime-node';
+import ort from '../platform/ort.js';
 import { CleanplateError } from '../errors.js';
 import { readManifestModel, type ModelEntry } from '../models.js';
 

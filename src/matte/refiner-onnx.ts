@@ -4,7 +4,7 @@
  * same model and the same tiling with onnxruntime-web.
  */
 import { cpus } from 'node:os';
-import ort from 'onnxruntime-node';
+import ort from '../platform/ort.js';
 import { CleanplateError } from '../errors.js';
 import type { Plane } from '../image.js';
 import { MODELS_DIR } from '../paths.js';

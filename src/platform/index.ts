@@ -30,7 +30,7 @@ export const platform: Platform = {
   tfjsWasmPrefix: () => createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]*$/, ''),
   async onnxSession(bytes, { threads }) {
     // Imported here, not at the top: a process that runs no ONNX model never loads the native addon.
-    const { default: ort } = await import('onnxruntime-node');
+    const { default: ort } = await import('./ort.js');
     const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
     return {
       async run(feeds) {

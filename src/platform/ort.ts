@@ -1,0 +1,13 @@
+/**
+ * onnxruntime-node for Node's modules, with ONNX Runtime's telemetry off. Its Linux and macOS
+ * builds (1.2x on) report usage to Microsoft (1DS: a device id and an offline event store under
+ * ~/.cache/Microsoft, a /tmp/mat-debug-PID.log per process) unless ORT_DISABLE_TELEMETRY=1 is set
+ * before its first session (read then, and latched for the process). A matting tool has no
+ * business reporting on its users: off, unless the user set the variable themselves. Every Node
+ * module imports ONNX Runtime from here, never from the package directly.
+ */
+import ort from 'onnxruntime-node';
+
+process.env['ORT_DISABLE_TELEMETRY'] ??= '1';
+
+export default ort;
