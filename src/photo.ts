@@ -140,6 +140,42 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
 }
 
 /**
+ * One of a video's colour-pass samples, in two halves (a thread that does its own samples runs both;
+ * the matting thread gives its event loop a turn between them). First: the plate's fit to the
+ * frame, undefined where no reliable one exists and alignment was asked for (a sampled frame
+ * without one says nothing about colour).
+ */
+export function sampleFit(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } | undefined {
+  try {
+    return alignPlate(image, plateRaw, subject, mode);
+  } catch (err) {
+    if (err instanceof CleanplateError && mode !== 'none') return undefined;
+    throw err;
+  }
+}
+
+/** A colour-pass sample's outcome: its fit, colour fit and plate check (or the check's refusal). */
+export interface SampleOutcome {
+  /** Absent where the frame had no reliable fit (nothing else is then known). */
+  alignment?: AlignmentReport;
+  colour?: ColourReport;
+  assessment?: PlateAssessment;
+  /** The check's refusal: one frame can be all subject, so only every sample refusing refuses the plate. */
+  refusal?: CleanplateError;
+}
+
+/** Second half: the colour fit to the placed plate, and the plate check. */
+export function sampleCheck(image: ImageF32, fit: { alignment: AlignmentReport; placed: PlacedPlate }, subject: Plane | undefined): SampleOutcome {
+  const matched = matchPlate(image, fit.placed, subject);
+  try {
+    return { alignment: fit.alignment, colour: matched.colour, assessment: checkPlate(image, matched.plate, matched.plateValid, subject, fit.alignment) };
+  } catch (err) {
+    if (!(err instanceof CleanplateError)) throw err;
+    return { alignment: fit.alignment, colour: matched.colour, refusal: err };
+  }
+}
+
+/**
  * The plate's value at image pixel p under a plate → image homography (its inverse `inv`), bilinear
  * with the plate's edge repeated (as warpPerspective with BORDER_REPLICATE), or undefined where the
  * point falls outside the plate.

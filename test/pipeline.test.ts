@@ -3,19 +3,22 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
+import { CleanplateError } from '../src/errors.js';
 import { buildClip, buildScene } from '../src/demo/scene.js';
 import { alphaMetrics } from '../src/eval/metrics.js';
-import { fromBytes, toBytes, type Plane } from '../src/image.js';
+import { fromBytes, toBytes, type ImageF32, type Plane } from '../src/image.js';
 import { decideStill } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { resize } from '../src/ops.js';
 import { createMatter } from '../src/pipeline.js';
-import { trackPlate } from '../src/photo.js';
+import { sampleCheck, sampleFit, trackPlate } from '../src/photo.js';
 import { handHeld } from '../bench/video-speed.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
+import { RVM_VIDEO_LONG_SIDE } from '../src/prior/spec.js';
 import { estimateOnThread } from '../src/prior/threaded.js';
 import { PriorThread } from '../src/prior/worker.js';
 import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
+import { horizonScene } from './horizon.js';
 
 function patchMean(alpha: Plane, cx: number, cy: number, r = 20): number {
   let s = 0, n = 0;
@@ -198,6 +201,37 @@ test('a prior thread given a still plate to decide with returns each later frame
     assert.ok(here.region.data.some((v) => v === 1) && here.fHat.data.some((v) => v > 0), 'a subject was found');
     thread.stillPlate(scene.plate, grid);
     assert.equal((await thread.estimateFrame(bytes.slice(), 640, 360)).coarse, undefined, 'a plate sent without `decide`: the difference only');
+  } finally {
+    thread.close();
+  }
+});
+
+test('a prior thread does a colour-pass sample whole: the fit, colour fit and plate check the matting thread finds for it, a refusal included', async () => {
+  await loadCv();
+  const clip = buildClip(6, 320, 240, 3, 5);
+  const frames = handHeld(clip.frames);
+  // A textured room and a landscape of sky and grass: a plate of another scene (test/plate-check.test.ts).
+  const room = buildScene(480, 360, 21), landscape = horizonScene(480, 360, 22);
+  const thread = new PriorThread('rvm');
+  try {
+    const cases: [ImageF32, ImageF32][] = [[frames[2]!, clip.plate], [frames[5]!, clip.plate], [room.image, landscape.plate]];
+    let refused = 0;
+    for (const [k, [frame, plate]] of cases.entries()) {
+      const { width, height } = frame;
+      const bytes = toBytes(frame);
+      // Sent first (the thread does it while this thread computes the same here).
+      const there = thread.colourSample(bytes, width, height, plate, 'auto', RVM_VIDEO_LONG_SIDE, true);
+      const image = fromBytes(width, height, 3, bytes);
+      const subject = await estimateOnThread(thread, 'rvm', image, { longSide: RVM_VIDEO_LONG_SIDE });
+      const fit = sampleFit(image, plate, subject, 'auto');
+      const here = fit ? sampleCheck(image, fit, subject) : {};
+      const got = await there;
+      assert.ok(got, `sample ${k}: the thread did it`);
+      assert.deepEqual(got, here, `sample ${k}`);
+      if (k < 2) assert.ok(here.alignment && here.alignment.method !== 'identity' && here.assessment, `sample ${k}: a moved camera's fit, and the plate accepted`);
+      if (here.refusal) { refused++; assert.ok(got.refusal instanceof CleanplateError && got.refusal.file === here.refusal.file); }
+    }
+    assert.equal(refused, 1, 'the other scene\'s plate is refused, the refusal handed back as the error it is');
   } finally {
     thread.close();
   }

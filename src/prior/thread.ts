@@ -37,6 +37,12 @@ interface TrackMessage { track: { width: number; height: number; data: Float32Ar
  * prior it enlarged as the subject. Handled ahead of queued frames once the `track` message is in.
  */
 interface RefitMessage { refit: { id: number; video: number; index: number; width: number; height: number; image: Float32Array; subject?: Float32Array } }
+/**
+ * One of a video's colour-pass samples done here whole (photo.ts sampleFit and sampleCheck, with
+ * the prior computed as for an image on its own at `longSide`, enlarged to the frame): the matting
+ * thread does every other sample meanwhile. The plate comes with the first sample of its `plateKey`.
+ */
+interface SampleMessage { sample: { id: number; width: number; height: number; bytes: Uint8Array; longSide: number; align: AlignMode; subject: boolean; plateKey: number; plate?: Float32Array } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -51,7 +57,7 @@ try {
    * colour pass asks for its sampled frames' priors while the first frames are already queued, and
    * it is what the video waits for.
    */
-  const photos: ImageMessage[] = [];
+  const photos: (ImageMessage | SampleMessage)[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
   let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
@@ -118,6 +124,38 @@ try {
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height }, [alpha.data.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
+    }
+  };
+  /** The colour-pass samples' plate, by its key (SampleMessage). */
+  let samplePlate: { key: number; plate: ImageF32 } | undefined;
+  const sample = async ({ sample: msg }: SampleMessage) => {
+    try {
+      const { width, height } = msg;
+      if (msg.plate) samplePlate = { key: msg.plateKey, plate: { width, height, channels: 3, data: msg.plate } };
+      if (samplePlate?.key !== msg.plateKey) throw new Error('a colour-pass sample came without its plate');
+      // The alignment code, loaded with the first sample: a thread without a plate never needs it.
+      let code: [typeof import('../ops.js'), typeof import('../photo.js')];
+      try {
+        code = await Promise.all([openCv(), import('../photo.js')]);
+      } catch {
+        port.postMessage({ sampled: msg.id, unavailable: true });
+        return;
+      }
+      const [ops, photoCode] = code;
+      const image = fromBytes(width, height, 3, msg.bytes);
+      let subject: Plane | undefined;
+      if (msg.subject) {
+        // As estimateOnThread computes an image's prior: shrunk here to the model's size, enlarged back.
+        const size = prior.inputSize(width, height, { longSide: msg.longSide });
+        const alpha = await prior.estimate(ops.resize(image, size.width, size.height), { prepared: true, longSide: msg.longSide });
+        subject = ops.resize(alpha, width, height);
+      }
+      const fit = photoCode.sampleFit(image, samplePlate.plate, subject, msg.align);
+      const outcome = fit ? photoCode.sampleCheck(image, fit, subject) : {};
+      const { refusal, ...rest } = outcome;
+      port.postMessage({ sampled: msg.id, outcome: rest, ...(refusal ? { refusal: { message: refusal.message, ...(refusal.file !== undefined ? { file: refusal.file } : {}) } } : {}) });
+    } catch (err) {
+      port.postMessage({ sampled: msg.id, error: (err as Error).message, ...(err instanceof CleanplateError && err.file !== undefined ? { file: err.file, cleanplate: true } : {}) });
     }
   };
   /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
@@ -190,6 +228,7 @@ try {
         const next = photos.shift() ?? (refits[0]?.refit.video === trackVideo ? refits.shift() : undefined) ?? video.shift();
         if (!next) break;
         if ('image' in next) await photo(next);
+        else if ('sample' in next) await sample(next);
         else if ('refit' in next) refit(next);
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
@@ -244,7 +283,7 @@ try {
       if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
     if ('close' in msg) {
       // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
       // process when a thread is terminated while a model loads or runs on it.
@@ -253,7 +292,7 @@ try {
       if (!busy) process.exit(0);
       return;
     }
-    if ('image' in msg) photos.push(msg);
+    if ('image' in msg || 'sample' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();

@@ -12,12 +12,14 @@ import type { ImageF32, Plane } from '../image.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision } from '../matte/engine.js';
+import type { SampleOutcome } from '../photo.js';
 import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string }
+  | { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision }
@@ -31,6 +33,11 @@ export interface FrameEstimate {
   working?: ImageF32;
   /** With a still plate sent with `decide`, the classic engine's decisions on that grid (MatteInput.coarse), made on the thread. */
   coarse?: CoarseDecision;
+}
+
+/** A CleanplateError's reason, without the `file: ` its message starts with. */
+function unprefixed(message: string, file: string | undefined): string {
+  return file !== undefined && message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
 }
 
 /** A refitted frame's plate fit; `alignment` absent where the fit failed. */
@@ -54,6 +61,10 @@ export class PriorThread {
   private threadShrinks = false;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   private readonly refits = new Map<number, { resolve: (r: Refit | undefined) => void; reject: (e: Error) => void }>();
+  /** Colour-pass samples sent (`colourSample`), by id. */
+  private readonly samples = new Map<number, { resolve: (r: SampleOutcome | undefined) => void; reject: (e: Error) => void }>();
+  /** The plate the thread holds for colour-pass samples, and its key. */
+  private samplePlate: { plate: ImageF32; key: number } | undefined;
   /** Videos begun on this thread (`reset`): the thread matches refits to their video's plate by it. */
   private video = 0;
   private exited = false;
@@ -66,6 +77,16 @@ export class PriorThread {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
+        if ('sampled' in msg) {
+          const job = this.samples.get(msg.sampled);
+          if (!job) return;
+          this.samples.delete(msg.sampled);
+          this.unrefIfIdle();
+          if (msg.error !== undefined) job.reject(msg.cleanplate ? new CleanplateError(unprefixed(msg.error, msg.file), msg.file) : new CleanplateError(`colour-pass sample failed on the prior thread: ${msg.error}`));
+          else if (msg.unavailable) job.resolve(undefined);
+          else job.resolve({ ...msg.outcome, ...(msg.refusal ? { refusal: new CleanplateError(unprefixed(msg.refusal.message, msg.refusal.file), msg.refusal.file) } : {}) });
+          return;
+        }
         if ('refitted' in msg) {
           const refit = this.refits.get(msg.refitted);
           if (!refit) return;
@@ -108,12 +129,14 @@ export class PriorThread {
     this.pending.clear();
     for (const refit of this.refits.values()) refit.reject(this.failure);
     this.refits.clear();
+    for (const job of this.samples.values()) job.reject(this.failure);
+    this.samples.clear();
     this.worker.unref();
   }
 
   /** The thread keeps the process alive while a job or a refit is pending. */
   private unrefIfIdle(): void {
-    if (this.started && !this.closing && !this.pending.size && !this.refits.size) this.worker.unref();
+    if (this.started && !this.closing && !this.pending.size && !this.refits.size && !this.samples.size) this.worker.unref();
   }
 
   /**
@@ -247,6 +270,29 @@ export class PriorThread {
     const { width, height, data } = image;
     const video = this.video;
     this.inOrder(() => this.worker.postMessage({ refit: { id, video, index, width, height, image: data, ...(subject ? { subject: subject.data } : {}) } }));
+    return result;
+  }
+
+  /**
+   * A video's colour-pass sample done on the thread whole: its prior (at `longSide`, as
+   * `estimateOnThread` gives it), the plate's fit, the colour fit and the plate check (photo.ts
+   * sampleFit, sampleCheck), ahead of queued frames, while the caller does another sample. The
+   * frame's bytes are copied; the plate is copied with the first sample of each plate. Undefined
+   * where the thread cannot (its alignment code did not load): the caller does the sample itself.
+   */
+  colourSample(bytes: Uint8Array, width: number, height: number, plate: ImageF32, align: AlignMode, longSide: number, subject: boolean): Promise<SampleOutcome | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.next++;
+    const result = new Promise<SampleOutcome | undefined>((resolve, reject) => this.samples.set(id, { resolve, reject }));
+    result.catch(() => undefined); // awaited by the colour pass; a run failing first drops it
+    this.worker.ref();
+    const fresh = this.samplePlate?.plate !== plate;
+    if (fresh) this.samplePlate = { plate, key: id };
+    const plateKey = this.samplePlate!.key;
+    const copy = bytes.slice();
+    const plateData = fresh ? plate.data.slice() : undefined;
+    this.inOrder(() => this.worker.postMessage({ sample: { id, width, height, bytes: copy, longSide, align, subject, plateKey, ...(plateData ? { plate: plateData } : {}) } },
+      [copy.buffer as ArrayBuffer, ...(plateData ? [plateData.buffer as ArrayBuffer] : [])]));
     return result;
   }
 

@@ -20,7 +20,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, checkPlate, matchPlate, placePlate, plateReport, trackInChain, type TrackChain, type MatteReport } from '../photo.js';
+import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
@@ -388,53 +388,67 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   const estimate = (image: ImageF32) => (thread ? estimateOnThread(thread, parts.priorName, image, options) : parts.prior.estimate(image, options));
   const { decoded, first } = sampling ?? startSampling(info, index);
   let pending: Promise<IteratorResult<Uint8Array>> | undefined = first;
-  const nextSample = async () => {
+  const nextBytes = async () => {
     const next = pending ?? decoded.next();
     pending = undefined;
     const { value, done } = await next;
-    if (done) return undefined;
-    const image = fromBytes(info.width, info.height, 3, value);
+    return done ? undefined : value;
+  };
+  const start = (bytes: Uint8Array, index: number) => {
+    const image = fromBytes(info.width, info.height, 3, bytes);
     const prior = estimate(image);
     prior.catch(() => undefined); // awaited below; a failure after another error is not left unhandled
-    return { image, prior };
+    return { index, image, prior };
   };
+  /** A sample done on this thread. */
+  const here = async (sample: { image: ImageF32; prior: Promise<Plane> }): Promise<SampleOutcome> => {
+    const { image } = sample;
+    const subject = subjectOf(await timed('prior', () => sample.prior));
+    // The pass's alignments are long synchronous stretches: the event loop gets a turn before
+    // each part, so that the first frames' decoded bytes reach the prior thread meanwhile.
+    await nextTurn();
+    const fit = await timed('align', () => sampleFit(image, plateRaw, subject, parts.align));
+    if (!fit) return {};
+    await nextTurn();
+    return timed('align', () => sampleCheck(image, fit, subject));
+  };
+  // Each sample's outcome, in sample order (the median colour and the plate's summary see them so).
+  // With a prior thread every other sample is done there whole (its prior, fit, colour fit and
+  // check: PriorThread.colourSample) while this thread does the others: the pass's alignments,
+  // its longest part, on both cores.
+  const outcomes: Promise<SampleOutcome>[] = [];
   try {
-    for (let sample = await nextSample(); sample; ) {
+    let k = 0;
+    let bytes = await nextBytes();
+    let sample = bytes ? start(bytes, k) : undefined;
+    while (sample) {
       checkAborted(signal);
-      const { image } = sample;
-      const subject = subjectOf(await timed('prior', () => sample!.prior));
-      sample = thread ? await nextSample() : undefined;
-      // The pass's alignments are long synchronous stretches: the event loop gets a turn before
-      // each part, so that the first frames' decoded bytes reach the prior thread meanwhile (it
-      // idled through the pass's alignments, and the first frame waited on its prior).
-      await nextTurn();
-      const aligned = await timed('align', () => {
-        try {
-          return alignPlate(image, plateRaw, subject, parts.align);
-        } catch (err) {
-          // A sampled frame without a reliable fit says nothing about colour; the main pass decides.
-          if (err instanceof CleanplateError && parts.align !== 'none') return undefined;
-          throw err;
+      const current = sample;
+      sample = undefined;
+      if (thread) {
+        // The samples after this one before its alignment: the thread's go there, and the next of
+        // this thread's has its prior computed there meanwhile.
+        for (bytes = await nextBytes(), k++; bytes; bytes = await nextBytes(), k++) {
+          if (k % 2 === 0) { sample = start(bytes, k); break; }
+          const own = bytes, at = k;
+          outcomes[at] = thread.colourSample(own, info.width, info.height, plateRaw, parts.align, options.longSide, parts.priorName !== 'none')
+            .then((outcome) => outcome ?? here(start(own, at)));
+          outcomes[at]!.catch(() => undefined); // awaited below, after this thread's samples
         }
-      });
-      if (aligned) await nextTurn();
-      if (aligned) await timed('align', () => {
-        const { alignment, placed } = aligned;
-        sampledShifts.push(sameSize(image, plateRaw) ? cornerShift(alignment.homography, image.width, image.height) : Infinity);
-        const matched = matchPlate(image, placed, subject);
-        try {
-          assessments.push(checkPlate(image, matched.plate, matched.plateValid, subject, alignment));
-        } catch (err) {
-          // One frame can be all subject; the plate is refused only if every sampled frame refuses it.
-          if (!(err instanceof CleanplateError)) throw err;
-          refusals.push(err);
-        }
-        reports.push(matched.colour);
-      });
-      if (!thread) sample = await nextSample();
+      }
+      outcomes[current.index] = here(current);
+      await outcomes[current.index];
+      if (!thread) { bytes = await nextBytes(); k++; sample = bytes ? start(bytes, k) : undefined; }
     }
   } finally {
     await decoded.return(undefined);
+  }
+  for (const outcome of await timed('align', () => Promise.all(outcomes))) {
+    if (!outcome.alignment) continue;
+    sampledShifts.push(sameSize(info, plateRaw) ? cornerShift(outcome.alignment.homography, info.width, info.height) : Infinity);
+    if (outcome.assessment) assessments.push(outcome.assessment);
+    if (outcome.refusal) refusals.push(outcome.refusal);
+    if (outcome.colour) reports.push(outcome.colour);
   }
   if (refusals.length && !assessments.length) throw refusals[0]!;
   const state: VideoState = { plate: summarisePlate(true, assessments) };
