@@ -58,7 +58,7 @@ function matterOptions(v: { prior?: string; engine?: string; align?: string; 'ma
 }
 
 /**
- * The prior thread started before anything else: it loads TF.js and the model (over a second)
+ * The prior thread started before anything else: it loads the model's runtime and the model (~0.6 s for RVM)
  * while this thread loads its own libraries and decodes the inputs. Idle, it does not keep the
  * process alive.
  */

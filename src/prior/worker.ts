@@ -1,7 +1,7 @@
 /**
- * The prior on the second core: a worker thread runs the model (TensorFlow.js's WebAssembly
- * backend is single-threaded here) while the main thread mattes a video's earlier frames, or
- * tracks a photo's plate. Video frames go over as the decoder's bytes (transferred: the thread
+ * The prior on the second core: a worker thread runs the model (RVM on ONNX Runtime with one
+ * thread, the selfie model on TensorFlow.js's single-threaded WebAssembly backend) while the main
+ * thread mattes a video's earlier frames, or tracks a photo's plate. Video frames go over as the decoder's bytes (transferred: the thread
  * hands them back as floats), with a copy shrunk here to the model's size until the thread is
  * `prepare`d to shrink them itself; a photo goes over already shrunk to it. The alpha comes back at the model's size as a transferred buffer. Node
  * edge: the browser runs the same stream in a Web Worker.
