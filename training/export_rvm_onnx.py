@@ -79,7 +79,6 @@ class Converter:
         self.values = {}      # TF ref -> ('c', numpy) | ('t', onnx name) | DEAD
         self.onnx_nodes = []
         self.inits = []
-        self.dilation = {}    # SpaceToBatchND node -> dilation of the conv that reads it
         self.count = 0
 
     # --- helpers -----------------------------------------------------------------------------
@@ -104,24 +103,21 @@ class Converter:
             return x
         return self.const(x, hint)
 
-    def quant_weight(self, ref, transpose=None, reshape=None):
-        """A weight kept as uint8 in the file, decoded by Cast/Mul/Add (folded at load time)."""
+    def filter(self, ref, transpose, reshape):
+        """A convolution's filter (or bias) in ONNX's layout: kept uint8 where the file has it so,
+        decoded by Cast/Mul/Add that ONNX Runtime folds at load time; other values as floats."""
         name = ref.split(':')[0]
-        entry = self.weights[name]
-        if entry[0] == 'v':
-            arr = entry[1]
-            if transpose is not None:
-                arr = arr.transpose(transpose)
-            if reshape is not None:
-                arr = arr.reshape(reshape)
-            return self.const(np.ascontiguousarray(arr), name)
-        _, q, scale, mn = entry
+        entry = self.weights.get(name)
+        quantised = entry is not None and entry[0] == 'q'
+        arr = entry[1] if quantised else self.value(ref)[1].astype(np.float32)
         if transpose is not None:
-            q = q.transpose(transpose)
+            arr = arr.transpose(transpose)
         if reshape is not None:
-            q = q.reshape(reshape)
-        qn = self.const(np.ascontiguousarray(q), name + '_q')
-        f = self.op('Cast', [qn], name, to=TensorProto.FLOAT)
+            arr = arr.reshape(reshape)
+        if not quantised:
+            return self.const(np.ascontiguousarray(arr), name)
+        _, _, scale, mn = entry
+        f = self.op('Cast', [self.const(np.ascontiguousarray(arr), name + '_q')], name, to=TensorProto.FLOAT)
         f = self.op('Mul', [f, self.const(np.float32(scale), 'scale')], name)
         return self.op('Add', [f, self.const(np.float32(mn), 'min')], name)
 
@@ -164,7 +160,8 @@ class Converter:
         name = node['name']
         if name in self.weights:
             entry = self.weights[name]
-            return ('c', dequant(entry)) if entry[0] == 'v' else ('w', name)
+            # Convolutions read their filters from the file again (filter: kept uint8).
+            return ('c', dequant(entry))
         t = a['value']['tensor']
         dt = DTYPES[t['dtype']]
         shape = [int(d['size']) for d in t.get('tensorShape', {}).get('dim', [])]
@@ -191,7 +188,7 @@ class Converter:
         assert self.is_const(pred), node['name']
         return [DEAD, data] if bool(pred[1]) else [data, DEAD]
 
-    def folded(self, fn, vals, *onnx):
+    def folded(self, fn, vals):
         if all(self.is_const(v) for v in vals):
             return ('c', fn(*[v[1] for v in vals]))
         return None
@@ -386,12 +383,7 @@ class Converter:
         strides = [int(i) for i in a['strides']['list']['i']][1:3]
         dil = [int(i) for i in a['dilations']['list']['i']][1:3]
         assert dil == [1, 1]
-        wname = wref.split(':')[0]
-        if wname in self.weights:
-            shape = self.weights[wname][1].shape
-        else:
-            shape = self.value(wref)[1].shape
-        kh, kw, cin, m = shape
+        kh, kw, cin, m = vals[1][1].shape
         if depthwise:
             w = self.filter(wref, (2, 3, 0, 1), (cin * m, 1, kh, kw))
             group = cin
@@ -420,17 +412,6 @@ class Converter:
         y = self.nhwc(y, node['name'])
         return ('dilated', y) if dilation > 1 else ('t', y)
 
-    def filter(self, ref, transpose, reshape):
-        name = ref.split(':')[0]
-        if name in self.weights:
-            return self.quant_weight(ref, transpose, reshape)
-        arr = self.value(ref)[1]
-        if transpose is not None:
-            arr = arr.transpose(transpose)
-        if reshape is not None:
-            arr = arr.reshape(reshape)
-        return self.const(np.ascontiguousarray(arr.astype(np.float32)), name)
-
     def op_FusedConv2D(self, node, vals, a):
         return self.conv(node, vals, a, False, True)
 
@@ -449,15 +430,6 @@ def convert(json_path, out_path):
     bin_path = os.path.join(os.path.dirname(json_path), os.path.splitext(os.path.basename(json_path))[0] + '.bin')
     weights = load_weights(meta, open(bin_path, 'rb').read())
     c = Converter(meta, weights)
-    # A weight read by an op other than a convolution (e.g. an elementwise constant) is a plain value.
-    orig_value = c.value
-
-    def value(ref):
-        v = orig_value(ref)
-        if v is not DEAD and v[0] == 'w':
-            return ('c', dequant(weights[v[1]]))
-        return v
-    c.value = value
 
     sig = meta['signature']
     outputs = {'pha': sig['outputs']['pha']['name'], **{f'r{i}o': sig['outputs'][f'r{i}o']['name'] for i in range(1, 5)}}
