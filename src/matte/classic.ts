@@ -255,11 +255,21 @@ const SETTLED_CLEAR = 0.02;
  */
 export function decideStill(working: ImageF32, plateSmall: ImageF32, prior: Plane, difference: PlateDifference): CoarseDecision {
   const noise = givenNoise(difference, prior);
+  const { decision, settled } = decideOnGrid(working, plateSmall, resize(prior, working.width, working.height), difference.weak, noise, true);
+  return { noise, ...decision, ...settled! };
+}
+
+/**
+ * The decisions on a grid (the working grid, or a small image's own): `weak` the difference that
+ * decides the region's reach (the full-resolution maxima pooled on it; default d on this grid),
+ * with `settle` the cells settled there too (a coarse grid's).
+ */
+function decideOnGrid(image: ImageF32, plate: ImageF32, prior: Plane, weak: Plane | undefined, noise: number, settle: boolean): { decision: Decision; settled?: { opaque: Mask; clear: Mask } } {
   const { lo, hi } = thresholds(noise);
-  const priorS = resize(prior, working.width, working.height);
-  const dS = colourDistance(working, plateSmall);
-  const decision = decide(working, plateSmall, priorS, dS, difference.weak, noise, lo, hi);
-  return { noise, ...decision, ...settledCells(working, plateSmall, decision, difference.weak, noise, lo) };
+  const d = colourDistance(image, plate);
+  const reach = weak ?? d;
+  const decision = decide(image, plate, prior, d, reach, noise, lo, hi);
+  return { decision, ...(settle ? { settled: settledCells(image, plate, decision, reach, noise, lo) } : {}) };
 }
 
 /**
@@ -448,7 +458,6 @@ export class ClassicEngine implements MatteEngine {
     } else {
       const full = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined, given);
       noise = full.noise;
-      const { lo, hi } = thresholds(noise);
       const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
       // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
       // on the working grid for the decisions, and at full resolution inside the band below.
@@ -461,13 +470,9 @@ export class ClassicEngine implements MatteEngine {
       const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
       const realigned = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
       ({ plate: plateS, report: residueS, shifts } = realigned);
-      const dS = colourDistance(imageS, plateS);
-      lap('difference');
-      const weak = full.weak ?? dS;
-      decision = decide(imageS, plateS, priorS, dS, weak, noise, lo, hi);
-      lap('decide');
       // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
-      settled = coarse ? settledCells(imageS, plateS, decision, weak, noise, lo) : undefined;
+      ({ decision, settled } = decideOnGrid(imageS, plateS, priorS, full.weak, noise, coarse));
+      lap('decide');
     }
 
     const { lo, hi } = thresholds(noise);

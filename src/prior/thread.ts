@@ -133,23 +133,17 @@ try {
       const { width, height } = msg;
       if (msg.plate) samplePlate = { key: msg.plateKey, plate: { width, height, channels: 3, data: msg.plate } };
       if (samplePlate?.key !== msg.plateKey) throw new Error('a colour-pass sample came without its plate');
-      // The alignment code, loaded with the first sample: a thread without a plate never needs it.
-      let code: [typeof import('../ops.js'), typeof import('../photo.js')];
+      // OpenCV and the alignment code, loaded with the first sample: a thread without a plate never needs them.
+      let photoCode: typeof import('../photo.js');
       try {
-        code = await Promise.all([openCv(), import('../photo.js')]);
+        [, photoCode] = await Promise.all([openCv(), import('../photo.js')]);
       } catch {
         port.postMessage({ sampled: msg.id, unavailable: true });
         return;
       }
-      const [ops, photoCode] = code;
       const image = fromBytes(width, height, 3, msg.bytes);
-      let subject: Plane | undefined;
-      if (msg.subject) {
-        // As estimateOnThread computes an image's prior: shrunk here to the model's size, enlarged back.
-        const size = prior.inputSize(width, height, { longSide: msg.longSide });
-        const alpha = await prior.estimate(ops.resize(image, size.width, size.height), { prepared: true, longSide: msg.longSide });
-        subject = ops.resize(alpha, width, height);
-      }
+      // The prior as estimateOnThread gives it: the model's own shrink to its grid and enlargement back.
+      const subject = msg.subject ? await prior.estimate(image, { longSide: msg.longSide }) : undefined;
       const fit = photoCode.sampleFit(image, samplePlate.plate, subject, msg.align);
       const outcome = fit ? photoCode.sampleCheck(image, fit, subject) : {};
       const { refusal, ...rest } = outcome;

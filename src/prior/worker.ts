@@ -18,8 +18,9 @@ import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 
-type Reply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string }
-  | { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean } | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
+type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
+type Reply = RefitReply | SampleReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision }
@@ -60,9 +61,10 @@ export class PriorThread {
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
   /** Refits sent (`refit`), by id (the jobs' counter). */
-  private readonly refits = new Map<number, { resolve: (r: Refit | undefined) => void; reject: (e: Error) => void }>();
-  /** Colour-pass samples sent (`colourSample`), by id. */
-  private readonly samples = new Map<number, { resolve: (r: SampleOutcome | undefined) => void; reject: (e: Error) => void }>();
+  /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
+  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply) => void; reject: (e: Error) => void }>();
+  /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
+  private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
   private samplePlate: { plate: ImageF32; key: number } | undefined;
   /** Videos begun on this thread (`reset`): the thread matches refits to their video's plate by it. */
@@ -77,23 +79,13 @@ export class PriorThread {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
-        if ('sampled' in msg) {
-          const job = this.samples.get(msg.sampled);
-          if (!job) return;
-          this.samples.delete(msg.sampled);
+        if ('refitted' in msg || 'sampled' in msg) {
+          const id = 'refitted' in msg ? msg.refitted : msg.sampled;
+          const call = this.calls.get(id);
+          if (!call) return;
+          this.calls.delete(id);
           this.unrefIfIdle();
-          if (msg.error !== undefined) job.reject(msg.cleanplate ? new CleanplateError(unprefixed(msg.error, msg.file), msg.file) : new CleanplateError(`colour-pass sample failed on the prior thread: ${msg.error}`));
-          else if (msg.unavailable) job.resolve(undefined);
-          else job.resolve({ ...msg.outcome, ...(msg.refusal ? { refusal: new CleanplateError(unprefixed(msg.refusal.message, msg.refusal.file), msg.refusal.file) } : {}) });
-          return;
-        }
-        if ('refitted' in msg) {
-          const refit = this.refits.get(msg.refitted);
-          if (!refit) return;
-          this.refits.delete(msg.refitted);
-          this.unrefIfIdle();
-          if (msg.error !== undefined) refit.reject(new CleanplateError(`plate tracking failed on the prior thread: ${msg.error}`));
-          else refit.resolve(msg.unavailable ? undefined : msg.alignment ? { alignment: msg.alignment } : {});
+          call.reply(msg);
           return;
         }
         const job = this.pending.get(msg.id);
@@ -127,16 +119,14 @@ export class PriorThread {
     reject(this.failure);
     for (const job of this.pending.values()) job.reject(this.failure);
     this.pending.clear();
-    for (const refit of this.refits.values()) refit.reject(this.failure);
-    this.refits.clear();
-    for (const job of this.samples.values()) job.reject(this.failure);
-    this.samples.clear();
+    for (const call of this.calls.values()) call.reject(this.failure);
+    this.calls.clear();
     this.worker.unref();
   }
 
   /** The thread keeps the process alive while a job or a refit is pending. */
   private unrefIfIdle(): void {
-    if (this.started && !this.closing && !this.pending.size && !this.refits.size && !this.samples.size) this.worker.unref();
+    if (this.started && !this.closing && !this.pending.size && !this.calls.size) this.worker.unref();
   }
 
   /**
@@ -262,15 +252,28 @@ export class PriorThread {
    * (its alignment code did not load): the caller tracks the frames itself then.
    */
   refit(index: number, image: ImageF32, subject: Plane | undefined): Promise<Refit | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.next++;
-    const result = new Promise<Refit | undefined>((resolve, reject) => this.refits.set(id, { resolve, reject }));
-    result.catch(() => undefined); // awaited by the caller's matting; a run failing first drops it
-    this.worker.ref();
     const { width, height, data } = image;
     const video = this.video;
-    this.inOrder(() => this.worker.postMessage({ refit: { id, video, index, width, height, image: data, ...(subject ? { subject: subject.data } : {}) } }));
-    return result;
+    return this.call((id) => this.worker.postMessage({ refit: { id, video, index, width, height, image: data, ...(subject ? { subject: subject.data } : {}) } }), (msg) => {
+      const r = msg as RefitReply;
+      if (r.error !== undefined) throw new CleanplateError(`plate tracking failed on the prior thread: ${r.error}`);
+      return r.unavailable ? undefined : r.alignment ? { alignment: r.alignment } : {};
+    });
+  }
+
+  /**
+   * A call to the thread answered by one reply (the thread keeps the process alive meanwhile):
+   * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
+   * (throwing rejects it).
+   */
+  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply) => T): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.next++;
+    const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));
+    out.catch(() => undefined); // awaited by the caller; a run failing first drops it
+    this.worker.ref();
+    this.inOrder(() => post(id));
+    return out;
   }
 
   /**
@@ -281,19 +284,19 @@ export class PriorThread {
    * where the thread cannot (its alignment code did not load): the caller does the sample itself.
    */
   colourSample(bytes: Uint8Array, width: number, height: number, plate: ImageF32, align: AlignMode, longSide: number, subject: boolean): Promise<SampleOutcome | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.next++;
-    const result = new Promise<SampleOutcome | undefined>((resolve, reject) => this.samples.set(id, { resolve, reject }));
-    result.catch(() => undefined); // awaited by the colour pass; a run failing first drops it
-    this.worker.ref();
     const fresh = this.samplePlate?.plate !== plate;
-    if (fresh) this.samplePlate = { plate, key: id };
+    if (fresh) this.samplePlate = { plate, key: ++this.plateKeys };
     const plateKey = this.samplePlate!.key;
     const copy = bytes.slice();
     const plateData = fresh ? plate.data.slice() : undefined;
-    this.inOrder(() => this.worker.postMessage({ sample: { id, width, height, bytes: copy, longSide, align, subject, plateKey, ...(plateData ? { plate: plateData } : {}) } },
-      [copy.buffer as ArrayBuffer, ...(plateData ? [plateData.buffer as ArrayBuffer] : [])]));
-    return result;
+    const post = (id: number) => this.worker.postMessage({ sample: { id, width, height, bytes: copy, longSide, align, subject, plateKey, ...(plateData ? { plate: plateData } : {}) } },
+      [copy.buffer as ArrayBuffer, ...(plateData ? [plateData.buffer as ArrayBuffer] : [])]);
+    return this.call(post, (msg) => {
+      const r = msg as SampleReply;
+      const error = (message: string, file: string | undefined) => new CleanplateError(unprefixed(message, file), file);
+      if (r.error !== undefined) throw r.cleanplate ? error(r.error, r.file) : new CleanplateError(`colour-pass sample failed on the prior thread: ${r.error}`);
+      return r.unavailable ? undefined : { ...r.outcome, ...(r.refusal ? { refusal: error(r.refusal.message, r.refusal.file) } : {}) };
+    });
   }
 
   /**
