@@ -177,7 +177,7 @@ async function videoCommand(args: string[]): Promise<void> {
     else process.stderr.write(`wrote ${report.outputs.join(', ')}: ${report.frames} frames at ${report.fps.toFixed(2)} fps (${(report.ioShare * 100).toFixed(1)}% waiting on ffmpeg)\n`);
   } finally {
     process.off('SIGINT', interrupt);
-    priorThreads.close();
+    void priorThreads.close();
   }
 }
 

@@ -34,7 +34,7 @@ export class PriorThreadKeeper implements PriorThreads {
     const key = `${name}\n${modelsDir ?? ''}`;
     let entry = this.kept.get(key);
     if (!entry?.thread.usable) {
-      entry?.thread.close();
+      void entry?.thread.close();
       entry = { thread: new PriorThread(name, modelsDir), lent: false, fresh: true };
       this.kept.set(key, entry);
       this.started++;
@@ -54,10 +54,11 @@ export class PriorThreadKeeper implements PriorThreads {
     return { thread: lent.thread, close: () => { if (open) { open = false; lent.lent = false; } } };
   }
 
-  /** Stops every kept thread. */
-  close(): void {
-    for (const { thread } of this.kept.values()) thread.close();
+  /** Stops every kept thread; resolves once they have ended. */
+  async close(): Promise<void> {
+    const threads = [...this.kept.values()].map(({ thread }) => thread);
     this.kept.clear();
+    await Promise.all(threads.map((t) => t.close()));
   }
 }
 

@@ -47,10 +47,15 @@ export interface Refit { alignment?: AlignmentReport }
 /** Float buffers kept for reuse: a video's frames leave the matting one by one. */
 const SPARE_FRAMES = 4;
 
+/** The prior threads of this (JS) thread that have not ended: `PriorThread.closeAll`. */
+const live = new Set<PriorThread>();
+
 export class PriorThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Job>();
   private readonly ready: Promise<void>;
+  /** Settles once the thread has ended (closed, failed or crashed). */
+  private readonly ended: Promise<void>;
   private next = 0;
   private failure: Error | undefined;
   /** Whether `ready` has resolved. */
@@ -75,6 +80,8 @@ export class PriorThread {
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
+    live.add(this);
+    this.ended = new Promise((resolve) => this.worker.once('exit', () => { live.delete(this); resolve(); }));
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
@@ -343,13 +350,24 @@ export class PriorThread {
 
   /**
    * The thread takes no more work and ends itself once its current piece of work is done (see the
-   * constructor); the process waits for that.
+   * constructor); the process waits for that. Resolves once it has ended.
    */
-  close(): void {
+  close(): Promise<void> {
     this.failure ??= new CleanplateError('prior thread closed');
-    if (this.exited || this.closing) return;
+    if (this.exited || this.closing) return this.ended;
     this.closing = true;
     this.worker.ref();
     this.worker.postMessage({ close: true });
+    return this.ended;
+  }
+
+  /**
+   * Closes every prior thread this thread started and resolves once all have ended: a worker
+   * thread that owns prior threads calls it before it exits, since its exit would terminate them,
+   * and ONNX Runtime aborts the whole process when a thread is terminated while a model loads or
+   * runs on it (the service's job threads: service/thread.ts).
+   */
+  static async closeAll(): Promise<void> {
+    await Promise.all([...live].map((t) => t.close()));
   }
 }

@@ -1,6 +1,7 @@
 /**
  * N worker threads that run jobs, one at a time each. A thread that dies (out of memory, a native
- * crash) fails its job with a clear message and is replaced; the process goes on.
+ * crash) fails its job with a clear message and is replaced; the process goes on. Threads are asked
+ * to end themselves (`retire`), not terminated: see service/thread.ts.
  */
 import { Worker } from 'node:worker_threads';
 import type { JobProgress, JobTask, TaskResult } from './jobs.js';
@@ -22,10 +23,15 @@ interface Task {
   reject: (e: JobError) => void;
 }
 
-interface Slot { worker: Worker; task?: Task }
+interface Slot { worker: Worker; task?: Task; exited?: boolean }
 
-/** How long a cancelled job may take to notice before its thread is terminated. */
+/** How long a cancelled job may take to notice before its thread is retired (and replaced). */
 const ABORT_GRACE_MS = 5000;
+/**
+ * How long a retired thread may take to end itself before it is terminated after all: a job that
+ * ignores its abort this long is stuck, and ending it may then cost the process (service/thread.ts).
+ */
+const RETIRE_MS = 60_000;
 
 export class ThreadPool {
   private readonly slots: Slot[] = [];
@@ -48,8 +54,21 @@ export class ThreadPool {
       this.next();
     });
     slot.worker.on('error', (e: Error) => this.lost(slot, `worker thread failed: ${e.message}`));
-    slot.worker.on('exit', (code) => this.lost(slot, `worker thread exited (code ${code}), e.g. out of memory`));
+    slot.worker.on('exit', (code) => { slot.exited = true; this.lost(slot, `worker thread exited (code ${code}), e.g. out of memory`); });
     return slot;
+  }
+
+  /**
+   * Asks a thread to end itself: it aborts its job, closes its prior threads and exits. Resolves
+   * once it has; terminated only as a last resort, after RETIRE_MS.
+   */
+  private retire(slot: Slot): Promise<void> {
+    if (slot.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => void slot.worker.terminate(), RETIRE_MS);
+      slot.worker.once('exit', () => { clearTimeout(timer); resolve(); });
+      slot.worker.postMessage({ type: 'exit' } satisfies ToThread);
+    });
   }
 
   private lost(slot: Slot, message: string): void {
@@ -93,8 +112,9 @@ export class ThreadPool {
   }
 
   /**
-   * Stops a job: a waiting one at once; a running one is asked to stop, and its thread is
-   * terminated (and replaced) if it has not stopped within the grace time. Resolves once it stopped.
+   * Stops a job: a waiting one at once; a running one is asked to stop, and its thread is retired
+   * (and replaced at once) if it has not stopped within the grace time. Resolves once it stopped,
+   * or its thread was retired.
    */
   abort(key: string): Promise<void> {
     const w = this.waiting.findIndex((t) => t.key === key);
@@ -111,7 +131,7 @@ export class ThreadPool {
         if (slot.task !== task || this.closed) return;
         slot.task = undefined;
         const i = this.slots.indexOf(slot);
-        if (i >= 0) { this.slots[i] = this.spawn(); void slot.worker.terminate(); }
+        if (i >= 0) { this.slots[i] = this.spawn(); void this.retire(slot); }
         task.reject(new JobError('cancelled', true, false));
         this.next();
       }, ABORT_GRACE_MS);
@@ -121,6 +141,6 @@ export class ThreadPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.waiting.splice(0)) t.reject(new JobError('service is shutting down', true, false));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => this.retire(s)));
   }
 }
