@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyColour, fitColour } from '../src/align/colour.js';
-import { estimateAlignment, invert3, warpPlate } from '../src/align/homography.js';
-import { loadCv } from '../src/cv.js';
+import { coverage, estimateAlignment, invert3, warpPlate } from '../src/align/homography.js';
+import { cv, loadCv, planeFromMatU8 } from '../src/cv.js';
 import { buildScene, gaussian, rng } from '../src/demo/scene.js';
 import { createImage, createPlane } from '../src/image.js';
 
@@ -33,6 +33,39 @@ test('a known homography between plate and image is recovered within 0.05 px (tr
   assert.ok(report.flow?.used, JSON.stringify(report.flow));
   assert.ok(worst < 0.05, `corner error ${worst.toFixed(3)} px`);
   assert.ok(invert3(report.homography));
+});
+
+test('a warped plate\'s coverage is exactly OpenCV\'s nearest-neighbour warp of a constant image, for any homography', async () => {
+  await loadCv();
+  const c = cv();
+  const opencv = (h: number[], pw: number, ph: number, w: number, hh: number) => {
+    const m = c.matFromArray(3, 3, c.CV_64FC1, h), ones = new c.Mat(ph, pw, c.CV_8UC1, new c.Scalar(255)), out = new c.Mat();
+    try {
+      c.warpPerspective(ones, out, m, new c.Size(w, hh), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
+      return planeFromMatU8(out);
+    } finally { m.delete(); ones.delete(); out.delete(); }
+  };
+  const random = rng(5);
+  const homographies = [
+    [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    [1, 0, 2.5, 0, 1, 3.5, 0, 0, 1], // half-pixel shifts: rounding half to even decides the last column and row of an odd-sized plate
+    [0.5, 0, 10, 0, 0.5, 10, 0, 0, 1], // a plate smaller than the image: a run inside each row
+    [2, 0, -100, 0, 2, -50, 0, 0, 1],
+    [1, 0, 0, 0, 1, 0, 0, -0.004, 1], // the projective denominator changes sign inside the image
+    [1, 0.3, 0, 0.2, 1, 0, 0.001, 0.002, 1],
+  ];
+  for (let k = 0; k < 20; k++) {
+    homographies.push([1 + (random() - 0.5) * 0.1, (random() - 0.5) * 0.1, (random() - 0.5) * 40, (random() - 0.5) * 0.1, 1 + (random() - 0.5) * 0.1, (random() - 0.5) * 40, (random() - 0.5) * 2e-4, (random() - 0.5) * 2e-4, 1]);
+  }
+  for (const [pw, ph, w, hh] of [[200, 150, 200, 150], [333, 191, 340, 200], [333, 190, 300, 211]] as const) {
+    for (const h of homographies) {
+      const want = opencv(h, pw, ph, w, hh), got = coverage(h, pw, ph, w, hh);
+      let differ = 0;
+      for (let i = 0; i < want.data.length; i++) if (want.data[i] !== got.data[i]) differ++;
+      assert.equal(differ, 0, `${pw}x${ph} → ${w}x${hh} by [${h.join(', ')}]: ${differ} pixels differ`);
+    }
+  }
+  assert.equal(coverage([1, 0, 0, 0, 1, 0, 0, 0, 0], 10, 10, 10, 10).data.every((v) => v === 0), true, 'a singular homography covers nothing');
 });
 
 test('a featureless plate never throws: identity with the reason in the report', async () => {
