@@ -427,14 +427,19 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
       sample = undefined;
       if (thread) {
         // The samples after this one before its alignment: the thread's go there, and the next of
-        // this thread's has its prior computed there meanwhile.
-        for (bytes = await nextBytes(), k++; bytes; bytes = await nextBytes(), k++) {
-          if (k % 2 === 0) { sample = start(bytes, k); break; }
-          const own = bytes, at = k;
+        // this thread's has its prior computed there meanwhile, asked for first: the thread works
+        // in order, and behind the thread's own sample (~1 s) that prior left this thread idle.
+        let held: { bytes: Uint8Array; at: number } | undefined;
+        const send = ({ bytes: own, at }: { bytes: Uint8Array; at: number }) => {
           outcomes[at] = thread.colourSample(own, info.width, info.height, plateRaw, parts.align, options.longSide, parts.priorName !== 'none')
             .then((outcome) => outcome ?? here(start(own, at)));
           outcomes[at]!.catch(() => undefined); // awaited below, after this thread's samples
+        };
+        for (bytes = await nextBytes(), k++; bytes; bytes = await nextBytes(), k++) {
+          if (k % 2 === 0) { sample = start(bytes, k); break; }
+          held = { bytes, at: k };
         }
+        if (held) send(held);
       }
       outcomes[current.index] = here(current);
       await outcomes[current.index];
