@@ -230,8 +230,11 @@ interface TrackedCorner extends Match { wx: number; wy: number }
 function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv, pool?: { corners: Float32Array; off?: Uint8Array }): TrackedCorner[] {
   const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
   const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
-  const warped = t(new c.Mat());
-  c.warpPerspective(gp, warped, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_LINEAR, c.BORDER_CONSTANT, new c.Scalar(0));
+  // A photo's plate of its own size, tracked from no transform: the warp would be an exact copy
+  // (OpenCV's bilinear weights are 1 and 0 at whole pixels), ~20 ms at 960 px. Only read below.
+  const identity = gp.cols === gi.cols && gp.rows === gi.rows && hw.every((v, i) => v === IDENTITY[i]);
+  const warped = identity ? gp : t(new c.Mat());
+  if (!identity) c.warpPerspective(gp, warped, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_LINEAR, c.BORDER_CONSTANT, new c.Scalar(0));
   let corners: Cv;
   if (pool) {
     // The plate's own corners (found once, CORNER_MARGIN inside its border) where the start puts
@@ -247,8 +250,8 @@ function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, 
     corners = t(c.matFromArray(picked.length / 2, 1, c.CV_32FC2, picked));
   } else {
     // Corners only where the warped plate has real pixels well inside its border.
-    const cover = t(new c.Mat());
-    c.warpPerspective(t(new c.Mat(gp.rows, gp.cols, c.CV_8UC1, new c.Scalar(255))), cover, t(c.matFromArray(3, 3, c.CV_64FC1, hw)), new c.Size(gi.cols, gi.rows), c.INTER_NEAREST, c.BORDER_CONSTANT, new c.Scalar(0));
+    const cover = t(new c.Mat(gi.rows, gi.cols, c.CV_8UC1));
+    coverMask(coverage(hw, gp.cols, gp.rows, gi.cols, gi.rows).data, cover.data as Uint8Array);
     const where = t(new c.Mat());
     c.erode(cover, where, t(c.getStructuringElement(c.MORPH_RECT, new c.Size(2 * CORNER_MARGIN + 1, 2 * CORNER_MARGIN + 1))));
     if (mask) c.bitwise_and(where, mask, where);
@@ -531,6 +534,11 @@ export function warpPlate(plate: ImageF32, homography: number[], width: number, 
     return channelWise(c, plate, (src, dst) => c.warpPerspective(src, dst, m, new c.Size(width, height), c.INTER_LINEAR, c.BORDER_REPLICATE));
   });
   return { warped, valid: coverage(homography, plate.width, plate.height, width, height) };
+}
+
+/** 255 where `valid` is 1, else 0: a coverage plane as an OpenCV mask. */
+function coverMask(valid: Float32Array, out: Uint8Array): void {
+  for (let i = 0; i < valid.length; i++) out[i] = valid[i]! > 0.5 ? 255 : 0;
 }
 
 /** Round half to even, as C's lrint (OpenCV's cvRound, saturate_cast<int> of a double). */
