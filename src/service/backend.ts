@@ -37,10 +37,10 @@ export class EmbeddedBackend implements Backend {
   private readonly fps = new Map<string, number>();
   private readonly lastWrite = new Map<string, number>();
 
-  constructor(private readonly store: JobStore, private readonly workers: number, private readonly dataDir: string) {}
+  constructor(private readonly store: JobStore, private readonly workers: number, private readonly dataDir: string, private readonly poolOptions: { abortGraceMs?: number } = {}) {}
 
   async start(): Promise<void> {
-    this.pool = new ThreadPool(this.workers, this.dataDir);
+    this.pool = new ThreadPool(this.workers, this.dataDir, this.poolOptions);
     // Resume: what was queued or running when the process stopped runs again, oldest first.
     let all: JobRecord[];
     try {

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CleanplateError } from '../errors.js';
 import { EmbeddedBackend, type Backend } from './backend.js';
+import { ABORT_GRACE_MS } from './pool.js';
 import { DEFAULT_LIMITS, type Limits } from './probe.js';
 import { RedisBackend, startWorker } from './redis.js';
 import { SEGMENT_SECONDS } from './segments.js';
@@ -83,18 +84,23 @@ export async function serveCommand(args: string[]): Promise<void> {
   // Embedded: N threads (default: the cores but one, for the API). With --redis the API only enqueues
   // unless --workers N asks it to run N workers too.
   const workers = values.redis ? positiveInt('workers', values.workers, 0, 0) : positiveInt('workers', values.workers, Math.max(1, cpus().length - 1));
-  const backend: Backend = values.redis ? new RedisBackend(values.redis) : new EmbeddedBackend(store, workers, dataDir);
+  const backend: Backend = values.redis ? new RedisBackend(values.redis) : new EmbeddedBackend(store, workers, dataDir, { abortGraceMs: abortGraceMs() });
   await backend.start();
   const app = await buildServer({ store, backend, limits, tokens, version: await version() });
   const address = await app.listen({ host, port }).catch((e: Error) => { throw new CleanplateError(`cannot listen on ${host}:${port} (${e.message})`); });
   // With --redis and --workers N, this process also runs N workers (a one-machine deployment).
-  const local = values.redis && workers > 0 ? await startWorker({ redis: values.redis, store, dataDir, concurrency: workers, lockMs: lockMs(), segmentSeconds: segments }) : undefined;
+  const local = values.redis && workers > 0 ? await startWorker({ redis: values.redis, store, dataDir, concurrency: workers, lockMs: lockMs(), abortGraceMs: abortGraceMs(), segmentSeconds: segments }) : undefined;
   process.stderr.write(`cleanplate serve: listening on ${address} (${backend.name}${values.redis ? `, ${local ? workers : 'no'} local workers` : `, ${workers} workers`}), data in ${dataDir}${tokens ? ', bearer token required' : ''}\n`);
   await untilSignal();
   process.stderr.write('cleanplate serve: stopping\n');
   await app.close();
   await local?.close();
   await backend.close();
+}
+
+/** How long a cancelled job may take to stop before its thread is replaced (ThreadPool's retire). */
+function abortGraceMs(): number {
+  return positiveInt('abort grace (CLEANPLATE_ABORT_GRACE_MS)', process.env.CLEANPLATE_ABORT_GRACE_MS, ABORT_GRACE_MS, 0);
 }
 
 function lockMs(): number {
@@ -122,7 +128,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   await store.init();
   const concurrency = positiveInt('concurrency', values.concurrency, 1);
   const w = await startWorker({
-    redis: values.redis, store, dataDir, concurrency, lockMs: lockMs(), segmentSeconds: segments,
+    redis: values.redis, store, dataDir, concurrency, lockMs: lockMs(), abortGraceMs: abortGraceMs(), segmentSeconds: segments,
     log: (line) => process.stderr.write(`cleanplate worker ${process.pid}: ${line}\n`),
   });
   process.stderr.write(`cleanplate worker ${process.pid}: waiting for jobs (${concurrency} at a time), data in ${dataDir}\n`);

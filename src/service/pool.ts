@@ -25,8 +25,8 @@ interface Task {
 
 interface Slot { worker: Worker; task?: Task; exited?: boolean }
 
-/** How long a cancelled job may take to notice before its thread is retired (and replaced). */
-const ABORT_GRACE_MS = 5000;
+/** How long a cancelled job may take to notice before its thread is retired (and replaced), by default. */
+export const ABORT_GRACE_MS = 5000;
 /**
  * How long a retired thread may take to end itself before it is terminated after all: a job that
  * ignores its abort this long is stuck, and ending it may then cost the process (service/thread.ts).
@@ -38,7 +38,11 @@ export class ThreadPool {
   private readonly waiting: Task[] = [];
   private closed = false;
 
-  constructor(readonly size: number, private readonly dataDir: string) {
+  private readonly abortGraceMs: number;
+
+  /** `abortGraceMs`: how long a cancelled job may take to stop before its thread is retired (default ABORT_GRACE_MS). */
+  constructor(readonly size: number, private readonly dataDir: string, options: { abortGraceMs?: number } = {}) {
+    this.abortGraceMs = options.abortGraceMs ?? ABORT_GRACE_MS;
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
@@ -134,7 +138,7 @@ export class ThreadPool {
         if (i >= 0) { this.slots[i] = this.spawn(); void this.retire(slot); }
         task.reject(new JobError('cancelled', true, false));
         this.next();
-      }, ABORT_GRACE_MS);
+      }, this.abortGraceMs);
     });
   }
 

@@ -153,6 +153,8 @@ export interface WorkerOptions {
   lockMs: number;
   /** Length of a split video's segments in seconds; a video shorter than two is one job; 0: never split. */
   segmentSeconds: number;
+  /** How long a cancelled job may take to stop before its thread is retired (ThreadPool). */
+  abortGraceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -165,7 +167,7 @@ async function missingSegments(store: JobStore, id: string, sizes: number[]): Pr
 
 /** `cleanplate worker`: takes jobs (and video segments) from the queue and runs them on `concurrency` threads. */
 export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<void>; worker: Worker }> {
-  const pool = new ThreadPool(o.concurrency, o.dataDir);
+  const pool = new ThreadPool(o.concurrency, o.dataDir, { abortGraceMs: o.abortGraceMs });
   const flows = new FlowProducer({ connection: connection(o.redis) });
   flows.on('error', () => undefined); // the worker reports connection problems once
   const log = o.log ?? (() => undefined);
