@@ -30,8 +30,8 @@ export const platform: Platform = {
   tfjsWasmPrefix: () => createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]*$/, ''),
   async onnxSession(bytes, { threads }) {
     // Imported here, not at the top: a process that runs no ONNX model never loads the native addon.
-    const { default: ort } = await import('./ort.js');
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    const { default: ort, createSession } = await import('./ort.js');
+    const session = await createSession(bytes, threads);
     return {
       async run(feeds) {
         const inputs: Record<string, InstanceType<typeof ort.Tensor>> = {};

@@ -10,4 +10,12 @@ import ort from 'onnxruntime-node';
 
 process.env['ORT_DISABLE_TELEMETRY'] ??= '1';
 
+/**
+ * A session for a model's bytes, as every Node model runs: `threads` for its kernels, operators one
+ * at a time (the models are chains), every graph optimisation.
+ */
+export function createSession(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+}
+
 export default ort;

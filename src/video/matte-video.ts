@@ -417,33 +417,31 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   // check: PriorThread.colourSample) while this thread does the others: the pass's alignments,
   // its longest part, on both cores.
   const outcomes: Promise<SampleOutcome>[] = [];
+  /** A sample sent to the prior thread; done here after all where the thread cannot. */
+  const there = (on: PriorThread, bytes: Uint8Array, index: number) => {
+    outcomes[index] = on.colourSample(bytes, info.width, info.height, plateRaw, parts.align, options.longSide, parts.priorName !== 'none')
+      .then((outcome) => outcome ?? here(start(bytes, index)));
+    outcomes[index]!.catch(() => undefined); // awaited below, after this thread's samples
+  };
   try {
-    let k = 0;
-    let bytes = await nextBytes();
-    let sample = bytes ? start(bytes, k) : undefined;
+    const opening = await nextBytes();
+    let sample = opening ? start(opening, 0) : undefined;
     while (sample) {
       checkAborted(signal);
       const current = sample;
       sample = undefined;
       if (thread) {
-        // The samples after this one before its alignment: the thread's go there, and the next of
-        // this thread's has its prior computed there meanwhile, asked for first: the thread works
-        // in order, and behind the thread's own sample (~1 s) that prior left this thread idle.
-        let held: { bytes: Uint8Array; at: number } | undefined;
-        const send = ({ bytes: own, at }: { bytes: Uint8Array; at: number }) => {
-          outcomes[at] = thread.colourSample(own, info.width, info.height, plateRaw, parts.align, options.longSide, parts.priorName !== 'none')
-            .then((outcome) => outcome ?? here(start(own, at)));
-          outcomes[at]!.catch(() => undefined); // awaited below, after this thread's samples
-        };
-        for (bytes = await nextBytes(), k++; bytes; bytes = await nextBytes(), k++) {
-          if (k % 2 === 0) { sample = start(bytes, k); break; }
-          held = { bytes, at: k };
-        }
-        if (held) send(held);
+        // Before this sample's alignment, the next two: the thread's own, and this thread's next,
+        // whose prior is asked for first (the thread works in order: behind the thread's whole
+        // sample, ~1 s, that prior left this thread idle).
+        const theirs = await nextBytes();
+        const mine = theirs && await nextBytes();
+        if (mine) sample = start(mine, current.index + 2);
+        if (theirs) there(thread, theirs, current.index + 1);
       }
       outcomes[current.index] = here(current);
       await outcomes[current.index];
-      if (!thread) { bytes = await nextBytes(); k++; sample = bytes ? start(bytes, k) : undefined; }
+      if (!thread) { const bytes = await nextBytes(); sample = bytes ? start(bytes, current.index + 1) : undefined; }
     }
   } finally {
     await decoded.return(undefined);
