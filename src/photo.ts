@@ -108,7 +108,7 @@ export interface PlacedPlate {
 }
 
 /** The plate as it is when it needs no warp, else warped by the alignment's homography. */
-export function placePlate(image: ImageF32, plateRaw: ImageF32, homography: number[]): PlacedPlate {
+export function placePlate(image: { width: number; height: number }, plateRaw: ImageF32, homography: number[]): PlacedPlate {
   const identity = homography.every((v, i) => Math.abs(v - (i % 4 === 0 ? 1 : 0)) < 1e-9);
   if (identity && sameSize(image, plateRaw)) return { warped: plateRaw, valid: createPlane(image.width, image.height, 1) };
   return { ...warpPlate(plateRaw, homography, image.width, image.height), owned: true };
@@ -246,17 +246,31 @@ function fitColourCoarse(image: ImageF32, placed: PlacedPlate, subject: Plane | 
  */
 export function matchPlate(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, fixed?: ColourReport, longSide = COLOUR_LONG_SIDE): { plate: ImageF32; plateValid: Plane; colour: ColourReport } {
   const colour = fixed ?? fitColourCoarse(image, placed, subject, longSide);
+  return { ...fillUncovered(image, correctPlate(placed, colour)), colour };
+}
+
+/**
+ * The first half of `matchPlate` with a known correction: the placed plate colour-corrected (in
+ * place when the placement made it, else a copy), what it does not cover not yet filled. Needs no
+ * image: a video's prior thread places a moving camera's plate ahead of the matting thread.
+ */
+export function correctPlate(placed: PlacedPlate, colour: Pick<ColourReport, 'applied' | 'gain' | 'bias'>): PlacedPlate {
+  return colour.applied ? { warped: applyColour(placed.warped, colour, placed.owned), valid: placed.valid, owned: true } : placed;
+}
+
+/** The second half of `matchPlate`: what the plate does not cover filled from the image, as the paper does. */
+export function fillUncovered(image: ImageF32, placed: PlacedPlate): { plate: ImageF32; plateValid: Plane } {
   const valid = placed.valid.data;
   let uncovered = valid.length;
   while (uncovered > 0 && valid[uncovered - 1]! >= 0.5) uncovered--;
-  if (!colour.applied && !uncovered) return { plate: placed.warped, plateValid: placed.valid, colour };
-  // Copied before filling unless the placement made it: the placed plate may be the caller's own buffer.
-  const plate = colour.applied ? applyColour(placed.warped, colour, placed.owned) : placed.owned ? placed.warped : { ...placed.warped, data: placed.warped.data.slice() };
+  if (!uncovered) return { plate: placed.warped, plateValid: placed.valid };
+  // Copied before filling unless this placement made it: the placed plate may be the caller's own buffer.
+  const plate = placed.owned ? placed.warped : { ...placed.warped, data: placed.warped.data.slice() };
   const d = plate.data, src = image.data;
   for (let p = 0; p < uncovered; p++) {
     if (valid[p]! < 0.5) { d[p * 3] = src[p * 3]!; d[p * 3 + 1] = src[p * 3 + 1]!; d[p * 3 + 2] = src[p * 3 + 2]!; }
   }
-  return { plate, plateValid: placed.valid, colour };
+  return { plate, plateValid: placed.valid };
 }
 
 /**

@@ -11,7 +11,11 @@ import { decideStill } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { resize } from '../src/ops.js';
 import { createMatter } from '../src/pipeline.js';
-import { sampleCheck, sampleFit, trackPlate } from '../src/photo.js';
+import { fillUncovered, matchPlate, placePlate, sampleCheck, sampleFit, trackPlate } from '../src/photo.js';
+import type { ColourReport } from '../src/align/colour.js';
+import type { AlignmentReport } from '../src/align/homography.js';
+import type { PlacedAhead } from '../src/prior/thread.js';
+import { smoothedHomography } from '../src/video/temporal.js';
 import { handHeld } from '../bench/video-speed.js';
 import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { RVM_VIDEO_LONG_SIDE } from '../src/prior/spec.js';
@@ -274,6 +278,50 @@ test('a prior thread tracking a moving camera\'s plate finds the fits the mattin
     assert.equal(refits.length, from);
     thread.reset();
     assert.equal((await thread.estimateFrame(toBytes(frames[8]!), 320, 240, 8)).tracked, undefined, 'a new video has no tracked plate');
+  } finally {
+    thread.close();
+  }
+});
+
+test('a prior thread placing a moving camera\'s plate ahead gives each frame the plate the matting thread would place, from the same smoothed homography', async () => {
+  await loadCv();
+  const clip = buildClip(10, 320, 240, 3, 5);
+  const frames = handHeld(clip.frames);
+  const every = 4, from = 4, window = 2;
+  const colour: ColourReport = { applied: true, gain: [1.1, 0.92, 1.04], bias: [0.01, -0.02, 0], residualBefore: 0, residualAfter: 0, pixels: 0 };
+  const thread = new PriorThread('rvm');
+  try {
+    thread.trackFrom(clip.plate, 'auto', from, every, true, { window, colour });
+    const images: ImageF32[] = [], fits = new Map<number, AlignmentReport | undefined>(), placed: PlacedAhead[] = [];
+    const refits: Promise<unknown>[] = [];
+    for (let index = 0; index < frames.length; index++) {
+      const got = await thread.estimateFrame(toBytes(frames[index]!), 320, 240, index);
+      images.push(got.image);
+      if (got.placed) placed.push(got.placed);
+      if (index < from) {
+        // The frames before `from` are refitted (a video's first frames): their fits count in the windows of later frames.
+        refits.push(thread.refit(index, got.image, got.prior).then((r) => fits.set(index, r?.alignment)));
+        continue;
+      }
+      fits.set(index, got.tracked?.alignment);
+    }
+    await Promise.all(refits);
+    // Each frame whose window ends at a tracked frame (the first, 4, places frame 2, its window reaching back into the refits).
+    assert.deepEqual(placed.map((p) => p.index), [2, 3, 4, 5, 6, 7]);
+    let moved = 0;
+    for (const p of placed) {
+      const n = p.index, image = images[n]!;
+      const around: (AlignmentReport | undefined)[] = [];
+      for (let k = Math.max(0, n - window); k <= Math.min(frames.length - 1, n + window); k++) around.push(fits.get(k));
+      const homography = smoothedHomography(around, fits.get(n), clip.plate.width, clip.plate.height, 320, 240);
+      assert.deepEqual(p.homography, homography, `frame ${n}: the homography smoothed here`);
+      const here = matchPlate(image, placePlate(image, clip.plate, homography!), undefined, colour);
+      const there = fillUncovered(image, { warped: { width: 320, height: 240, channels: 3, data: p.warped }, valid: { width: 320, height: 240, channels: 1, data: p.valid }, owned: true });
+      assert.deepEqual(there.plateValid.data, here.plateValid.data, `frame ${n}: coverage`);
+      assert.deepEqual(there.plate.data, here.plate.data, `frame ${n}: the plate, bit for bit`);
+      if (here.plateValid.data.some((v) => v < 0.5)) moved++;
+    }
+    assert.ok(moved >= 4, `plates that leave part of the frame uncovered were placed (${moved})`);
   } finally {
     thread.close();
   }

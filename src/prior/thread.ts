@@ -6,6 +6,7 @@
  * arrive, and each photo into its alpha on its own (photos first).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ColourReport } from '../align/colour.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
 import { fromBytes, type ImageF32, type Plane } from '../image.js';
@@ -30,7 +31,16 @@ interface StillMessage { still: { width: number; height: number; data: Float32Ar
  * nothing before it counts) are tracked here as the matting thread would (photo.ts trackPlate,
  * re-acquired every `every` frames), with the frame's prior as the subject when `subject`.
  */
-interface TrackMessage { track: { width: number; height: number; data: Float32Array; align: AlignMode; from: number; every: number; subject: boolean; video: number } }
+interface TrackMessage { track: { width: number; height: number; data: Float32Array; align: AlignMode; from: number; every: number; subject: boolean; video: number; place?: PlaceAhead } }
+/**
+ * With `trackFrom`'s `place`: each frame's plate placed here too, warped by the homography the
+ * matting thread will smooth from the fits `window` frames either side (temporal.ts
+ * smoothedHomography) and corrected by the video's fixed `colour` (photo.ts correctPlate). It
+ * goes back with the message of the frame `window` after it, the first that has all those fits.
+ */
+export interface PlaceAhead { window: number; colour: Pick<ColourReport, 'applied' | 'gain' | 'bias'> }
+/** A frame's placed plate (see PlaceAhead): the homography it was warped by, the plate and where it covers the frame. */
+export interface PlacedAhead { index: number; homography: number[]; warped: Float32Array; valid: Float32Array }
 /**
  * A frame sent before the plate was known to move (the colour pass's), tracked here after all:
  * a chain of its own from the re-acquisition grid, as the matting thread would track it, with the
@@ -61,7 +71,11 @@ try {
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
   let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
-  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & { plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize }) | undefined;
+  let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & {
+    plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize;
+    /** With `place`: the code that places a plate, and every fit found so far for this video by frame (undefined: the fit failed). */
+    placing?: { fits: Map<number, AlignmentReport | undefined>; placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; smoothedHomography: typeof import('../video/temporal.js').smoothedHomography };
+  }) | undefined;
   /**
    * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
    * message has been handled: a refit waits for its own video's, never uses another's tracker.
@@ -87,7 +101,34 @@ try {
     if (!tracker || msg.index === undefined || msg.index < tracker.from) return undefined;
     // The prior at the frame's size, enlarged as the matting thread enlarges it (the same resize).
     const subject = tracker.subject ? tracker.resize(alpha, msg.width, msg.height) : undefined;
-    return fitIn(tracker, tracker.chain, msg.index, image, subject);
+    const fit = fitIn(tracker, tracker.chain, msg.index, image, subject);
+    tracker.placing?.fits.set(msg.index, fit.alignment);
+    return fit;
+  };
+  /**
+   * With `place` (PlaceAhead): the plate of the frame `window` before this one, placed and
+   * corrected, once this thread has the fits of every frame in its window; undefined where it has
+   * not (a frame before the first one sent, a refit not done yet) or the plate needs no warp (the
+   * matting thread then places it itself). Fits no window will read again are dropped.
+   */
+  const placeAhead = (index: number, width: number, height: number): PlacedAhead | undefined => {
+    const placing = tracker?.placing, ahead = tracker?.place;
+    if (!tracker || !placing || !ahead) return undefined;
+    const { fits } = placing, n = index - ahead.window;
+    for (const k of fits.keys()) if (k < n - ahead.window) fits.delete(k);
+    if (n < 0) return undefined;
+    const window: (AlignmentReport | undefined)[] = [];
+    for (let k = n - ahead.window; k <= index; k++) {
+      if (k < 0) continue;
+      if (!fits.has(k)) return undefined;
+      window.push(fits.get(k));
+    }
+    const homography = placing.smoothedHomography(window, fits.get(n), tracker.plate.width, tracker.plate.height, width, height);
+    if (!homography) return undefined;
+    const placed = placing.placePlate({ width, height }, tracker.plate, homography);
+    if (!placed.owned) return undefined;
+    const { warped, valid } = placing.correctPlate(placed, ahead.colour);
+    return { index: n, homography, warped: warped.data, valid: valid.data };
   };
   /**
    * A refit: the frame's fit in the refits' chain. `unavailable` where the alignment code did not
@@ -98,7 +139,11 @@ try {
     const image: ImageF32 = { width: msg.width, height: msg.height, channels: 3, data: msg.image };
     const subject = tracker.subject && msg.subject ? { width: msg.width, height: msg.height, channels: 1, data: msg.subject } as Plane : undefined;
     try {
-      port.postMessage({ refitted: msg.id, ...fitIn(tracker, refitChain, msg.index, image, subject) });
+      const fit = fitIn(tracker, refitChain, msg.index, image, subject);
+      // Kept for the windows of the tracked frames after them. Not placed here: the refits are a
+      // video's first frames, when the matting thread waits on this one, and places them itself.
+      tracker.placing?.fits.set(msg.index, fit.alignment);
+      port.postMessage({ refitted: msg.id, ...fit });
     } catch (err) {
       port.postMessage({ refitted: msg.id, error: (err as Error).message });
     }
@@ -173,6 +218,8 @@ try {
       const difference = still && still.plate.width === msg.width && still.plate.height === msg.height ? plateDifference(image, still.plate, still.grid) : undefined;
       // With a moving camera's plate, the frame's fit: the matting thread's busiest part for such a video.
       const tracked = track(msg, image, alpha);
+      // With a moving camera's plate to place, an earlier frame's plate placed (PlaceAhead).
+      const placed = tracked && msg.index !== undefined ? placeAhead(msg.index, msg.width, msg.height) : undefined;
       // The frame on the engine's working grid: the resize the engine would do (MatteInput.working).
       const working = shrinker && workGrid ? shrinker.resize(image, workGrid.width, workGrid.height) : undefined;
       // With a still plate, the engine's decisions on that grid too (MatteInput.coarse): the prior
@@ -181,8 +228,9 @@ try {
         ? still.decide.decideStill(working, still.decide.plateSmall, shrinker.resize(alpha, msg.width, msg.height), difference) : undefined;
       // The decoder's bytes go back too, for the decoder to read a later frame into.
       const transfer = [alpha.data, floats, msg.bytes, ...(difference ? [difference.samples, difference.weak.data] : []), ...(working ? [working.data] : []),
-        ...(coarse ? [coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data] : [])].map((a) => a.buffer as ArrayBuffer);
-      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}) },
+        ...(coarse ? [coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data] : []),
+        ...(placed ? [placed.warped, placed.valid] : [])].map((a) => a.buffer as ArrayBuffer);
+      port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}), ...(placed ? { placed } : {}) },
         [...new Set(transfer)]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: (err as Error).message });
@@ -238,9 +286,9 @@ try {
           // The alignment code, loaded only now: a tripod's or a photo's thread never needs it.
           tracker = undefined;
           try {
-            const [{ trackInChain }, { resize }] = await Promise.all([import('../photo.js'), openCv()]);
+            const [{ trackInChain, placePlate, correctPlate }, { resize }, { smoothedHomography }] = await Promise.all([import('../photo.js'), openCv(), import('../video/temporal.js')]);
             const { width, height, data, video: _video, ...rest } = next.track;
-            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize };
+            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize, ...(rest.place ? { placing: { fits: new Map(), placePlate, correctPlate, smoothedHomography } } : {}) };
           } catch {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }

@@ -17,13 +17,14 @@ import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
+import type { PlaceAhead, PlacedAhead } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
-type Reply = RefitReply | SampleReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type Reply = RefitReply | SampleReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
-interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision }
+interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
 
 /** A frame's prior, the frame as floats, the decoder's buffer handed back, with a still plate the frame's difference from it, with a tracked one its fit. */
 export interface FrameEstimate {
@@ -34,6 +35,8 @@ export interface FrameEstimate {
   working?: ImageF32;
   /** With a still plate sent with `decide`, the classic engine's decisions on that grid (MatteInput.coarse), made on the thread. */
   coarse?: CoarseDecision;
+  /** With `trackFrom`'s `place`: an earlier frame's plate, placed on the thread (PlaceAhead). */
+  placed?: PlacedAhead;
 }
 
 /** A CleanplateError's reason, without the `file: ` its message starts with. */
@@ -105,7 +108,7 @@ export class PriorThread {
           // Into a frame's prior handed back (recycle), when there is one of this size.
           const at = job.wantsFrame ? this.sparePriors.findIndex((b) => b.length === job.width * job.height) : -1;
           const into = at >= 0 ? this.sparePriors.splice(at, 1)[0] : undefined;
-          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}), ...(msg.working ? { working: msg.working } : {}), ...(msg.coarse ? { coarse: msg.coarse } : {}) });
+          job.resolve({ prior: resize({ width: msg.width ?? job.width, height: msg.height ?? job.height, channels: 1, data: msg.data } as Plane, job.width, job.height, into), frame: msg.frame, ...(msg.bytes ? { bytes: msg.bytes } : {}), ...(msg.difference ? { difference: msg.difference } : {}), ...(msg.tracked ? { tracked: msg.tracked } : {}), ...(msg.working ? { working: msg.working } : {}), ...(msg.coarse ? { coarse: msg.coarse } : {}), ...(msg.placed ? { placed: msg.placed } : {}) });
         }
       });
       this.worker.on('error', (err: unknown) => this.fail(err as Error, reject));
@@ -163,8 +166,8 @@ export class PriorThread {
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
     const transfer = [bytes.buffer as ArrayBuffer, ...(small && small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back, difference, tracked, working, coarse } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
-    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}) };
+    const { prior, frame, bytes: back, difference, tracked, working, coarse, placed } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
+    return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}), ...(placed ? { placed } : {}) };
   }
 
   /**
@@ -239,13 +242,14 @@ export class PriorThread {
    * tracker re-acquires: `from` and `every` on the matting's REACQUIRE_EVERY grid) come back with
    * their fit (`tracked`), tracked on the thread from the previous frame's as the matting thread
    * would (photo.ts trackPlate), with the frame's prior as the subject when `subject`. The thread
-   * loads OpenCV for it. Copied. Until `reset`.
+   * loads OpenCV for it. With `place`, each frame's plate is placed there too, and comes back with
+   * a later frame (`placed`: PlaceAhead). Copied. Until `reset`.
    */
-  trackFrom(plate: ImageF32, align: AlignMode, from: number, every: number, subject: boolean): void {
+  trackFrom(plate: ImageF32, align: AlignMode, from: number, every: number, subject: boolean, place?: PlaceAhead): void {
     if (this.failure) return;
     const data = plate.data.slice();
     const video = this.video;
-    this.inOrder(() => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject, video } }, [data.buffer]));
+    this.inOrder(() => this.worker.postMessage({ track: { width: plate.width, height: plate.height, data, align, from, every, subject, video, ...(place ? { place } : {}) } }, [data.buffer]));
   }
 
   /**

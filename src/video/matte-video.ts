@@ -20,17 +20,18 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
+import { alignPlate, fillUncovered, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
 import { PriorThread, type FrameEstimate, type Refit } from '../prior/worker.js';
+import type { PlacedAhead } from '../prior/thread.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
 import { ScratchArena } from '../alloc.js';
-import { AlphaStabiliser, BoxSmoother, cornerDistance, medianColour, medianHomography } from './temporal.js';
+import { AlphaStabiliser, BoxSmoother, cornerDistance, medianColour, smoothedHomography } from './temporal.js';
 import { buildPlate, type PlateReport } from '../plate/source.js';
 
 export interface VideoOutputs {
@@ -200,9 +201,6 @@ const PREFEED_FRAMES = 12;
 const PREFEED_BYTES = 160 * 2 ** 20;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
-
-/** Neighbouring fits further than this (share of the diagonal) from a frame's own fit are motion, not jitter. */
-const SMOOTH_TOLERANCE = 0.006;
 
 /** How far a plate→image homography moves the frame's corners at most, in pixels. */
 function cornerShift(h: number[], width: number, height: number): number {
@@ -625,7 +623,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // refitted there too, from the grid frame `first` on, in a chain of their own (PriorThread.refit):
     // at 720p ~190 ms a frame that this thread spent on the first second of a hand-held video.
     const trackedFrom = Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY;
-    if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none');
+    // With the video's fixed colour, the thread places each frame's plate too (warped and
+    // corrected, ~100 ms of a 720p frame on this thread), once it has the fits of the frame's
+    // window: two frames later, while this thread still mattes earlier ones.
+    if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none', fixedColour ? { window: WINDOW, colour: fixedColour } : undefined);
     // Each is sent once the thread has handed back the frame's prior (the fit needs it) and the
     // refit REFITS_AHEAD before it is done: well before the frame's window needs the fit, and
     // without a copy of every colour-pass frame queued on the thread at once (+250 MB at 1080p).
@@ -681,6 +682,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     const chain: TrackChain = {};
     const arena = new ScratchArena();
+    /** Frames' plates placed on the prior thread (PlaceAhead), by frame: used where the homography smoothed here is theirs. */
+    const placedAhead = new Map<number, PlacedAhead>();
     /** The frame's plate fit, tracked on this thread. */
     const trackHere = (entry: Entry): void => {
       try {
@@ -724,6 +727,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await timed('align', () => trackHere(entry));
       }
       if (network && plateRaw && temporal) entry.box = network.cropBox(image, sameSize(plateRaw, image) ? plateRaw : image, prior);
+      if (fromThread?.placed) placedAhead.set(fromThread.placed.index, fromThread.placed);
       return entry;
     };
 
@@ -742,12 +746,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         await timed('align', () => {
           let homography = [...IDENTITY];
           if (useAlignment) {
-            let fits = window.filter((e) => e.alignment && e.alignment.method !== 'identity').map((e) => e.alignment!.homography);
-            const fit = entry.alignment && entry.alignment.method !== 'identity' ? entry.alignment.homography : undefined;
-            // Smoothing removes jitter, not motion: neighbours whose fit puts the plate elsewhere
-            // (a fast pan) are left out; a frame without a fit of its own takes its neighbours'.
-            if (fit) fits = fits.filter((h) => cornerDistance(h, fit, plateRaw.width, plateRaw.height) <= SMOOTH_TOLERANCE * Math.hypot(image.width, image.height));
-            if (fits.length) homography = medianHomography(fits, plateRaw.width, plateRaw.height);
+            const smoothed = smoothedHomography(window.map((e) => e.alignment), entry.alignment, plateRaw.width, plateRaw.height, image.width, image.height);
+            if (smoothed) homography = smoothed;
             else if (!sameSize(image, plateRaw)) throw new CleanplateError(`no reliable alignment of the plate around frame ${entry.index + 1}`, typeof request.plate === 'string' ? request.plate : 'plate');
             if (own) {
               const method = entry.alignment?.method ?? 'failed';
@@ -762,7 +762,13 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // pages (fresh ones cost ~25 MB of first touches a 720p frame). A still one is kept.
           const place = () => matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
           const fresh = still && !stillPlate;
-          const matched = still ? stillPlate ?? place() : arena.run(place);
+          // Placed on the prior thread with this very homography: only what it does not cover is left to fill.
+          const given = placedAhead.get(entry.index);
+          for (const k of placedAhead.keys()) if (k <= entry.index) placedAhead.delete(k);
+          const ahead = !still && given && given.homography.every((v, i) => v === homography[i]) ? given : undefined;
+          const matched = still ? stillPlate ?? place()
+            : ahead ? { ...fillUncovered(image, { warped: { width: image.width, height: image.height, channels: 3, data: ahead.warped }, valid: { width: image.width, height: image.height, channels: 1, data: ahead.valid }, owned: true }), colour: fixedColour! }
+            : arena.run(place);
           if (still) stillPlate = matched;
           plate = matched.plate;
           plateValid = matched.plateValid;

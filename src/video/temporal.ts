@@ -4,7 +4,7 @@
  * the picture is still (so compression noise does not make a static subject flicker).
  */
 import type { ColourReport } from '../align/colour.js';
-import { project } from '../align/homography.js';
+import { project, type AlignmentReport } from '../align/homography.js';
 import { cv, withMats } from '../cv.js';
 import { createPlane, supportRect, type ImageF32, type Plane, type Rect } from '../image.js';
 import { boxMean } from '../ops.js';
@@ -45,6 +45,24 @@ export function medianHomography(homographies: number[][], plateWidth: number, p
     const m = track(c.getPerspectiveTransform(src, dst));
     return Array.from(m.data64F as Float64Array);
   });
+}
+
+/** Neighbouring fits further than this (share of the diagonal) from a frame's own fit are motion, not jitter. */
+export const SMOOTH_TOLERANCE = 0.006;
+
+/**
+ * A moving camera's frame's plate homography from the fits of the frames around it (`window`, in
+ * frame order, the frame's own fit `own` among them; undefined where a frame has none): the median
+ * of those that found a transform. Smoothing removes jitter, not motion: neighbours whose fit puts
+ * the plate elsewhere (a fast pan) are left out; a frame without a fit of its own takes its
+ * neighbours'. Undefined when no fit is left. The matting thread and the prior thread (which
+ * places the plate ahead of it) both call this, so that the same fits give the same homography.
+ */
+export function smoothedHomography(window: (AlignmentReport | undefined)[], own: AlignmentReport | undefined, plateWidth: number, plateHeight: number, width: number, height: number): number[] | undefined {
+  let fits = window.filter((a) => a && a.method !== 'identity').map((a) => a!.homography);
+  const fit = own && own.method !== 'identity' ? own.homography : undefined;
+  if (fit) fits = fits.filter((h) => cornerDistance(h, fit, plateWidth, plateHeight) <= SMOOTH_TOLERANCE * Math.hypot(width, height));
+  return fits.length ? medianHomography(fits, plateWidth, plateHeight) : undefined;
 }
 
 /** The median gain and bias over sampled frames (the paper's video recipe); applied only if most frames applied theirs. */
