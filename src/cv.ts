@@ -89,7 +89,7 @@ export function channelWise(cv: Cv, image: ImageF32, op: (src: Cv, dst: Cv) => v
       for (let p = 0, i = ch; p < s.length; p++, i += 3) s[p] = d[i]!;
       op(src, dst);
       const r = dst.data32F as Float32Array;
-      out ??= f32(r.length * 3);
+      out ??= into && into.length === r.length * 3 ? into : f32(r.length * 3);
       width = dst.cols; height = dst.rows;
       for (let p = 0, i = ch; p < r.length; p++, i += 3) out[i] = r[p]!;
     }

@@ -107,11 +107,11 @@ export interface PlacedPlate {
   owned?: boolean;
 }
 
-/** The plate as it is when it needs no warp, else warped by the alignment's homography. */
-export function placePlate(image: { width: number; height: number }, plateRaw: ImageF32, homography: number[]): PlacedPlate {
+/** The plate as it is when it needs no warp, else warped by the alignment's homography (into `into`'s buffers when given: warpPlate). */
+export function placePlate(image: { width: number; height: number }, plateRaw: ImageF32, homography: number[], into?: { warped: Float32Array; valid: Float32Array }): PlacedPlate {
   const identity = homography.every((v, i) => Math.abs(v - (i % 4 === 0 ? 1 : 0)) < 1e-9);
   if (identity && sameSize(image, plateRaw)) return { warped: plateRaw, valid: createPlane(image.width, image.height, 1) };
-  return { ...warpPlate(plateRaw, homography, image.width, image.height), owned: true };
+  return { ...warpPlate(plateRaw, homography, image.width, image.height, into), owned: true };
 }
 
 /**

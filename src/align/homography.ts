@@ -525,15 +525,16 @@ function fitTracked(coarse: AlignmentReport, tracked: Match[], si: number, image
 
 /**
  * Warps the plate into the image's frame with the estimated transform. `valid` marks the pixels
- * the plate actually covers (the rest must be filled by the caller).
+ * the plate actually covers (the rest must be filled by the caller). `into`: buffers of the right
+ * sizes to write both into (kept for reuse: a video warps a plate every frame).
  */
-export function warpPlate(plate: ImageF32, homography: number[], width: number, height: number): { warped: ImageF32; valid: Plane } {
+export function warpPlate(plate: ImageF32, homography: number[], width: number, height: number, into?: { warped: Float32Array; valid: Float32Array }): { warped: ImageF32; valid: Plane } {
   const c = cv();
   const warped = withMats((t) => {
     const m = t(c.matFromArray(3, 3, c.CV_64FC1, homography));
-    return channelWise(c, plate, (src, dst) => c.warpPerspective(src, dst, m, new c.Size(width, height), c.INTER_LINEAR, c.BORDER_REPLICATE));
+    return channelWise(c, plate, (src, dst) => c.warpPerspective(src, dst, m, new c.Size(width, height), c.INTER_LINEAR, c.BORDER_REPLICATE), into?.warped);
   });
-  return { warped, valid: coverage(homography, plate.width, plate.height, width, height) };
+  return { warped, valid: coverage(homography, plate.width, plate.height, width, height, into?.valid) };
 }
 
 /** 255 where `valid` is 1, else 0: a coverage plane as an OpenCV mask. */
@@ -555,11 +556,12 @@ function rint(v: number): number {
  * the same order (its 64-pixel blocks' start, then the offset), the same rounding. Written here
  * because OpenCV.js's warp runs as scalar WebAssembly: ~60 ms at 1080p for the mask alone, a frame
  * of a moving camera's video or a photo's alignment, against a few ms here. A singular homography covers nothing.
+ * Written into `into` when it is given and of the image's size.
  */
-export function coverage(homography: number[], pw: number, ph: number, width: number, height: number): Plane {
+export function coverage(homography: number[], pw: number, ph: number, width: number, height: number, into?: Float32Array): Plane {
   const [a, b, c, d, e, f, g, h, i] = homography as [number, number, number, number, number, number, number, number, number];
   const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-  const valid = createPlane(width, height, 0);
+  const valid: Plane = into && into.length === width * height ? { width, height, channels: 1, data: into.fill(0) } : createPlane(width, height, 0);
   if (det === 0) return valid;
   const s = 1 / det;
   const M = [(e * i - f * h) * s, (c * h - b * i) * s, (b * f - c * e) * s, (f * g - d * i) * s, (a * i - c * g) * s, (c * d - a * f) * s, (d * h - e * g) * s, (b * g - a * h) * s, (a * e - b * d) * s] as const;

@@ -16,7 +16,7 @@ import { createPrior, type PriorName, type PriorStreamOptions } from './index.js
 
 interface Setup { name: PriorName; modelsDir?: string; stream?: PriorStreamOptions }
 /** A video frame: the decoder's bytes, and the same shrunk to the model's input size (`small`; shrunk here once `prepare`d). */
-interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small?: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array; index?: number }
+interface FrameMessage { id: number; width: number; height: number; bytes: Uint8Array; small?: { width: number; height: number; bytes: Uint8Array }; into?: Float32Array; index?: number; placedBack?: PlacedBuffers }
 /** Shrink the frames from now on here (OpenCV loaded for it): to the model's size, and with `grid` the frame itself (MatteInput.working). */
 interface PrepareMessage { prepare: { grid?: { width: number; height: number } } }
 /** The size of the video about to come (its frames' size). */
@@ -40,7 +40,9 @@ interface TrackMessage { track: { width: number; height: number; data: Float32Ar
  */
 export interface PlaceAhead { window: number; colour: Pick<ColourReport, 'applied' | 'gain' | 'bias'> }
 /** A frame's placed plate (see PlaceAhead): the homography it was warped by, the plate and where it covers the frame. */
-export interface PlacedAhead { index: number; homography: number[]; warped: Float32Array; valid: Float32Array }
+export interface PlacedAhead extends PlacedBuffers { index: number; homography: number[] }
+/** A placed plate's buffers: handed back with a frame once read (`placedBack`), a later plate is placed into them. */
+export interface PlacedBuffers { warped: Float32Array; valid: Float32Array }
 /**
  * A frame sent before the plate was known to move (the colour pass's), tracked here after all:
  * a chain of its own from the re-acquisition grid, as the matting thread would track it, with the
@@ -74,7 +76,7 @@ try {
   let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & {
     plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize;
     /** With `place`: the code that places a plate, and every fit found so far for this video by frame (undefined: the fit failed). */
-    placing?: { fits: Map<number, AlignmentReport | undefined>; placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; smoothedHomography: typeof import('../video/temporal.js').smoothedHomography };
+    placing?: { fits: Map<number, AlignmentReport | undefined>; spare: PlacedBuffers[]; placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; smoothedHomography: typeof import('../video/temporal.js').smoothedHomography };
   }) | undefined;
   /**
    * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
@@ -125,7 +127,9 @@ try {
     }
     const homography = placing.smoothedHomography(window, fits.get(n), tracker.plate.width, tracker.plate.height, width, height);
     if (!homography) return undefined;
-    const placed = placing.placePlate({ width, height }, tracker.plate, homography);
+    // Into buffers handed back (fresh ones cost their pages' first touches: 33 MB a 1080p frame).
+    const at = placing.spare.findIndex((b) => b.valid.length === width * height && b.warped.length === width * height * 3);
+    const placed = placing.placePlate({ width, height }, tracker.plate, homography, at >= 0 ? placing.spare.splice(at, 1)[0] : undefined);
     if (!placed.owned) return undefined;
     const { warped, valid } = placing.correctPlate(placed, ahead.colour);
     return { index: n, homography, warped: warped.data, valid: valid.data };
@@ -219,6 +223,7 @@ try {
       // With a moving camera's plate, the frame's fit: the matting thread's busiest part for such a video.
       const tracked = track(msg, image, alpha);
       // With a moving camera's plate to place, an earlier frame's plate placed (PlaceAhead).
+      if (msg.placedBack && tracker?.placing) tracker.placing.spare.push(msg.placedBack);
       const placed = tracked && msg.index !== undefined ? placeAhead(msg.index, msg.width, msg.height) : undefined;
       // The frame on the engine's working grid: the resize the engine would do (MatteInput.working).
       const working = shrinker && workGrid ? shrinker.resize(image, workGrid.width, workGrid.height) : undefined;
@@ -288,7 +293,7 @@ try {
           try {
             const [{ trackInChain, placePlate, correctPlate }, { resize }, { smoothedHomography }] = await Promise.all([import('../photo.js'), openCv(), import('../video/temporal.js')]);
             const { width, height, data, video: _video, ...rest } = next.track;
-            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize, ...(rest.place ? { placing: { fits: new Map(), placePlate, correctPlate, smoothedHomography } } : {}) };
+            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize, ...(rest.place ? { placing: { fits: new Map(), spare: [], placePlate, correctPlate, smoothedHomography } } : {}) };
           } catch {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }

@@ -17,7 +17,7 @@ import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
-import type { PlaceAhead, PlacedAhead } from './thread.js';
+import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
@@ -66,6 +66,8 @@ export class PriorThread {
   /** Frames' float buffers and their priors' planes handed back for reuse (`recycle`). */
   private readonly spare: Float32Array[] = [];
   private readonly sparePriors: Float32Array[] = [];
+  /** Placed plates' buffers handed back (`recyclePlaced`), sent back to the thread with the next frames. */
+  private readonly sparePlaced: PlacedBuffers[] = [];
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
   /** Refits sent (`refit`), by id (the jobs' counter). */
@@ -165,8 +167,10 @@ export class PriorThread {
     }
     const into = this.spare.findIndex((b) => b.length === bytes.length);
     const reused = into >= 0 ? this.spare.splice(into, 1)[0] : undefined;
-    const transfer = [bytes.buffer as ArrayBuffer, ...(small && small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : [])];
-    const { prior, frame, bytes: back, difference, tracked, working, coarse, placed } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}) }, transfer));
+    const placedBack = this.sparePlaced.pop();
+    const transfer = [bytes.buffer as ArrayBuffer, ...(small && small.bytes !== bytes ? [small.bytes.buffer as ArrayBuffer] : []), ...(reused ? [reused.buffer as ArrayBuffer] : []),
+      ...(placedBack ? [placedBack.warped.buffer as ArrayBuffer, placedBack.valid.buffer as ArrayBuffer] : [])];
+    const { prior, frame, bytes: back, difference, tracked, working, coarse, placed } = await this.submit({ width, height, wantsFrame: true }, (id) => this.worker.postMessage({ id, width, height, bytes, ...(small ? { small } : {}), ...(reused ? { into: reused } : {}), ...(index !== undefined ? { index } : {}), ...(placedBack ? { placedBack } : {}) }, transfer));
     return { prior, image: { width, height, channels: 3, data: frame! }, ...(back ? { bytes: back } : {}), ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}), ...(placed ? { placed } : {}) };
   }
 
@@ -203,6 +207,14 @@ export class PriorThread {
     if (this.spare.length < SPARE_FRAMES && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) this.spare.push(data);
     // The frame's prior too (3.7 MB at 720p, enlarged here from the model's size): the next one is enlarged into it.
     if (prior && this.sparePriors.length < SPARE_FRAMES) this.sparePriors.push(prior);
+  }
+
+  /**
+   * Hands back a placed plate's buffers (a `placed` result's) that nothing reads any more: they go
+   * back to the thread with a later frame, and a later frame's plate is placed into them.
+   */
+  recyclePlaced(placed: PlacedBuffers): void {
+    if (this.sparePlaced.length < SPARE_FRAMES) this.sparePlaced.push({ warped: placed.warped, valid: placed.valid });
   }
 
   /**
@@ -328,6 +340,7 @@ export class PriorThread {
     // across a service's videos would otherwise hold them for good).
     this.spare.length = 0;
     this.sparePriors.length = 0;
+    this.sparePlaced.length = 0;
     if (this.failure) return;
     const video = ++this.video;
     this.inOrder(() => this.worker.postMessage({ reset: true, video }));

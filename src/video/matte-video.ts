@@ -742,6 +742,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // This frame's planes, its placed plate included, come from the scratch arena (see below).
       arena.reset();
       let plate: ImageF32 | undefined, plateValid: Plane | undefined, difference: PlateDifference | undefined, coarse: CoarseDecision | undefined;
+      /** The plate placed on the prior thread that this frame uses, handed back once the frame is matted. */
+      let ahead: PlacedAhead | undefined;
       if (plateRaw) {
         await timed('align', () => {
           let homography = [...IDENTITY];
@@ -765,7 +767,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // Placed on the prior thread with this very homography: only what it does not cover is left to fill.
           const given = placedAhead.get(entry.index);
           for (const k of placedAhead.keys()) if (k <= entry.index) placedAhead.delete(k);
-          const ahead = !still && given && given.homography.every((v, i) => v === homography[i]) ? given : undefined;
+          ahead = !still && given && given.homography.every((v, i) => v === homography[i]) ? given : undefined;
           const matched = still ? stillPlate ?? place()
             : ahead ? { ...fillUncovered(image, { warped: { width: image.width, height: image.height, channels: 3, data: ahead.warped }, valid: { width: image.width, height: image.height, channels: 1, data: ahead.valid }, owned: true }), colour: fixedColour! }
             : arena.run(place);
@@ -786,6 +788,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
       // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
       const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(coarse ? { coarse } : {}), ...(entry.working ? { working: entry.working } : {}) })));
+      // Nothing reads the plate any more (the engine keeps none of it): a later frame's is placed into it.
+      if (ahead) priorThread?.recyclePlaced(ahead);
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground, out.support)));
       history.push(entry);
       // The frame leaving the windows is read by nothing any more (the stabiliser keeps the newest
