@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { loadCv } from '../src/cv.js';
 import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
-import { ClassicEngine, decideStill } from '../src/matte/classic.js';
+import { ClassicEngine, decideStill, realignOnGrid } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
 import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize } from '../src/ops.js';
 
@@ -93,6 +93,37 @@ test('the working-grid decisions made beforehand (decideStill, as a video\'s pri
   // With re-alignment (a moving camera's plate) they are not used: the engine decides itself.
   const realigned = await engine.matte({ ...input, realign: true });
   assert.deepEqual((await engine.matte({ ...input, realign: true, coarse: other })).alpha.data, realigned.alpha.data);
+});
+
+test('the plate re-aligned on the working grid beforehand (realignOnGrid, as a moving camera\'s prior thread does it) gives the same matte bit for bit', async () => {
+  // A plate off by a pixel and a half: residue along its edges for the re-alignment to find.
+  const scene = buildScene(1280, 720, 5, 300);
+  const shifted = createPlane(1280, 720);
+  const plate = { width: 1280, height: 720, channels: 3, data: new Float32Array(1280 * 720 * 3) };
+  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
+    const sx = Math.min(1279, x + 1), sy = Math.min(719, y + 2), p = y * 1280 + x, q = sy * 1280 + sx;
+    for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
+    shifted.data[p] = x < 1270 && y < 700 ? 1 : 0;
+  }
+  const prior = gaussianBlur(scene.alpha, 31);
+  const engine = new ClassicEngine();
+  const grid = engine.differenceGrid(1280, 720)!;
+  const working = resize(scene.image, grid.width, grid.height);
+  const input = { image: scene.image, plate, plateValid: shifted, prior, working };
+  const own = await engine.matte(input);
+  const gridPlate = realignOnGrid(working, plate, shifted);
+  assert.ok(gridPlate.report.realigned > 100, `the grid plate was re-aligned (${gridPlate.report.realigned} pixels)`);
+  const given = await engine.matte({ ...input, gridPlate });
+  assert.deepEqual(given.alpha.data, own.alpha.data);
+  assert.deepEqual(given.foreground.data, own.foreground.data);
+  const noTimes = (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith('ms_')));
+  assert.deepEqual(noTimes(given.details), noTimes(own.details));
+  // The engine reads it (another grid plate changes the matte); one of another size is refused; without re-alignment it is not used.
+  const other = realignOnGrid(working, scene.plate, undefined);
+  assert.notDeepEqual((await engine.matte({ ...input, gridPlate: other })).alpha.data, own.alpha.data);
+  await assert.rejects(engine.matte({ ...input, gridPlate: realignOnGrid(resize(scene.image, 256, 144), plate, shifted) }), /grid plate given is 256x144/);
+  const still = await engine.matte({ ...input, realign: false });
+  assert.deepEqual((await engine.matte({ ...input, realign: false, gridPlate: other })).alpha.data, still.alpha.data);
 });
 
 test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel) equals thresholding the distance transform, borders included', () => {

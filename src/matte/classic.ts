@@ -22,7 +22,7 @@
  */
 import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
 import { createMask, dilateMask, erodeMask, fillMaskHoles, gaussianBlur, maskComponents, maskDistance, maskOf, planeOf, resize, type Mask } from '../ops.js';
-import type { CoarseDecision, MatteEngine, MatteInput, MatteOutput } from './engine.js';
+import type { CoarseDecision, GridPlate, MatteEngine, MatteInput, MatteOutput } from './engine.js';
 import { realignEdges, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
@@ -260,6 +260,17 @@ export function decideStill(working: ImageF32, plateSmall: ImageF32, prior: Plan
 }
 
 /**
+ * The plate shrunk to the working grid of `working` (the image on that grid) and its edges
+ * re-aligned to it there, as `matte` does for a plate that may move: a video's prior thread does
+ * it for a moving camera's frames (MatteInput.gridPlate), with what the engine would use (the same
+ * resize, the same search): the engine's own result, bit for bit (test/classic.test.ts).
+ */
+export function realignOnGrid(working: ImageF32, plate: ImageF32, plateValid: Plane | undefined): GridPlate {
+  const { width: w, height: h } = working;
+  return realignEdges(working, resize(plate, w, h), { valid: plateValid && resize(plateValid, w, h) });
+}
+
+/**
  * The decisions on a grid (the working grid, or a small image's own): `weak` the difference that
  * decides the region's reach (the full-resolution maxima pooled on it; default d on this grid),
  * with `settle` the cells settled there too (a coarse grid's).
@@ -447,6 +458,11 @@ export class ClassicEngine implements MatteEngine {
     if (pre && (pre.region.width !== w || pre.region.height !== h)) {
       throw new Error(`the coarse decisions given are for a ${pre.region.width}x${pre.region.height} grid, not the ${w}x${h} grid of a ${width}x${height} image`);
     }
+    // The plate re-aligned on the working grid beforehand (a video's prior thread, for a moving camera).
+    const gridPlate = coarse && realign ? input.gridPlate : undefined;
+    if (gridPlate && (gridPlate.plate.width !== w || gridPlate.plate.height !== h)) {
+      throw new Error(`the grid plate given is ${gridPlate.plate.width}x${gridPlate.plate.height}, not the ${w}x${h} grid of a ${width}x${height} image`);
+    }
     const noResidue = (p: ImageF32) => ({ plate: p, report: { edgePixels: 0, realigned: 0 }, shifts: undefined as ShiftField | undefined });
     let noise: number, decision: Decision, settled: { opaque: Mask; clear: Mask } | undefined;
     let plateS: ImageF32 | undefined, residueS = noResidue(plate).report, shifts: ShiftField | undefined;
@@ -467,8 +483,11 @@ export class ClassicEngine implements MatteEngine {
       }
       const imageS = working ?? small(image), priorS = small(prior);
       // A video's still camera hands over the same plate every frame: shrunk once.
-      const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
-      const realigned = realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
+      const onGrid = (): GridPlate => {
+        const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
+        return realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
+      };
+      const realigned = gridPlate ?? onGrid();
       ({ plate: plateS, report: residueS, shifts } = realigned);
       // Cells the working grid settles (opaque or clear around them too) get no full-resolution work.
       ({ decision, settled } = decideOnGrid(imageS, plateS, priorS, full.weak, noise, coarse));

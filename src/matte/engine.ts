@@ -2,6 +2,7 @@
 import type { ImageF32, Plane } from '../image.js';
 import type { Mask } from '../ops.js';
 import type { PlateDifference } from './difference.js';
+import type { ResidueReport, ShiftField } from '../align/residue.js';
 
 /** `refined`: the classic engine's decisions with the learned band refiner (issue 11). */
 export type EngineName = 'classic' | 'refined' | 'network';
@@ -39,6 +40,20 @@ export interface MatteInput {
    * re-alignment; one for another grid is refused.
    */
   coarse?: CoarseDecision;
+  /**
+   * The plate on the working grid with its edges re-aligned to `working` (classic.ts
+   * realignOnGrid), done beforehand (a video's prior thread, for a moving camera's plate). Read
+   * only for a coarse grid with re-alignment; one for another grid is refused.
+   */
+  gridPlate?: GridPlate;
+}
+
+/** The plate shrunk to the working grid and its edges re-aligned there (classic.ts realignOnGrid). */
+export interface GridPlate {
+  plate: ImageF32;
+  report: ResidueReport;
+  /** The shift that re-aligned each grid pixel, where any was moved. */
+  shifts?: ShiftField;
 }
 
 /** What the classic engine decides on its working grid for a whole frame (classic.ts). */

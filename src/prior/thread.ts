@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ColourReport } from '../align/colour.js';
+import type { GridPlate } from '../matte/engine.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
 import { fromBytes, type ImageF32, type Plane } from '../image.js';
@@ -35,12 +36,17 @@ interface TrackMessage { track: { width: number; height: number; data: Float32Ar
 /**
  * With `trackFrom`'s `place`: each frame's plate placed here too, warped by the homography the
  * matting thread will smooth from the fits `window` frames either side (temporal.ts
- * smoothedHomography) and corrected by the video's fixed `colour` (photo.ts correctPlate). It
- * goes back with the message of the frame `window` after it, the first that has all those fits.
+ * smoothedHomography), corrected by the video's fixed `colour` and filled from the frame where
+ * it does not cover it (photo.ts matchPlate's two halves), and with a working grid (`prepare`)
+ * shrunk and re-aligned there too (classic.ts realignOnGrid). It goes back with the message of
+ * the frame `window` after it, the first that has all those fits; the frame is kept here till then.
  */
 export interface PlaceAhead { window: number; colour: Pick<ColourReport, 'applied' | 'gain' | 'bias'> }
-/** A frame's placed plate (see PlaceAhead): the homography it was warped by, the plate and where it covers the frame. */
-export interface PlacedAhead extends PlacedBuffers { index: number; homography: number[] }
+/**
+ * A frame's placed plate (see PlaceAhead): the homography it was warped by, the plate (what
+ * matchPlate gives) and where it covers the frame, and on the working grid (MatteInput.gridPlate).
+ */
+export interface PlacedAhead extends PlacedBuffers { index: number; homography: number[]; grid?: GridPlate }
 /** A placed plate's buffers: handed back with a frame once read (`placedBack`), a later plate is placed into them. */
 export interface PlacedBuffers { warped: Float32Array; valid: Float32Array }
 /**
@@ -76,7 +82,13 @@ try {
   let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & {
     plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize;
     /** With `place`: the code that places a plate, and every fit found so far for this video by frame (undefined: the fit failed). */
-    placing?: { fits: Map<number, AlignmentReport | undefined>; spare: PlacedBuffers[]; placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; smoothedHomography: typeof import('../video/temporal.js').smoothedHomography };
+    placing?: {
+      fits: Map<number, AlignmentReport | undefined>; spare: PlacedBuffers[];
+      /** Frames kept till their plate is placed (a copy of the floats sent on, and the frame on the working grid), and copies' buffers to reuse. */
+      frames: Map<number, { image: Float32Array; working?: ImageF32 }>; free: Float32Array[];
+      placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; fillUncovered: typeof import('../photo.js').fillUncovered;
+      smoothedHomography: typeof import('../video/temporal.js').smoothedHomography; realignOnGrid: typeof import('../matte/classic.js').realignOnGrid;
+    };
   }) | undefined;
   /**
    * Frames to refit, and the video (its number, counted by the sender's resets) whose `track`
@@ -116,23 +128,46 @@ try {
   const placeAhead = (index: number, width: number, height: number): PlacedAhead | undefined => {
     const placing = tracker?.placing, ahead = tracker?.place;
     if (!tracker || !placing || !ahead) return undefined;
-    const { fits } = placing, n = index - ahead.window;
+    const { fits, frames } = placing, n = index - ahead.window;
     for (const k of fits.keys()) if (k < n - ahead.window) fits.delete(k);
-    if (n < 0) return undefined;
+    for (const [k, f] of frames) if (k < n) { frames.delete(k); placing.free.push(f.image); }
+    const kept = frames.get(n);
+    if (n < 0 || !kept) return undefined;
+    frames.delete(n);
+    try {
+      return placeKept(tracker, placing, ahead, n, index, kept, width, height);
+    } finally {
+      placing.free.push(kept.image);
+    }
+  };
+  /** placeAhead's placing proper, for frame n of the kept ones, once frame `index` (the window's last) has its fit. */
+  const placeKept = (t: NonNullable<typeof tracker>, placing: NonNullable<NonNullable<typeof tracker>['placing']>, ahead: PlaceAhead, n: number, index: number,
+    { image, working }: { image: Float32Array; working?: ImageF32 }, width: number, height: number): PlacedAhead | undefined => {
+    const fits = placing.fits;
     const window: (AlignmentReport | undefined)[] = [];
     for (let k = n - ahead.window; k <= index; k++) {
       if (k < 0) continue;
       if (!fits.has(k)) return undefined;
       window.push(fits.get(k));
     }
-    const homography = placing.smoothedHomography(window, fits.get(n), tracker.plate.width, tracker.plate.height, width, height);
+    const homography = placing.smoothedHomography(window, fits.get(n), t.plate.width, t.plate.height, width, height);
     if (!homography) return undefined;
     // Into buffers handed back (fresh ones cost their pages' first touches: 33 MB a 1080p frame).
     const at = placing.spare.findIndex((b) => b.valid.length === width * height && b.warped.length === width * height * 3);
-    const placed = placing.placePlate({ width, height }, tracker.plate, homography, at >= 0 ? placing.spare.splice(at, 1)[0] : undefined);
+    const placed = placing.placePlate({ width, height }, t.plate, homography, at >= 0 ? placing.spare.splice(at, 1)[0] : undefined);
     if (!placed.owned) return undefined;
-    const { warped, valid } = placing.correctPlate(placed, ahead.colour);
-    return { index: n, homography, warped: warped.data, valid: valid.data };
+    const { plate, plateValid } = placing.fillUncovered({ width, height, channels: 3, data: image }, placing.correctPlate(placed, ahead.colour));
+    const grid = working && placing.realignOnGrid(working, plate, plateValid);
+    return { index: n, homography, warped: plate.data, valid: plateValid.data, ...(grid ? { grid } : {}) };
+  };
+  /** With `place`: frame `index` kept till its plate is placed (copied: the frame's own floats go on). */
+  const keep = (index: number, image: ImageF32, working: ImageF32 | undefined) => {
+    const placing = tracker?.placing;
+    if (!placing) return;
+    const at = placing.free.findIndex((b) => b.length === image.data.length);
+    const copy = at >= 0 ? placing.free.splice(at, 1)[0]! : new Float32Array(image.data.length);
+    copy.set(image.data);
+    placing.frames.set(index, { image: copy, ...(working ? { working: { ...working, data: working.data.slice() } } : {}) });
   };
   /**
    * A refit: the frame's fit in the refits' chain. `unavailable` where the alignment code did not
@@ -222,11 +257,12 @@ try {
       const difference = still && still.plate.width === msg.width && still.plate.height === msg.height ? plateDifference(image, still.plate, still.grid) : undefined;
       // With a moving camera's plate, the frame's fit: the matting thread's busiest part for such a video.
       const tracked = track(msg, image, alpha);
-      // With a moving camera's plate to place, an earlier frame's plate placed (PlaceAhead).
-      if (msg.placedBack && tracker?.placing) tracker.placing.spare.push(msg.placedBack);
-      const placed = tracked && msg.index !== undefined ? placeAhead(msg.index, msg.width, msg.height) : undefined;
       // The frame on the engine's working grid: the resize the engine would do (MatteInput.working).
       const working = shrinker && workGrid ? shrinker.resize(image, workGrid.width, workGrid.height) : undefined;
+      // With a moving camera's plate to place, this frame kept and an earlier frame's plate placed (PlaceAhead).
+      if (msg.placedBack && tracker?.placing) tracker.placing.spare.push(msg.placedBack);
+      if (tracked && msg.index !== undefined) keep(msg.index, image, working);
+      const placed = tracked && msg.index !== undefined ? placeAhead(msg.index, msg.width, msg.height) : undefined;
       // With a still plate, the engine's decisions on that grid too (MatteInput.coarse): the prior
       // enlarged to the frame as the sender enlarges it, then what the engine would do with it.
       const coarse = still?.decide && difference && working && shrinker && working.width === still.grid.width && working.height === still.grid.height
@@ -234,7 +270,7 @@ try {
       // The decoder's bytes go back too, for the decoder to read a later frame into.
       const transfer = [alpha.data, floats, msg.bytes, ...(difference ? [difference.samples, difference.weak.data] : []), ...(working ? [working.data] : []),
         ...(coarse ? [coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data] : []),
-        ...(placed ? [placed.warped, placed.valid] : [])].map((a) => a.buffer as ArrayBuffer);
+        ...(placed ? [placed.warped, placed.valid, ...(placed.grid ? [placed.grid.plate.data, ...(placed.grid.shifts ? [placed.grid.shifts.dx, placed.grid.shifts.dy] : [])] : [])] : [])].map((a) => a.buffer as ArrayBuffer);
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}), ...(placed ? { placed } : {}) },
         [...new Set(transfer)]);
     } catch (err) {
@@ -291,9 +327,9 @@ try {
           // The alignment code, loaded only now: a tripod's or a photo's thread never needs it.
           tracker = undefined;
           try {
-            const [{ trackInChain, placePlate, correctPlate }, { resize }, { smoothedHomography }] = await Promise.all([import('../photo.js'), openCv(), import('../video/temporal.js')]);
+            const [{ trackInChain, placePlate, correctPlate, fillUncovered }, { resize }, { smoothedHomography }, { realignOnGrid }] = await Promise.all([import('../photo.js'), openCv(), import('../video/temporal.js'), import('../matte/classic.js')]);
             const { width, height, data, video: _video, ...rest } = next.track;
-            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize, ...(rest.place ? { placing: { fits: new Map(), spare: [], placePlate, correctPlate, smoothedHomography } } : {}) };
+            tracker = { ...rest, plate: { width, height, channels: 3, data }, chain: {}, trackInChain, resize, ...(rest.place ? { placing: { fits: new Map(), spare: [], frames: new Map(), free: [], placePlate, correctPlate, fillUncovered, smoothedHomography, realignOnGrid } } : {}) };
           } catch {
             // Frames then come back without a fit, and the matting thread tracks them as before.
           }

@@ -20,7 +20,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, fillUncovered, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
+import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
@@ -623,9 +623,10 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     // refitted there too, from the grid frame `first` on, in a chain of their own (PriorThread.refit):
     // at 720p ~190 ms a frame that this thread spent on the first second of a hand-held video.
     const trackedFrom = Math.ceil((first + inFlight.length) / REACQUIRE_EVERY) * REACQUIRE_EVERY;
-    // With the video's fixed colour, the thread places each frame's plate too (warped and
-    // corrected, ~100 ms of a 720p frame on this thread), once it has the fits of the frame's
-    // window: two frames later, while this thread still mattes earlier ones.
+    // With the video's fixed colour, the thread places each frame's plate too (warped, corrected
+    // and filled, and re-aligned on the engine's working grid: ~150 ms of a 720p frame on this
+    // thread), once it has the fits of the frame's window: two frames later, while this thread
+    // still mattes earlier ones.
     if (tracking && priorThread) priorThread.trackFrom(plateRaw!, parts.align, trackedFrom, REACQUIRE_EVERY, parts.priorName !== 'none', fixedColour ? { window: WINDOW, colour: fixedColour } : undefined);
     // Each is sent once the thread has handed back the frame's prior (the fit needs it) and the
     // refit REFITS_AHEAD before it is done: well before the frame's window needs the fit, and
@@ -764,12 +765,12 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // pages (fresh ones cost ~25 MB of first touches a 720p frame). A still one is kept.
           const place = () => matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
           const fresh = still && !stillPlate;
-          // Placed on the prior thread with this very homography: only what it does not cover is left to fill.
+          // Placed on the prior thread with this very homography: what matchPlate would give.
           const given = placedAhead.get(entry.index);
           for (const k of placedAhead.keys()) if (k <= entry.index) placedAhead.delete(k);
           ahead = !still && given && given.homography.every((v, i) => v === homography[i]) ? given : undefined;
           const matched = still ? stillPlate ?? place()
-            : ahead ? { ...fillUncovered(image, { warped: { width: image.width, height: image.height, channels: 3, data: ahead.warped }, valid: { width: image.width, height: image.height, channels: 1, data: ahead.valid }, owned: true }), colour: fixedColour! }
+            : ahead ? { plate: { width: image.width, height: image.height, channels: 3, data: ahead.warped }, plateValid: { width: image.width, height: image.height, channels: 1, data: ahead.valid } as Plane, colour: fixedColour! }
             : arena.run(place);
           if (still) stillPlate = matched;
           plate = matched.plate;
@@ -787,7 +788,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       // (nothing of a frame's is read after it is written: the stabiliser copies the α and F it
       // keeps). Hundreds of MB per second of fresh typed arrays would otherwise keep the garbage
       // collector busy (~50 ms a 720p frame). Reset above, before the plate is placed.
-      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(coarse ? { coarse } : {}), ...(entry.working ? { working: entry.working } : {}) })));
+      const out = await timed('matte', () => arena.run(() => parts.engine.matte({ image, plate, plateValid, prior, realign: camera !== 'static', ...(motionStack ? { motion: motionStack } : {}), ...(box ? { box } : {}), ...(difference ? { difference } : {}), ...(coarse ? { coarse } : {}), ...(entry.working ? { working: entry.working } : {}), ...(ahead?.grid ? { gridPlate: ahead.grid } : {}) })));
       // Nothing reads the plate any more (the engine keeps none of it): a later frame's is placed into it.
       if (ahead) priorThread?.recyclePlaced(ahead);
       if (stabiliser) await timed('temporal', () => arena.run(() => stabiliser.apply(image, out.alpha, out.foreground, out.support)));
