@@ -120,10 +120,11 @@ try {
     return fit;
   };
   /**
-   * With `place` (PlaceAhead): the plate of the frame `window` before this one, placed and
-   * corrected, once this thread has the fits of every frame in its window; undefined where it has
-   * not (a frame before the first one sent, a refit not done yet) or the plate needs no warp (the
-   * matting thread then places it itself). Fits no window will read again are dropped.
+   * With `place` (PlaceAhead): the plate of the frame `window` before this one, placed, corrected,
+   * filled and put on the working grid, once this thread has the fits of every frame in its window;
+   * undefined where it has not (a frame before the first one sent, a refit not done yet), where it
+   * did not keep the frame (a refitted one) or where the plate needs no warp (the matting thread
+   * then places it itself). Fits and frames no later window will read are dropped.
    */
   const placeAhead = (index: number, width: number, height: number): PlacedAhead | undefined => {
     const placing = tracker?.placing, ahead = tracker?.place;
