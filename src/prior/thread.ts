@@ -84,7 +84,7 @@ try {
     /** With `place`: the code that places a plate, and every fit found so far for this video by frame (undefined: the fit failed). */
     placing?: {
       fits: Map<number, AlignmentReport | undefined>; spare: PlacedBuffers[];
-      /** Frames kept till their plate is placed (a copy of the floats sent on, and the frame on the working grid), and copies' buffers to reuse. */
+      /** Frames kept till their plate is placed (copies of the floats sent on and of the frame on the working grid), and the copies' buffers to reuse. */
       frames: Map<number, { image: Float32Array; working?: ImageF32 }>; free: Float32Array[];
       placePlate: typeof import('../photo.js').placePlate; correctPlate: typeof import('../photo.js').correctPlate; fillUncovered: typeof import('../photo.js').fillUncovered;
       smoothedHomography: typeof import('../video/temporal.js').smoothedHomography; realignOnGrid: typeof import('../matte/classic.js').realignOnGrid;
@@ -131,14 +131,15 @@ try {
     if (!tracker || !placing || !ahead) return undefined;
     const { fits, frames } = placing, n = index - ahead.window;
     for (const k of fits.keys()) if (k < n - ahead.window) fits.delete(k);
-    for (const [k, f] of frames) if (k < n) { frames.delete(k); placing.free.push(f.image); }
+    const release = (f: { image: Float32Array; working?: ImageF32 }) => placing.free.push(f.image, ...(f.working ? [f.working.data] : []));
+    for (const [k, f] of frames) if (k < n) { frames.delete(k); release(f); }
     const kept = frames.get(n);
     if (n < 0 || !kept) return undefined;
     frames.delete(n);
     try {
       return placeKept(tracker, placing, ahead, n, index, kept, width, height);
     } finally {
-      placing.free.push(kept.image);
+      release(kept);
     }
   };
   /** placeAhead's placing proper, for frame n of the kept ones, once frame `index` (the window's last) has its fit. */
@@ -161,14 +162,17 @@ try {
     const grid = working && placing.realignOnGrid(working, plate, plateValid);
     return { index: n, homography, warped: plate.data, valid: plateValid.data, ...(grid ? { grid } : {}) };
   };
-  /** With `place`: frame `index` kept till its plate is placed (copied: the frame's own floats go on). */
+  /** With `place`: frame `index` kept till its plate is placed (copied, into buffers of earlier kept frames: the frame's own go on). */
   const keep = (index: number, image: ImageF32, working: ImageF32 | undefined) => {
     const placing = tracker?.placing;
     if (!placing) return;
-    const at = placing.free.findIndex((b) => b.length === image.data.length);
-    const copy = at >= 0 ? placing.free.splice(at, 1)[0]! : new Float32Array(image.data.length);
-    copy.set(image.data);
-    placing.frames.set(index, { image: copy, ...(working ? { working: { ...working, data: working.data.slice() } } : {}) });
+    const copy = (data: Float32Array) => {
+      const at = placing.free.findIndex((b) => b.length === data.length);
+      const into = at >= 0 ? placing.free.splice(at, 1)[0]! : new Float32Array(data.length);
+      into.set(data);
+      return into;
+    };
+    placing.frames.set(index, { image: copy(image.data), ...(working ? { working: { ...working, data: copy(working.data) } } : {}) });
   };
   /**
    * A refit: the frame's fit in the refits' chain. `unavailable` where the alignment code did not

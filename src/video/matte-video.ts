@@ -761,8 +761,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           }
           // A still camera with the median colour gives every frame the same plate: correct it once.
           const still = fixedColour && sameSize(image, plateRaw) && cornerShift(homography, image.width, image.height) === 0;
-          // A moving camera's plate is warped and corrected anew every frame: into the arena's
-          // pages (fresh ones cost ~25 MB of first touches a 720p frame). A still one is kept.
+          // A moving camera's plate is warped and corrected anew every frame: on the prior thread
+          // (below), else here into the arena's pages (fresh ones cost ~25 MB of first touches a
+          // 720p frame). A still one is kept.
           const place = () => matchPlate(image, placePlate(image, plateRaw, homography), subject, fixedColour);
           const fresh = still && !stillPlate;
           // Placed on the prior thread with this very homography: what matchPlate would give.

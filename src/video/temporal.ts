@@ -48,7 +48,7 @@ export function medianHomography(homographies: number[][], plateWidth: number, p
 }
 
 /** Neighbouring fits further than this (share of the diagonal) from a frame's own fit are motion, not jitter. */
-export const SMOOTH_TOLERANCE = 0.006;
+const SMOOTH_TOLERANCE = 0.006;
 
 /**
  * A moving camera's frame's plate homography from the fits of the frames around it (`window`, in
