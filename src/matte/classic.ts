@@ -474,7 +474,8 @@ export class ClassicEngine implements MatteEngine {
     } else {
       const full = fullDifference(image, plate, prior, input.plateValid, coarse ? { width: w, height: h } : undefined, given);
       noise = full.noise;
-      const small = <T extends ImageF32>(x: T): T => (coarse ? resize(x, w, h) : x);
+      const shrinks = input.shrinks;
+      const small = <T extends ImageF32>(x: T): T => (!coarse ? x : shrinks ? shrinks.resize(x, w, h) : resize(x, w, h));
       // Alignment residue along the plate's edges is not subject (align/residue.ts): re-aligned here
       // on the working grid for the decisions, and at full resolution inside the band below.
       const working = coarse ? input.working : undefined;
@@ -484,7 +485,7 @@ export class ClassicEngine implements MatteEngine {
       const imageS = working ?? small(image), priorS = small(prior);
       // A video's still camera hands over the same plate every frame: shrunk once.
       const onGrid = (): GridPlate => {
-        const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && this.shrunk(input.plateValid, w, h);
+        const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && (shrinks ? small(input.plateValid) : this.shrunk(input.plateValid, w, h));
         return realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
       };
       const realigned = gridPlate ?? onGrid();

@@ -1,6 +1,6 @@
 /** The contract every matting engine implements: (I, B', S, M?) → α, F. */
 import type { ImageF32, Plane } from '../image.js';
-import type { Mask } from '../ops.js';
+import type { Mask, Shrinks } from '../ops.js';
 import type { PlateDifference } from './difference.js';
 import type { ResidueReport, ShiftField } from '../align/residue.js';
 
@@ -46,6 +46,12 @@ export interface MatteInput {
    * only for a coarse grid with re-alignment; one for another grid is refused.
    */
   gridPlate?: GridPlate;
+  /**
+   * The caller's shrinks (ops.ts), shared with its own stages: the image, the prior and the plate's
+   * coverage are shrunk to the working grid through it (a photo's prior and colour fit have made
+   * them already). They must stay unchanged while the engine runs.
+   */
+  shrinks?: Shrinks;
 }
 
 /** The plate shrunk to the working grid and its edges re-aligned there (classic.ts realignOnGrid). */

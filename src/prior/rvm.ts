@@ -4,7 +4,7 @@
  * frame to frame of one video, the alpha enlarged back. A runtime supplies one step.
  */
 import { type ImageF32, type Plane } from '../image.js';
-import { resize } from '../ops.js';
+import { resize, type Shrinks } from '../ops.js';
 import { fitTo, priorInputSize, RVM_LONG_SIDE, RVM_VIDEO_LONG_SIDE, type Prior, type PriorEstimateOptions, type PriorStream, type PriorStreamOptions } from './spec.js';
 
 /** One frame through the model: `src` is (1, height, width, 3) NHWC in [0, 1]; no state on a first frame. */
@@ -18,15 +18,15 @@ export class RvmPrior<S> implements Prior {
   readonly name = 'rvm' as const;
   constructor(private readonly model: RvmStep<S>) {}
 
-  private async run(image: ImageF32, longSide: number, state: S | undefined, prepared = false): Promise<{ alpha: Plane; state: S }> {
+  private async run(image: ImageF32, longSide: number, state: S | undefined, prepared = false, shrinks?: Shrinks): Promise<{ alpha: Plane; state: S }> {
     const { w, h } = prepared ? { w: image.width, h: image.height } : fitTo(image, longSide, 32);
-    const small = resize(image, w, h);
+    const small = shrinks ? shrinks.resize(image, w, h) : resize(image, w, h);
     const out = await this.model.step(small.data, w, h, state);
     return { alpha: resize({ width: w, height: h, channels: 1, data: out.alpha } as Plane, image.width, image.height), state: out.state };
   }
 
   async estimate(image: ImageF32, options: PriorEstimateOptions = {}): Promise<Plane> {
-    const { alpha, state } = await this.run(image, options.longSide ?? RVM_LONG_SIDE, undefined, options.prepared);
+    const { alpha, state } = await this.run(image, options.longSide ?? RVM_LONG_SIDE, undefined, options.prepared, options.shrinks);
     this.model.free(state);
     return alpha;
   }

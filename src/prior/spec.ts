@@ -3,6 +3,7 @@
  * model sees: no model here, so that importing it loads no TF.js.
  */
 import type { ImageF32, Plane } from '../image.js';
+import type { Shrinks } from '../ops.js';
 
 export type PriorName = 'rvm' | 'selfie' | 'none';
 export const PRIOR_NAMES: readonly PriorName[] = ['rvm', 'selfie', 'none'];
@@ -36,6 +37,11 @@ export interface PriorEstimateOptions extends PriorStreamOptions {
    * shrunk this way rather than whole ones.
    */
   prepared?: boolean;
+  /**
+   * Shrinks the caller shares between its stages (a photo's colour fit and engine see the image at
+   * the size RVM does): the image is shrunk through it, so it is shrunk once.
+   */
+  shrinks?: Shrinks;
 }
 
 export interface PriorStream {

@@ -52,6 +52,7 @@ export class ThreadedPrior implements Prior {
  */
 export async function estimateOnThread(thread: PriorThread, name: PriorName, image: ImageF32, options: PriorEstimateOptions = {}): Promise<Plane> {
   const size = options.prepared ? image : priorInputSize(name, image.width, image.height, options);
-  const alpha = await thread.estimateImage(resize(image, size.width, size.height), options.longSide);
+  const small = options.shrinks ? options.shrinks.resize(image, size.width, size.height) : resize(image, size.width, size.height);
+  const alpha = await thread.estimateImage(small, options.longSide);
   return resize(alpha, image.width, image.height);
 }

@@ -170,7 +170,7 @@ async function liveFrame(msg: Extract<ToMatte, { type: 'frame' }>): Promise<void
     lap('prior');
     if (!plateMatched || t - lastColourFit >= settings.colourMs) {
       const frame = image, raw = plate, valid = plateValid!;
-      const matched = scratch.run(() => matchPlate(frame, { warped: raw, valid }, prior, undefined, COLOUR_LONG_SIDE).plate);
+      const matched = scratch.run(() => matchPlate(frame, { warped: raw, valid }, prior, undefined, { longSide: COLOUR_LONG_SIDE }).plate);
       // The plate itself when the fit changed nothing; else a colour-matched copy kept across frames.
       plateMatched = matched === raw ? raw : keep(plateMatched === raw ? undefined : plateMatched, matched);
       plateGrid = keep(plateGrid, scratch.run(() => staleGridImage(plateMatched!)));
