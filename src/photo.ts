@@ -233,10 +233,15 @@ const COLOUR_LONG_SIDE = 512;
 /** How `matchPlate` fits the colour: on the images shrunk to `longSide`, the image, subject and coverage through `shrinks` where given. */
 export interface ColourFitOptions { longSide?: number; shrinks?: Shrinks }
 
-function fitColourCoarse(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, { longSide = COLOUR_LONG_SIDE, shrinks }: ColourFitOptions): ColourReport {
+/** The colour fit's grid for an image: long side ≤ `longSide`. */
+function colourGrid(image: { width: number; height: number }, longSide = COLOUR_LONG_SIDE): { scale: number; w: number; h: number } {
   const scale = Math.min(1, longSide / Math.max(image.width, image.height));
+  return { scale, w: Math.max(1, Math.round(image.width * scale)), h: Math.max(1, Math.round(image.height * scale)) };
+}
+
+function fitColourCoarse(image: ImageF32, placed: PlacedPlate, subject: Plane | undefined, { longSide = COLOUR_LONG_SIDE, shrinks }: ColourFitOptions): ColourReport {
+  const { scale, w, h } = colourGrid(image, longSide);
   if (scale === 1) return fitColour(image, placed.warped, colourRing(subject, placed.valid));
-  const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
   const small = <T extends ImageF32>(x: T): T => (shrinks ? shrinks.resize(x, w, h) : resize(x, w, h));
   // The coverage must be complete in a shrunk pixel for the pixel to count.
   const valid = binarize(small(placed.valid), 0.999);
@@ -282,9 +287,11 @@ export function fillUncovered(image: ImageF32, placed: PlacedPlate): { plate: Im
  * The plate check of DESIGN's contract: assess the plate as the engine will see it, refuse it only
  * when it certainly shows another scene, and otherwise hand back warnings and a confidence.
  */
-export function checkPlate(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport): PlateAssessment {
+export function checkPlate(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport, shrinks?: Shrinks): PlateAssessment {
   const featureSupport = alignment.requested === 'none' || alignment.method !== 'identity';
-  const assessment = assessPlate({ image, plate, plateValid, subject, featureSupport });
+  // Through the colour fit's grid (the engine's too): image, subject and coverage are shrunk there already.
+  const { w, h } = colourGrid(image);
+  const assessment = assessPlate({ image, plate, plateValid, subject, featureSupport, ...(shrinks ? { via: { shrinks, width: w, height: h } } : {}) });
   if (assessment.refuse) throw new CleanplateError(assessment.refuse, 'plate');
   return assessment;
 }
@@ -342,7 +349,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
     const aligned = alignPlate(image, plateRaw, subject, options.align, subjectFree);
     alignment = aligned.alignment;
     ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject, undefined, { shrinks }));
-    assessment = checkPlate(image, plate, plateValid, subject, alignment);
+    assessment = checkPlate(image, plate, plateValid, subject, alignment, shrinks);
     lap('align');
   }
 

@@ -12,7 +12,7 @@
  * resolution.
  */
 import { createPlane, sameSize, type ImageF32, type Plane } from '../image.js';
-import { binarize, components, dilateDisc, erodeDisc, resize } from '../ops.js';
+import { binarize, components, dilateDisc, erodeDisc, resize, type Shrinks } from '../ops.js';
 
 export interface PlateAssessment {
   /** Share (0..1) of the visible background that the plate explains. */
@@ -94,13 +94,25 @@ export interface AssessInput {
   subject?: Plane;
   /** Whether features (ORB matches or tracked corners) supported the alignment. */
   featureSupport: boolean;
+  /**
+   * A grid between the image's and the check's (a photo's 512 px grid, where its colour fit and
+   * engine see the image): the images are shrunk to it through `shrinks` first (shared with those
+   * stages, so made once), then to the check's own size, a quarter of the work of shrinking them
+   * from full resolution. The regions the check judges come out the same up to float rounding.
+   */
+  via?: { shrinks: Shrinks; width: number; height: number };
 }
 
 export function assessPlate(input: AssessInput): PlateAssessment {
-  const { image, plate, plateValid, subject, featureSupport } = input;
+  const { image, plate, plateValid, subject, featureSupport, via } = input;
   const scale = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
   const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
-  const small = <T extends ImageF32>(x: T): T => (sameSize(x, { width: w, height: h }) ? x : resize(x, w, h));
+  // Through `via` only where it is at least twice the check's size and smaller than the image.
+  const between = via && via.width >= 2 * w && via.height >= 2 * h && via.width < image.width && via.height < image.height ? via : undefined;
+  const small = <T extends ImageF32>(x: T): T => {
+    if (sameSize(x, { width: w, height: h })) return x;
+    return resize(between && sameSize(x, image) ? between.shrinks.resize(x, between.width, between.height) : x, w, h);
+  };
   const im = small(image), pl = small(plate);
   const valid = binarize(small(plateValid), 0.99);
   const diag = Math.hypot(w, h);

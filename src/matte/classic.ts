@@ -485,7 +485,7 @@ export class ClassicEngine implements MatteEngine {
       const imageS = working ?? small(image), priorS = small(prior);
       // A video's still camera hands over the same plate every frame: shrunk once.
       const onGrid = (): GridPlate => {
-        const plateSmall = this.shrunk(plate, w, h), validSmall = input.plateValid && (shrinks ? small(input.plateValid) : this.shrunk(input.plateValid, w, h));
+        const plateSmall = shrinks ? small(plate) : this.shrunk(plate, w, h), validSmall = input.plateValid && (shrinks ? small(input.plateValid) : this.shrunk(input.plateValid, w, h));
         return realign ? realignEdges(imageS, plateSmall, { valid: validSmall }) : noResidue(plateSmall);
       };
       const realigned = gridPlate ?? onGrid();

@@ -47,9 +47,9 @@ export interface MatteInput {
    */
   gridPlate?: GridPlate;
   /**
-   * The caller's shrinks (ops.ts), shared with its own stages: the image, the prior and the plate's
-   * coverage are shrunk to the working grid through it (a photo's prior and colour fit have made
-   * them already). They must stay unchanged while the engine runs.
+   * The caller's shrinks (ops.ts), shared with its own stages: the image, the prior, the plate and
+   * its coverage are shrunk to the working grid through it (a photo's prior, colour fit and plate
+   * check have made them already). They must stay unchanged while the engine runs.
    */
   shrinks?: Shrinks;
 }
