@@ -5,7 +5,8 @@ import { buildScene } from '../src/demo/scene.js';
 import { createPlane } from '../src/image.js';
 import { ClassicEngine, decideStill, realignOnGrid } from '../src/matte/classic.js';
 import { plateDifference } from '../src/matte/difference.js';
-import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize } from '../src/ops.js';
+import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize, Shrinks } from '../src/ops.js';
+import { assessPlate } from '../src/align/plate-check.js';
 
 before(async () => { await loadCv(); });
 
@@ -124,6 +125,35 @@ test('the plate re-aligned on the working grid beforehand (realignOnGrid, as a m
   await assert.rejects(engine.matte({ ...input, gridPlate: realignOnGrid(resize(scene.image, 256, 144), plate, shifted) }), /grid plate given is 256x144/);
   const still = await engine.matte({ ...input, realign: false });
   assert.deepEqual((await engine.matte({ ...input, realign: false, gridPlate: other })).alpha.data, still.alpha.data);
+});
+
+test('the caller\'s shrinks (a photo shares its 512 px grid between prior, colour fit, plate check and engine): the same matte bit for bit, the grid images taken from them', async () => {
+  const scene = buildScene(1280, 720, 5, 300);
+  const prior = gaussianBlur(scene.alpha, 31);
+  const plateValid = createPlane(1280, 720, 1);
+  for (let p = 0; p < 1280 * 40; p++) plateValid.data[p] = 0;
+  const engine = new ClassicEngine();
+  const input = { image: scene.image, plate: scene.plate, plateValid, prior };
+  const own = await engine.matte(input);
+  const shrinks = new Shrinks();
+  const given = await engine.matte({ ...input, shrinks });
+  assert.deepEqual(given.alpha.data, own.alpha.data);
+  assert.deepEqual(given.foreground.data, own.foreground.data);
+  // One shrink per source and size, equal to resize's; what the engine reads is what the shrinks hold.
+  const grid = engine.differenceGrid(1280, 720)!;
+  const small = shrinks.resize(scene.image, grid.width, grid.height);
+  assert.equal(shrinks.resize(scene.image, grid.width, grid.height), small);
+  assert.deepEqual(small.data, resize(scene.image, grid.width, grid.height).data);
+  const poisoned = new Shrinks();
+  poisoned.resize(prior, grid.width, grid.height).data.fill(0);
+  assert.notDeepEqual((await engine.matte({ ...input, shrinks: poisoned })).alpha.data, own.alpha.data);
+  // The plate check through the same grid: the same figures (rounded) and verdict as from full resolution.
+  const check = { image: scene.image, plate: scene.plate, plateValid, subject: prior, featureSupport: true };
+  const direct = assessPlate(check);
+  assert.deepEqual(assessPlate({ ...check, via: { shrinks, width: grid.width, height: grid.height } }), direct);
+  const blank = new Shrinks();
+  blank.resize(scene.image, grid.width, grid.height).data.fill(0);
+  assert.notDeepEqual(assessPlate({ ...check, via: { shrinks: blank, width: grid.width, height: grid.height } }), direct);
 });
 
 test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel) equals thresholding the distance transform, borders included', () => {
