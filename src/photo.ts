@@ -10,7 +10,7 @@ import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
 import { binarize, resize, Shrinks } from './ops.js';
-import type { EngineName, MatteEngine } from './matte/engine.js';
+import type { BandHelper, EngineName, MatteEngine } from './matte/engine.js';
 import type { Prior, PriorName } from './prior/index.js';
 
 export interface MatteReport {
@@ -309,6 +309,8 @@ export interface PhotoSetup {
   engine: MatteEngine;
   prior: Prior;
   options: { prior: PriorName; engine: EngineName; align: AlignMode };
+  /** Another thread for the engine's band work (the prior thread, idle by then): MatteInput.helper. */
+  helper?: BandHelper;
 }
 
 /** A decoded photo, its plate as captured (not aligned), and what to composite onto. */
@@ -353,7 +355,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
     lap('align');
   }
 
-  const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, shrinks });
+  const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, shrinks, ...(setup.helper ? { helper: setup.helper } : {}) });
   lap('matte');
 
   let comp: ImageF32 | undefined;

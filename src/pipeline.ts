@@ -15,7 +15,7 @@ import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
 import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
-import type { EngineName, MatteEngine } from './matte/engine.js';
+import type { BandHelper, EngineName, MatteEngine } from './matte/engine.js';
 import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
 import { checkPriorFiles, createPrior, type Prior, type PriorName } from './prior/index.js';
 import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
@@ -106,7 +106,20 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   } else {
     prior = await localPrior();
   }
-  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align } };
+  // The prior thread re-aligns part of a photo's band while this thread does the rest, borrowed for
+  // that part only (none free, a video holding it: the engine does the part itself).
+  const helper: BandHelper | undefined = threads && resolved.prior !== 'none' ? {
+    async realign(part) {
+      const lease = threads.lend(resolved.prior, priorDir);
+      if (!lease) return undefined;
+      try {
+        return await lease.thread.realignBand(part);
+      } finally {
+        lease.close();
+      }
+    },
+  } : undefined;
+  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}) };
   const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
     ...(threads ? { priorThreads: threads } : {}) };
 

@@ -62,6 +62,39 @@ test('the prior on a prior thread (the default) gives the matte bit for bit as o
   }
 });
 
+test('a photo\'s band re-aligned in two parts, the larger on the prior thread, gives the matte bit for bit as on one thread', async () => {
+  await loadCv();
+  // A plate off by a pixel and a half: residue along its edges, re-aligned in both parts.
+  const scene = buildScene(1280, 720, 5, 300);
+  const plate = { width: 1280, height: 720, channels: 3, data: new Float32Array(1280 * 720 * 3) };
+  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
+    const q = Math.min(719, y + 2) * 1280 + Math.min(1279, x + 1), p = y * 1280 + x;
+    for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
+  }
+  const threads = new PriorThreadKeeper();
+  const parts: number[] = [];
+  const realignBand = PriorThread.prototype.realignBand;
+  PriorThread.prototype.realignBand = async function (part) {
+    const moves = await realignBand.call(this, part);
+    parts.push(moves?.at.length ?? -1);
+    return moves;
+  };
+  try {
+    const input = { image: scene.image, plate };
+    const threaded = await (await createMatter({ prior: 'rvm', align: 'none', priorThreads: threads })).matte(input);
+    const here = await (await createMatter({ prior: 'rvm', align: 'none', priorThreads: false })).matte(input);
+    assert.equal(parts.length, 1, 'one part went to the thread');
+    assert.ok(parts[0]! > 100, `the thread re-aligned pixels of its part (${parts[0]})`);
+    assert.ok(Number(here.report.engineDetails.realignedPixels) > parts[0]!, 'and this thread some of its own');
+    assert.equal(threaded.report.engineDetails.realignedPixels, here.report.engineDetails.realignedPixels);
+    assert.deepEqual(threaded.alpha.data, here.alpha.data);
+    assert.deepEqual(threaded.foreground.data, here.foreground.data);
+  } finally {
+    PriorThread.prototype.realignBand = realignBand;
+    await threads.close();
+  }
+});
+
 test('a prior thread serves a photo before the video frames queued ahead of it, with the alpha it gives on its own', async () => {
   await loadCv();
   const scene = buildScene(640, 360);

@@ -140,6 +140,26 @@ export interface RealignOptions {
   hint?: ShiftField;
   /** Whether the shifts are wanted (a finer grid's `hint`); false spares two frame-sized planes. Default true. */
   shifts?: boolean;
+  /**
+   * The images are rows [offset, offset + their height) of a frame `frameHeight` tall (a part of
+   * the band sent to another thread, `bandPart`): the hint and the frame's border are looked up in
+   * the frame's rows, so that every listed pixel gets what the whole frame would give it. `pixels`
+   * are then in the part's own coordinates, and the part must reach `realignReach` rows beyond them
+   * (or the frame's border).
+   */
+  rows?: { offset: number; frameHeight: number };
+}
+
+/**
+ * How many rows beyond its own a listed pixel's search reads (the largest hinted shift scaled up
+ * from the coarser grid, the search radius, the 3x3 block, bilinear half steps) and the edge map
+ * around it is made from (RADIUS + 3): a part of the band carries this many more rows on either side.
+ */
+export function realignReach(height: number, hint: ShiftField | undefined): number {
+  let largest = 0;
+  if (hint) for (let k = 0; k < hint.dy.length; k++) largest = Math.max(largest, Math.abs(hint.dy[k]!));
+  const scaled = hint ? Math.ceil(largest / (hint.height / height)) + 1 : 0;
+  return Math.max(scaled + RADIUS + 2, RADIUS + 3) + 2;
 }
 
 /** Per pixel of a grid, the shift that re-aligned it (0, 0 where none did). */
@@ -149,6 +169,8 @@ export interface ShiftField { width: number; height: number; dx: Float32Array; d
 interface Search {
   a: Float32Array; b: Float32Array; w: number; h: number; near: Uint8Array; valid: Float32Array | undefined; plate: ImageF32;
   hint: ShiftField | undefined; hx: number; hy: number; wantShifts: boolean;
+  /** The frame row of the images' first row (RealignOptions.rows). */
+  row0: number;
   /** The candidate shifts of the pixel being searched, (dx, dy) pairs. */
   shifts: Int32Array;
   out: ImageF32 | undefined; field: ShiftField | undefined; looked: number; realigned: number;
@@ -169,7 +191,7 @@ function visit(s: Search, p: number, x: number, y: number): void {
   let n = 0;
   let ox = 0, oy = 0;
   if (hint) {
-    const k = Math.min(hint.height - 1, Math.floor(y * s.hy)) * hint.width + Math.min(hint.width - 1, Math.floor(x * s.hx));
+    const k = Math.min(hint.height - 1, Math.floor((y + s.row0) * s.hy)) * hint.width + Math.min(hint.width - 1, Math.floor(x * s.hx));
     ox = Math.round(hint.dx[k]! / s.hx); oy = Math.round(hint.dy[k]! / s.hy);
   }
   for (let dy = oy - RADIUS; dy <= oy + RADIUS; dy++) for (let dx = ox - RADIUS; dx <= ox + RADIUS; dx++) {
@@ -210,6 +232,7 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   const { valid, pixels, hint } = options;
   const wantShifts = options.shifts ?? true;
   const { width: w, height: h } = image;
+  const row0 = options.rows?.offset ?? 0, frameHeight = options.rows?.frameHeight ?? h;
   const a = image.data, b = plate.data;
   // Only the listed pixels are looked at: the edge map is needed around their bounding
   // rectangle only (a coarse-to-fine engine's band covers part of the frame), as far out as the
@@ -221,18 +244,72 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   // Residue lies on the plate's edges and beside them, up to the search radius (and one more).
   const near = grow(edgeMap(plate, around), w, h, RADIUS + 1, around);
   const s: Search = {
-    a, b, w, h, near, valid: valid?.data, plate, hint, hx: hint ? hint.width / w : 0, hy: hint ? hint.height / h : 0, wantShifts,
+    a, b, w, h, near, valid: valid?.data, plate, hint, hx: hint ? hint.width / w : 0, hy: hint ? hint.height / frameHeight : 0, wantShifts, row0,
     shifts: new Int32Array(2 * (2 * RADIUS + 1) ** 2), out: undefined, field: undefined, looked: 0, realigned: 0,
   };
   // The frame's outermost pixels are never looked at (the edge test needs a neighbour on each side).
   if (pixels) {
     for (const p of pixels.list) {
       const y = Math.floor(p / w), x = p - y * w;
-      if (x >= 1 && y >= 1 && x < w - 1 && y < h - 1) visit(s, p, x, y);
+      if (x >= 1 && y + row0 >= 1 && x < w - 1 && y + row0 < frameHeight - 1) visit(s, p, x, y);
     }
   } else {
     for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) visit(s, y * w + x, x, y);
   }
   const { out, field, looked, realigned } = s;
   return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
+}
+
+/**
+ * A part of a band to re-align elsewhere (another thread): the rows its pixels' searches read,
+ * copied, with the pixels in the part's coordinates (`realignPart`).
+ */
+export interface BandPart {
+  image: ImageF32;
+  plate: ImageF32;
+  valid?: Plane;
+  pixels: { list: Int32Array; box: Rect };
+  hint?: ShiftField;
+  rows: { offset: number; frameHeight: number };
+}
+
+/** What re-aligning a part changed: the frame pixels given a shifted plate pixel, their colours, and the part's counts. */
+export interface BandMoves { at: Int32Array; rgb: Float32Array; report: ResidueReport }
+
+/**
+ * The part of a band made of `list` (frame pixel indices in raster order, inside `box`): its rows
+ * and `realignReach` more on either side, copied. `realignPart` of it gives those pixels exactly
+ * what `realignEdges` over the whole frame gives them.
+ */
+export function bandPart(image: ImageF32, plate: ImageF32, valid: Plane | undefined, list: Int32Array, box: Rect, hint: ShiftField | undefined): BandPart {
+  const { width: w, height: h } = image;
+  const reach = realignReach(h, hint);
+  const r0 = Math.max(0, box[1] - reach), r1 = Math.min(h, box[3] + reach);
+  const rowsOf = <T extends ImageF32>(x: T): T => ({ ...x, height: r1 - r0, data: x.data.slice(r0 * w * x.channels, r1 * w * x.channels) });
+  const local = new Int32Array(list.length);
+  for (let i = 0; i < list.length; i++) local[i] = list[i]! - r0 * w;
+  return {
+    image: rowsOf(image), plate: rowsOf(plate), ...(valid ? { valid: rowsOf(valid) } : {}),
+    pixels: { list: local, box: [box[0], box[1] - r0, box[2], box[3] - r0] }, ...(hint ? { hint } : {}),
+    rows: { offset: r0, frameHeight: h },
+  };
+}
+
+/** `realignEdges` of a band part (no shift field): the pixels it moved, in frame indices, and their new colours. */
+export function realignPart(part: BandPart): BandMoves {
+  const { plate: out, report } = realignEdges(part.image, part.plate, { ...(part.valid ? { valid: part.valid } : {}), pixels: part.pixels, ...(part.hint ? { hint: part.hint } : {}), shifts: false, rows: part.rows });
+  const before = part.plate.data, after = out.data, list = part.pixels.list, offset = part.rows.offset * part.image.width;
+  const at: number[] = [];
+  if (out !== part.plate) {
+    // A moved pixel whose new colour happens to equal its old one needs no writing.
+    for (const p of list) if (after[p * 3] !== before[p * 3] || after[p * 3 + 1] !== before[p * 3 + 1] || after[p * 3 + 2] !== before[p * 3 + 2]) at.push(p);
+  }
+  const rgb = new Float32Array(at.length * 3);
+  at.forEach((p, k) => rgb.set(after.subarray(p * 3, p * 3 + 3), k * 3));
+  return { at: Int32Array.from(at, (p) => p + offset), rgb, report };
+}
+
+/** The moves of parts re-aligned elsewhere written into `into` (a frame-sized plate). */
+export function applyMoves(into: ImageF32, moves: BandMoves): void {
+  for (let k = 0; k < moves.at.length; k++) into.data.set(moves.rgb.subarray(k * 3, k * 3 + 3), moves.at[k]! * 3);
 }

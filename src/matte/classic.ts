@@ -20,13 +20,13 @@
  * thresholds, and it reaches the working resolution by max-pooling for the weak evidence, so a
  * one-pixel strand that an average would dilute still extends the region it belongs to.
  */
-import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane } from '../image.js';
+import { createImage, createPlane, quantile, smoothstep, type ImageF32, type Plane, type Rect } from '../image.js';
 import { createMask, dilateMask, erodeMask, fillMaskHoles, gaussianBlur, maskComponents, maskDistance, maskOf, planeOf, resize, type Mask } from '../ops.js';
-import type { CoarseDecision, GridPlate, MatteEngine, MatteInput, MatteOutput } from './engine.js';
-import { realignEdges, type ShiftField } from '../align/residue.js';
+import type { BandHelper, CoarseDecision, GridPlate, MatteEngine, MatteInput, MatteOutput } from './engine.js';
+import { applyMoves, bandPart, realignEdges, realignPart, type ResidueReport, type ShiftField } from '../align/residue.js';
 import { estimateForeground, propagateCoarse, solveForegroundBand } from './foreground.js';
 import { guidedFilter, guidedFilterFast } from './guided.js';
-import { f32 } from '../alloc.js';
+import { f32, f32Copy } from '../alloc.js';
 import { distance2, distanceAt, poolMaxima, sampleStep, type PlateDifference } from './difference.js';
 import type { BandRefiner } from './refine.js';
 
@@ -141,6 +141,39 @@ export interface ClassicOptions {
 
 /** Chosen by measurement on the dev benchmark and the real captures (README, speed section). */
 export const WORK_LONG_SIDE = 512;
+
+/** Below this many band pixels the band is re-aligned here whole: a part's copies and messages would cost more than the half saved. */
+const HELPED_BAND_PIXELS = 50_000;
+/** The helper's share of the band's pixels. */
+const HELPED_SHARE = 0.5;
+
+/**
+ * The band's full-resolution re-alignment in two parts of whole rows: the helper thread re-aligns
+ * the lower one (`bandPart`, copied) while this thread does the upper. A pixel's result depends only
+ * on the image and plate around it (`realignReach`), so the parts give what the whole band would,
+ * bit for bit. Where the helper cannot, its part is done here.
+ */
+async function realignHelped(image: ImageF32, plate: ImageF32, valid: Plane | undefined, list: Int32Array, box: Rect, hint: ShiftField | undefined, helper: BandHelper): Promise<{ plate: ImageF32; report: ResidueReport }> {
+  const w = image.width;
+  // The first pixel of the row after the cut pixel's: the parts share no row. The helper gets the
+  // larger part: this thread copies it first.
+  let cut = Math.floor(list.length * (1 - HELPED_SHARE));
+  const cutRow = Math.floor(list[cut]! / w);
+  while (cut < list.length && Math.floor(list[cut]! / w) === cutRow) cut++;
+  const upper = list.subarray(0, cut), lower = list.subarray(cut);
+  const rowsBox = (l: Int32Array): Rect => [box[0], Math.floor(l[0]! / w), box[2], Math.floor(l[l.length - 1]! / w) + 1];
+  if (!lower.length) return realignEdges(image, plate, { ...(valid ? { valid } : {}), pixels: { list, box }, ...(hint ? { hint } : {}), shifts: false });
+  const part = bandPart(image, plate, valid, lower, rowsBox(lower), hint);
+  const theirs = helper.realign(part).catch(() => undefined);
+  const mine = realignEdges(image, plate, { ...(valid ? { valid } : {}), pixels: { list: upper, box: rowsBox(upper) }, ...(hint ? { hint } : {}), shifts: false });
+  const moves = (await theirs) ?? realignPart(part);
+  let out = mine.plate;
+  if (moves.at.length) {
+    if (out === plate) out = { ...plate, data: f32Copy(plate.data) };
+    applyMoves(out, moves);
+  }
+  return { plate: out, report: { edgePixels: mine.report.edgePixels + moves.report.edgePixels, realigned: mine.report.realigned + moves.report.realigned } };
+}
 
 /** The working grid for an image of this size: long side ≤ `long` (0: the image's own grid). */
 function workingGrid(width: number, height: number, long: number): { scale: number; w: number; h: number } {
@@ -510,7 +543,13 @@ export class ClassicEngine implements MatteEngine {
     const { list: bandList, box: [bx0, by0, bx1, by1], sureBox: [sx0, sy0, sx1, sy1] } = spreadVerdicts(sureS, regionS, settled?.clear, width, height, scale, alpha, band);
     const bandPixels = bandList.length;
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS } : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
+    // With a helper thread, a large band is re-aligned in two parts at once (the only await here:
+    // without one, all of this runs in one go, as a video's scratch arena needs).
+    const helped = coarse && realign && input.helper && bandPixels >= HELPED_BAND_PIXELS ? input.helper : undefined;
+    const bandRealign = (): { plate: ImageF32; report: ResidueReport } => realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false });
+    const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS }
+      : helped ? await realignHelped(image, plate, input.plateValid, bandList, [bx0, by0, bx1, by1], shifts, helped)
+      : realign ? bandRealign() : noResidue(plate);
     lap('realign');
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const { fHatBand, ambiguous } = bandAlpha(image, plateB, decision, scale, bandList, noise, alpha, fallbackFull);

@@ -2,7 +2,7 @@
 import type { ImageF32, Plane } from '../image.js';
 import type { Mask, Shrinks } from '../ops.js';
 import type { PlateDifference } from './difference.js';
-import type { ResidueReport, ShiftField } from '../align/residue.js';
+import type { BandMoves, BandPart, ResidueReport, ShiftField } from '../align/residue.js';
 
 /** `refined`: the classic engine's decisions with the learned band refiner (issue 11). */
 export type EngineName = 'classic' | 'refined' | 'network';
@@ -52,6 +52,17 @@ export interface MatteInput {
    * check have made them already). They must stay unchanged while the engine runs.
    */
   shrinks?: Shrinks;
+  /**
+   * Another thread idle while the engine runs (a photo's prior thread): the classic engine hands it
+   * part of the band's full-resolution re-alignment and does the rest meanwhile.
+   */
+  helper?: BandHelper;
+}
+
+/** Work another thread can do for an engine. */
+export interface BandHelper {
+  /** `realignPart` of a band part (align/residue.ts) there; undefined where it cannot (the engine then does the part itself). */
+  realign(part: BandPart): Promise<BandMoves | undefined>;
 }
 
 /** The plate shrunk to the working grid and its edges re-aligned there (classic.ts realignOnGrid). */

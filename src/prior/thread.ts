@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ColourReport } from '../align/colour.js';
+import { realignPart, type BandPart } from '../align/residue.js';
 import type { GridPlate } from '../matte/engine.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
@@ -61,6 +62,8 @@ interface RefitMessage { refit: { id: number; video: number; index: number; widt
  * thread does every other sample meanwhile. The plate comes with the first sample of its `plateKey`.
  */
 interface SampleMessage { sample: { id: number; width: number; height: number; bytes: Uint8Array; longSide: number; align: AlignMode; subject: boolean; plateKey: number; plate?: Float32Array } }
+/** A part of a photo's band to re-align (align/residue.ts realignPart) while the matting thread does the rest. */
+interface RealignMessage { realign: { id: number; part: BandPart } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -75,7 +78,7 @@ try {
    * colour pass asks for its sampled frames' priors while the first frames are already queued, and
    * it is what the video waits for.
    */
-  const photos: (ImageMessage | SampleMessage)[] = [];
+  const photos: (ImageMessage | SampleMessage | RealignMessage)[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
   let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
@@ -241,6 +244,15 @@ try {
       port.postMessage({ sampled: msg.id, error: (err as Error).message, ...(err instanceof CleanplateError && err.file !== undefined ? { file: err.file, cleanplate: true } : {}) });
     }
   };
+  const realignBand = ({ realign: msg }: RealignMessage) => {
+    try {
+      // Plain arithmetic on the part's copies: no OpenCV, no model.
+      const moves = realignPart(msg.part);
+      port.postMessage({ realigned: msg.id, moves }, [moves.at.buffer as ArrayBuffer, moves.rgb.buffer as ArrayBuffer]);
+    } catch (err) {
+      port.postMessage({ realigned: msg.id, error: (err as Error).message });
+    }
+  };
   /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
   const shrinkHere = (msg: FrameMessage) => {
     if (!shrinker) throw new Error('a frame came unshrunk before the thread was prepared');
@@ -317,6 +329,7 @@ try {
         if (!next) break;
         if ('image' in next) await photo(next);
         else if ('sample' in next) await sample(next);
+        else if ('realign' in next) realignBand(next);
         else if ('refit' in next) refit(next);
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
@@ -371,7 +384,7 @@ try {
       if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
     if ('close' in msg) {
       // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
       // process when a thread is terminated while a model loads or runs on it.
@@ -380,7 +393,7 @@ try {
       if (!busy) process.exit(0);
       return;
     }
-    if ('image' in msg || 'sample' in msg) photos.push(msg);
+    if ('image' in msg || 'sample' in msg || 'realign' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();

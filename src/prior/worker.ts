@@ -13,6 +13,7 @@ import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision } from '../matte/engine.js';
 import type { SampleOutcome } from '../photo.js';
+import type { BandMoves, BandPart } from '../align/residue.js';
 import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
@@ -21,7 +22,8 @@ import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
-type Reply = RefitReply | SampleReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
+type Reply = RefitReply | SampleReply | RealignReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
@@ -72,7 +74,7 @@ export class PriorThread {
   private threadShrinks = false;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
-  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply) => void; reject: (e: Error) => void }>();
   /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
   private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
@@ -91,8 +93,8 @@ export class PriorThread {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
-        if ('refitted' in msg || 'sampled' in msg) {
-          const id = 'refitted' in msg ? msg.refitted : msg.sampled;
+        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg) {
+          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : msg.realigned;
           const call = this.calls.get(id);
           if (!call) return;
           this.calls.delete(id);
@@ -289,7 +291,7 @@ export class PriorThread {
    * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
    * (throwing rejects it).
    */
-  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply) => T): Promise<T> {
+  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));
@@ -297,6 +299,16 @@ export class PriorThread {
     this.worker.ref();
     this.inOrder(() => post(id));
     return out;
+  }
+
+  /**
+   * A photo's band part re-aligned on the thread (`realignPart`, align/residue.ts) while the
+   * matting thread does the rest of the band: ahead of queued frames; the part's copies are
+   * transferred. Undefined where the thread failed at it (the caller then does the part itself).
+   */
+  realignBand(part: BandPart): Promise<BandMoves | undefined> {
+    const transfer = [part.image.data.buffer, part.plate.data.buffer, part.pixels.list.buffer, ...(part.valid ? [part.valid.data.buffer] : [])] as ArrayBuffer[];
+    return this.call((id) => this.worker.postMessage({ realign: { id, part } }, transfer), (msg) => (msg as RealignReply).moves);
   }
 
   /**
