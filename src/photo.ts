@@ -4,7 +4,7 @@
  * with the page's image decoder, then this) run the same steps, so their mattes agree.
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
-import { assessPlate, type PlateAssessment } from './align/plate-check.js';
+import { assessOnGrid, checkGrid, type CheckGrid, type PlateAssessment } from './align/plate-check.js';
 import { estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack } from './align/homography.js';
 import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
@@ -288,10 +288,19 @@ export function fillUncovered(image: ImageF32, placed: PlacedPlate): { plate: Im
  * when it certainly shows another scene, and otherwise hand back warnings and a confidence.
  */
 export function checkPlate(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport, shrinks?: Shrinks): PlateAssessment {
+  return judgePlate(assessOnGrid(plateCheckGrid(image, plate, plateValid, subject, alignment, shrinks)));
+}
+
+/** The plate check's first half: its inputs at its own size (plate-check.ts checkGrid), through the colour fit's grid where `shrinks` hold it. */
+export function plateCheckGrid(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport, shrinks?: Shrinks): CheckGrid {
   const featureSupport = alignment.requested === 'none' || alignment.method !== 'identity';
   // Through the colour fit's grid (the engine's too): image, subject and coverage are shrunk there already.
   const { w, h } = colourGrid(image);
-  const assessment = assessPlate({ image, plate, plateValid, subject, featureSupport, ...(shrinks ? { via: { shrinks, width: w, height: h } } : {}) });
+  return checkGrid({ image, plate, plateValid, subject, featureSupport, ...(shrinks ? { via: { shrinks, width: w, height: h } } : {}) });
+}
+
+/** The check's verdict: the assessment, or the one-line error of a plate that shows another scene. */
+function judgePlate(assessment: PlateAssessment): PlateAssessment {
   if (assessment.refuse) throw new CleanplateError(assessment.refuse, 'plate');
   return assessment;
 }
@@ -311,6 +320,11 @@ export interface PhotoSetup {
   options: { prior: PriorName; engine: EngineName; align: AlignMode };
   /** Another thread for the engine's band work (the prior thread, idle by then): MatteInput.helper. */
   helper?: BandHelper;
+  /**
+   * The plate check's judgement (plate-check.ts assessOnGrid) on another thread (the prior
+   * thread), while this one runs the engine; undefined where it cannot (it is then judged here).
+   */
+  assess?: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
 }
 
 /** A decoded photo, its plate as captured (not aligned), and what to composite onto. */
@@ -346,17 +360,27 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
 
   let plate: ImageF32 | undefined, plateValid: Plane | undefined, alignment: AlignmentReport | undefined, colourReport: ColourReport | undefined;
   let assessment: PlateAssessment | undefined;
+  let judging: { grid: CheckGrid; remote: Promise<PlateAssessment | undefined> } | undefined;
   if (plateRaw) {
     const subject = options.prior !== 'none' ? priorAlpha : undefined;
     const aligned = alignPlate(image, plateRaw, subject, options.align, subjectFree);
     alignment = aligned.alignment;
     ({ plate, plateValid, colour: colourReport } = matchPlate(image, aligned.placed, subject, undefined, { shrinks }));
-    assessment = checkPlate(image, plate, plateValid, subject, alignment, shrinks);
+    // The check's judgement on the prior thread while the engine runs here, where it can; else
+    // here and now (a plate of another scene is then refused before the engine runs).
+    const grid = plateCheckGrid(image, plate, plateValid, subject, alignment, shrinks);
+    const remote = setup.assess?.(grid);
+    if (remote) judging = { grid, remote: remote.catch(() => undefined) };
+    else assessment = judgePlate(assessOnGrid(grid));
     lap('align');
   }
 
   const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, shrinks, ...(setup.helper ? { helper: setup.helper } : {}) });
   lap('matte');
+  if (judging) {
+    assessment = judgePlate((await judging.remote) ?? assessOnGrid(judging.grid));
+    lap('align');
+  }
 
   let comp: ImageF32 | undefined;
   if (background) comp = composite(out.foreground, out.alpha, resizeCover(background, image.width, image.height));

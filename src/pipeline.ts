@@ -20,6 +20,7 @@ import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
 import { checkPriorFiles, createPrior, type Prior, type PriorName } from './prior/index.js';
 import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
 import { ThreadedPrior } from './prior/threaded.js';
+import type { PriorThread } from './prior/worker.js';
 import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
@@ -106,20 +107,23 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   } else {
     prior = await localPrior();
   }
-  // The prior thread re-aligns part of a photo's band while this thread does the rest, borrowed for
-  // that part only (none free, a video holding it: the engine does the part itself).
-  const helper: BandHelper | undefined = threads && resolved.prior !== 'none' ? {
-    async realign(part) {
-      const lease = threads.lend(resolved.prior, priorDir);
-      if (!lease) return undefined;
-      try {
-        return await lease.thread.realignBand(part);
-      } finally {
-        lease.close();
-      }
-    },
-  } : undefined;
-  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}) };
+  // The prior thread's photo work besides the prior (part of the band's re-alignment, the plate
+  // check's judgement), each asked for while this thread goes on. The thread is borrowed only to
+  // post it: a video holding the thread turns it away (the work is then done here), and a photo's
+  // pieces queue on the thread one after another.
+  const onThread = <T>(post: (thread: PriorThread) => Promise<T> | undefined): Promise<T> | undefined => {
+    const lease = threads?.lend(resolved.prior, priorDir);
+    if (!lease) return undefined;
+    try {
+      return post(lease.thread);
+    } finally {
+      lease.close();
+    }
+  };
+  const helped = threads && resolved.prior !== 'none';
+  const helper: BandHelper | undefined = helped ? { realign: async (part) => onThread((thread) => thread.realignBand(part)) } : undefined;
+  const assess: PhotoSetup['assess'] = helped ? (grid) => onThread((thread) => thread.assess(grid)) : undefined;
+  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}), ...(assess ? { assess } : {}) };
   const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
     ...(threads ? { priorThreads: threads } : {}) };
 

@@ -62,7 +62,7 @@ test('the prior on a prior thread (the default) gives the matte bit for bit as o
   }
 });
 
-test('a photo\'s band re-aligned in two parts, the larger on the prior thread, gives the matte bit for bit as on one thread', async () => {
+test('a photo\'s band re-aligned in two parts, one on the prior thread, and its plate check judged there give the matte and report bit for bit as on one thread', async () => {
   await loadCv();
   // A plate off by a pixel and a half: residue along its edges, re-aligned in both parts.
   const scene = buildScene(1280, 720, 5, 300);
@@ -73,24 +73,45 @@ test('a photo\'s band re-aligned in two parts, the larger on the prior thread, g
   }
   const threads = new PriorThreadKeeper();
   const parts: number[] = [];
-  const realignBand = PriorThread.prototype.realignBand;
+  const realignBand = PriorThread.prototype.realignBand, assess = PriorThread.prototype.assess;
   PriorThread.prototype.realignBand = async function (part) {
     const moves = await realignBand.call(this, part);
     parts.push(moves?.at.length ?? -1);
     return moves;
   };
+  let judged = 0;
+  PriorThread.prototype.assess = function (grid) {
+    return assess.call(this, grid)?.then((assessment) => { if (assessment) judged++; return assessment; });
+  };
   try {
     const input = { image: scene.image, plate };
-    const threaded = await (await createMatter({ prior: 'rvm', align: 'none', priorThreads: threads })).matte(input);
+    const matter = await createMatter({ prior: 'rvm', align: 'none', priorThreads: threads });
+    // The first photo's check is judged here (the thread has no OpenCV yet, and loads it then).
+    let threaded = await matter.matte(input), photos = 1;
+    assert.equal(judged, 0);
+    for (; photos < 20 && !judged; photos++) {
+      await new Promise((r) => setTimeout(r, 100));
+      threaded = await matter.matte(input);
+    }
     const here = await (await createMatter({ prior: 'rvm', align: 'none', priorThreads: false })).matte(input);
-    assert.equal(parts.length, 1, 'one part went to the thread');
-    assert.ok(parts[0]! > 100, `the thread re-aligned pixels of its part (${parts[0]})`);
+    assert.equal(parts.length, photos, 'one part of each photo went to the thread');
+    assert.ok(parts.every((n) => n === parts[0]) && parts[0]! > 100, `the thread re-aligned pixels of its part (${parts.join(', ')})`);
     assert.ok(Number(here.report.engineDetails.realignedPixels) > parts[0]!, 'and this thread some of its own');
     assert.equal(threaded.report.engineDetails.realignedPixels, here.report.engineDetails.realignedPixels);
     assert.deepEqual(threaded.alpha.data, here.alpha.data);
     assert.deepEqual(threaded.foreground.data, here.foreground.data);
+    assert.equal(judged, 1, 'the plate check was judged on the thread');
+    assert.deepEqual(threaded.report.plate, here.report.plate);
+    // A plate of another scene: refused from the thread's judgement with the same one line.
+    const foreign = { image: buildScene(480, 360, 21).image, plate: horizonScene(480, 360, 22).plate };
+    const refusal = async (m: typeof matter) => { try { await m.matte(foreign); } catch (err) { return (err as Error).message; } return 'not refused'; };
+    const there = await refusal(await createMatter({ prior: 'rvm', priorThreads: threads }));
+    assert.equal(judged, 2);
+    assert.match(there, /plate does not show this image's background/);
+    assert.equal(there, await refusal(await createMatter({ prior: 'rvm', priorThreads: false })));
   } finally {
     PriorThread.prototype.realignBand = realignBand;
+    PriorThread.prototype.assess = assess;
     await threads.close();
   }
 });

@@ -104,6 +104,21 @@ export interface AssessInput {
 }
 
 export function assessPlate(input: AssessInput): PlateAssessment {
+  return assessOnGrid(checkGrid(input));
+}
+
+/** The check's inputs at its working size: the first half of `assessPlate` (a photo's prior thread does the second). */
+export interface CheckGrid {
+  image: ImageF32;
+  plate: ImageF32;
+  /** The coverage, 1 where complete. */
+  valid: Plane;
+  /** The prior, where it shows a subject at all (judged at full resolution). */
+  subject?: Plane;
+  featureSupport: boolean;
+}
+
+export function checkGrid(input: AssessInput): CheckGrid {
   const { image, plate, plateValid, subject, featureSupport, via } = input;
   const scale = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
   const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
@@ -113,11 +128,15 @@ export function assessPlate(input: AssessInput): PlateAssessment {
     if (sameSize(x, { width: w, height: h })) return x;
     return resize(between && sameSize(x, image) ? between.shrinks.resize(x, between.width, between.height) : x, w, h);
   };
-  const im = small(image), pl = small(plate);
-  const valid = binarize(small(plateValid), 0.99);
-  const diag = Math.hypot(w, h);
   const hasSubject = subject !== undefined && subject.data.some((v) => v > 0.5);
-  const subj = hasSubject ? small(subject!) : undefined;
+  return { image: small(image), plate: small(plate), valid: binarize(small(plateValid), 0.99), ...(hasSubject ? { subject: small(subject!) } : {}), featureSupport };
+}
+
+/** The second half of `assessPlate`: the judgement, on the images at the check's size. */
+export function assessOnGrid(grid: CheckGrid): PlateAssessment {
+  const { image: im, plate: pl, valid, subject: subj, featureSupport } = grid;
+  const { width: w, height: h } = im;
+  const diag = Math.hypot(w, h);
   // The subject's zone: its prior grown a little (soft edges, hair); the rest is visible background.
   const zone = subj ? dilateDisc(binarize(subj, 0.3), 0.03 * diag) : createPlane(w, h);
   const visibleMask = createPlane(w, h);

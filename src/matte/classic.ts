@@ -146,6 +146,12 @@ export const WORK_LONG_SIDE = 512;
 const HELPED_BAND_PIXELS = 50_000;
 /** The helper's share of the band's pixels. */
 const HELPED_SHARE = 0.5;
+/**
+ * Above this size the band is re-aligned here whole: the part's copies (its rows of image, plate
+ * and coverage, and the thread's re-aligned rows) cost ~165 MB at 4K, where a photo's peak memory
+ * has its budget, for a few percent of its time.
+ */
+const HELPED_MAX_PIXELS = 2560 * 1440;
 
 /**
  * The band's full-resolution re-alignment in two parts of whole rows: the helper thread re-aligns
@@ -545,7 +551,7 @@ export class ClassicEngine implements MatteEngine {
     // On a full-resolution grid the working plate is already re-aligned everywhere.
     // With a helper thread, a large band is re-aligned in two parts at once (the only await here:
     // without one, all of this runs in one go, as a video's scratch arena needs).
-    const helped = coarse && realign && input.helper && bandPixels >= HELPED_BAND_PIXELS ? input.helper : undefined;
+    const helped = coarse && realign && input.helper && bandPixels >= HELPED_BAND_PIXELS && width * height <= HELPED_MAX_PIXELS ? input.helper : undefined;
     const bandRealign = (): { plate: ImageF32; report: ResidueReport } => realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false });
     const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS }
       : helped ? await realignHelped(image, plate, input.plateValid, bandList, [bx0, by0, bx1, by1], shifts, helped)

@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ColourReport } from '../align/colour.js';
 import { realignPart, type BandPart } from '../align/residue.js';
+import type { CheckGrid } from '../align/plate-check.js';
 import type { GridPlate } from '../matte/engine.js';
 import type { AlignMode, AlignmentReport } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
@@ -64,6 +65,8 @@ interface RefitMessage { refit: { id: number; video: number; index: number; widt
 interface SampleMessage { sample: { id: number; width: number; height: number; bytes: Uint8Array; longSide: number; align: AlignMode; subject: boolean; plateKey: number; plate?: Float32Array } }
 /** A part of a photo's band to re-align (align/residue.ts realignPart) while the matting thread does the rest. */
 interface RealignMessage { realign: { id: number; part: BandPart } }
+/** A photo's plate check to judge (align/plate-check.ts assessOnGrid) while the matting thread runs the engine. */
+interface AssessMessage { assess: { id: number; grid: CheckGrid } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
 
@@ -78,7 +81,7 @@ try {
    * colour pass asks for its sampled frames' priors while the first frames are already queued, and
    * it is what the video waits for.
    */
-  const photos: (ImageMessage | SampleMessage | RealignMessage)[] = [];
+  const photos: (ImageMessage | SampleMessage | RealignMessage | AssessMessage)[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
   let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
@@ -200,7 +203,7 @@ try {
    * or `prepare`): a tripod's or a photo's thread that is never prepared does without them.
    */
   let opsLoaded: Promise<typeof import('../ops.js')> | undefined;
-  const openCv = () => (opsLoaded ??= Promise.all([import('../ops.js'), import('../cv.js')]).then(async ([ops, { loadCv }]) => { await loadCv(); return ops; }));
+  const openCv = () => (opsLoaded ??= Promise.all([import('../ops.js'), import('../cv.js')]).then(async ([ops, { loadCv }]) => { await loadCv(); port.postMessage({ openCv: true }); return ops; }));
   /** OpenCV's resizes, once `prepare` loaded them; the working grid of this video's engine. */
   let shrinker: typeof import('../ops.js') | undefined;
   let workGrid: { width: number; height: number } | undefined;
@@ -251,6 +254,15 @@ try {
       port.postMessage({ realigned: msg.id, moves }, [moves.at.buffer as ArrayBuffer, moves.rgb.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ realigned: msg.id, error: (err as Error).message });
+    }
+  };
+  const assess = async ({ assess: msg }: AssessMessage) => {
+    try {
+      // OpenCV (the check's morphology), loaded with the first check.
+      const [, { assessOnGrid }] = await Promise.all([openCv(), import('../align/plate-check.js')]);
+      port.postMessage({ assessed: msg.id, assessment: assessOnGrid(msg.grid) });
+    } catch (err) {
+      port.postMessage({ assessed: msg.id, error: (err as Error).message });
     }
   };
   /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
@@ -330,6 +342,7 @@ try {
         if ('image' in next) await photo(next);
         else if ('sample' in next) await sample(next);
         else if ('realign' in next) realignBand(next);
+        else if ('assess' in next) await assess(next);
         else if ('refit' in next) refit(next);
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
@@ -384,7 +397,7 @@ try {
       if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | AssessMessage | { loadCv: true } | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
     if ('close' in msg) {
       // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
       // process when a thread is terminated while a model loads or runs on it.
@@ -393,7 +406,9 @@ try {
       if (!busy) process.exit(0);
       return;
     }
-    if ('image' in msg || 'sample' in msg || 'realign' in msg) photos.push(msg);
+    // OpenCV loaded in the background, between pieces of work (a photo's plate check asks for it ahead).
+    if ('loadCv' in msg) { void openCv().catch(() => undefined); return; }
+    if ('image' in msg || 'sample' in msg || 'realign' in msg || 'assess' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();

@@ -14,6 +14,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision } from '../matte/engine.js';
 import type { SampleOutcome } from '../photo.js';
 import type { BandMoves, BandPart } from '../align/residue.js';
+import type { CheckGrid, PlateAssessment } from '../align/plate-check.js';
 import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
@@ -23,7 +24,8 @@ import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
-type Reply = RefitReply | SampleReply | RealignReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean };
+type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
+type Reply = RefitReply | SampleReply | RealignReply | AssessReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
@@ -72,9 +74,12 @@ export class PriorThread {
   private readonly sparePlaced: PlacedBuffers[] = [];
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
+  /** Whether the thread has OpenCV (a photo's plate check is judged there only once it has). */
+  private threadCv: 'no' | 'loading' | 'loaded' = 'no';
+  private checksAsked = 0;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
-  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply) => void; reject: (e: Error) => void }>();
   /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
   private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
@@ -93,8 +98,9 @@ export class PriorThread {
       this.worker.on('message', (msg: Reply) => {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
-        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg) {
-          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : msg.realigned;
+        if ('openCv' in msg) { this.threadCv = 'loaded'; return; }
+        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg) {
+          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : msg.assessed;
           const call = this.calls.get(id);
           if (!call) return;
           this.calls.delete(id);
@@ -291,7 +297,7 @@ export class PriorThread {
    * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
    * (throwing rejects it).
    */
-  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply) => T): Promise<T> {
+  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));
@@ -309,6 +315,26 @@ export class PriorThread {
   realignBand(part: BandPart): Promise<BandMoves | undefined> {
     const transfer = [part.image.data.buffer, part.plate.data.buffer, part.pixels.list.buffer, ...(part.valid ? [part.valid.data.buffer] : [])] as ArrayBuffer[];
     return this.call((id) => this.worker.postMessage({ realign: { id, part } }, transfer), (msg) => (msg as RealignReply).moves);
+  }
+
+  /**
+   * A photo's plate check judged on the thread (plate-check.ts assessOnGrid) while the matting
+   * thread runs the engine: ahead of queued frames, the check's small images copied. Undefined
+   * where the thread cannot (no OpenCV there yet, or failing): the caller then judges it itself.
+   */
+  assess(grid: CheckGrid): Promise<PlateAssessment | undefined> | undefined {
+    // Not while OpenCV would load first (a few hundred ms, and the band's part would queue behind
+    // it): the caller judges this check. From a process's second photo on, the thread loads it
+    // for the photos to come (a one-photo command does without: its compilation would compete
+    // with the matting for the two cores, and its memory would count for nothing).
+    if (this.threadCv !== 'loaded') {
+      if (++this.checksAsked >= 2 && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
+      return undefined;
+    }
+    const copy = <T extends ImageF32>(x: T): T => ({ ...x, data: x.data.slice() });
+    const sent: CheckGrid = { image: copy(grid.image), plate: copy(grid.plate), valid: copy(grid.valid), ...(grid.subject ? { subject: copy(grid.subject) } : {}), featureSupport: grid.featureSupport };
+    const transfer = [sent.image, sent.plate, sent.valid, ...(sent.subject ? [sent.subject] : [])].map((x) => x.data.buffer as ArrayBuffer);
+    return this.call((id) => this.worker.postMessage({ assess: { id, grid: sent } }, transfer), (msg) => (msg as AssessReply).assessment);
   }
 
   /**
