@@ -5,7 +5,7 @@
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessOnGrid, checkGrid, type CheckGrid, type PlateAssessment } from './align/plate-check.js';
-import { estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack } from './align/homography.js';
+import { estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, trackBeforeSubjectHelped, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack, type FlowHelper } from './align/homography.js';
 import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
@@ -325,6 +325,8 @@ export interface PhotoSetup {
    * thread), while this one runs the engine; undefined where it cannot (it is then judged here).
    */
   assess?: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
+  /** Part of the plate's corners tracked on another thread (the prior thread, once the prior is done): homography.ts trackBeforeSubjectHelped. */
+  flow?: FlowHelper;
 }
 
 /** A decoded photo, its plate as captured (not aligned), and what to composite onto. */
@@ -353,7 +355,8 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
   const shrinks = new Shrinks();
   const pending = prior.estimate(image, { shrinks });
   pending.catch(() => {}); // awaited below; a failure of the tracking first must not leave it unhandled
-  const subjectFree = plateRaw && options.align !== 'none' && options.prior !== 'none' ? trackBeforeSubject(image, plateRaw) : undefined;
+  const tracks = plateRaw && options.align !== 'none' && options.prior !== 'none';
+  const subjectFree = !tracks ? undefined : setup.flow && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, setup.flow) : trackBeforeSubject(image, plateRaw);
   lap('align');
   const priorAlpha = await pending;
   lap('prior');

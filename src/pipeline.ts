@@ -107,23 +107,19 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   } else {
     prior = await localPrior();
   }
-  // The prior thread's photo work besides the prior (part of the band's re-alignment, the plate
-  // check's judgement), each asked for while this thread goes on. The thread is borrowed only to
-  // post it: a video holding the thread turns it away (the work is then done here), and a photo's
-  // pieces queue on the thread one after another.
+  // The prior thread's photo work besides the prior (part of the corners' tracking, part of the
+  // band's re-alignment, the plate check's judgement), each asked for while this thread goes on,
+  // queued there behind the photo's prior (keeper.ts helping): a video holding the thread turns it
+  // away, and the work is then done here.
   const onThread = <T>(post: (thread: PriorThread) => Promise<T> | undefined): Promise<T> | undefined => {
-    const lease = threads?.lend(resolved.prior, priorDir);
-    if (!lease) return undefined;
-    try {
-      return post(lease.thread);
-    } finally {
-      lease.close();
-    }
+    const thread = threads?.helping?.(resolved.prior, priorDir);
+    return thread ? post(thread) : undefined;
   };
   const helped = threads && resolved.prior !== 'none';
   const helper: BandHelper | undefined = helped ? { realign: async (part) => onThread((thread) => thread.realignBand(part)) } : undefined;
   const assess: PhotoSetup['assess'] = helped ? (grid) => onThread((thread) => thread.assess(grid)) : undefined;
-  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}), ...(assess ? { assess } : {}) };
+  const flow: PhotoSetup['flow'] = helped ? (job) => onThread((thread) => thread.flow(job)) : undefined;
+  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}), ...(assess ? { assess } : {}), ...(flow ? { flow } : {}) };
   const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
     ...(threads ? { priorThreads: threads } : {}) };
 

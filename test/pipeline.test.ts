@@ -62,7 +62,7 @@ test('the prior on a prior thread (the default) gives the matte bit for bit as o
   }
 });
 
-test('a photo\'s band re-aligned in two parts, one on the prior thread, and its plate check judged there give the matte and report bit for bit as on one thread', async () => {
+test('a photo\'s corners tracked and band re-aligned in two parts, one on the prior thread, and its plate check judged there give the matte and report bit for bit as on one thread', async () => {
   await loadCv();
   // A plate off by a pixel and a half: residue along its edges, re-aligned in both parts.
   const scene = buildScene(1280, 720, 5, 300);
@@ -79,9 +79,13 @@ test('a photo\'s band re-aligned in two parts, one on the prior thread, and its 
     parts.push(moves?.at.length ?? -1);
     return moves;
   };
-  let judged = 0;
+  let judged = 0, flowed = 0;
   PriorThread.prototype.assess = function (grid) {
     return assess.call(this, grid)?.then((assessment) => { if (assessment) judged++; return assessment; });
+  };
+  const flow = PriorThread.prototype.flow;
+  PriorThread.prototype.flow = function (job) {
+    return flow.call(this, job)?.then((tracked) => { if (tracked) flowed++; return tracked; });
   };
   try {
     const input = { image: scene.image, plate };
@@ -109,9 +113,17 @@ test('a photo\'s band re-aligned in two parts, one on the prior thread, and its 
     assert.equal(judged, 2);
     assert.match(there, /plate does not show this image's background/);
     assert.equal(there, await refusal(await createMatter({ prior: 'rvm', priorThreads: false })));
+    // Tracked from no transform, half the corners on the thread: the same fit and matte.
+    const tracked = await (await createMatter({ prior: 'rvm', priorThreads: threads })).matte(input);
+    const trackedHere = await (await createMatter({ prior: 'rvm', priorThreads: false })).matte(input);
+    assert.ok(flowed >= 1, 'corners were tracked on the thread');
+    assert.equal(tracked.report.alignment?.tracked, true);
+    assert.deepEqual(tracked.report.alignment, trackedHere.report.alignment);
+    assert.deepEqual(tracked.alpha.data, trackedHere.alpha.data);
   } finally {
     PriorThread.prototype.realignBand = realignBand;
     PriorThread.prototype.assess = assess;
+    PriorThread.prototype.flow = flow;
     await threads.close();
   }
 });

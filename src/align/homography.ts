@@ -228,6 +228,13 @@ interface TrackedCorner extends Match { wx: number; wy: number }
  * (`offSubjectCorners`): a photo tracks them while its prior is being computed.
  */
 function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv, pool?: { corners: Float32Array; off?: Uint8Array }): TrackedCorner[] {
+  const start = flowStart(c, t, gi, gp, si, sp, coarse, effort, mask, pool);
+  if (!start) return [];
+  return flowEnd(start.points, flowBothWays(c, t, start.warped, gi, start.points, effort.levels), coarse, si);
+}
+
+/** Where `trackFlow` tracks from: the plate warped to the working image, and its corners there (x/y pairs); undefined for too few. */
+function flowStart(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, gp: Cv, si: number, sp: number, coarse: number[], effort: FlowEffort, mask?: Cv, pool?: { corners: Float32Array; off?: Uint8Array }): { warped: Cv; points: Float32Array } | undefined {
   const toWork = [si, 0, 0, 0, si, 0, 0, 0, 1], fromPlateWork = [1 / sp, 0, 0, 0, 1 / sp, 0, 0, 0, 1];
   const hw = multiply3(toWork, multiply3(coarse, fromPlateWork));
   // A photo's plate of its own size, tracked from no transform: the warp would be an exact copy
@@ -258,16 +265,48 @@ function trackFlow(c: Cv, t: <M extends { delete(): void }>(m: M) => M, gi: Cv, 
     corners = t(new c.Mat());
     c.goodFeaturesToTrack(warped, corners, effort.points, 0.001, 8, where, 5);
   }
-  const n = corners.rows as number;
-  if (n < MIN_INLIERS) return [];
+  if ((corners.rows as number) < MIN_INLIERS) return undefined;
+  return { warped, points: Float32Array.from(corners.data32F as Float32Array) };
+}
+
+/** Corners tracked by pyramidal Lucas-Kanade from one grey image into another and back, each on its own. */
+export interface Flow { tracked: Float32Array; status: Uint8Array; back: Float32Array; backStatus: Uint8Array }
+
+/**
+ * `points` (x/y pairs) of `from` tracked into `to` and back. OpenCV tracks each point on its own
+ * over the two images' pyramids, so the points may be split between threads: each part gets what
+ * the whole would.
+ */
+function flowBothWays(c: Cv, t: <M extends { delete(): void }>(m: M) => M, from: Cv, to: Cv, points: Float32Array, levels: number): Flow {
+  const corners = t(c.matFromArray(points.length / 2, 1, c.CV_32FC2, points));
   const tracked = t(new c.Mat()), back = t(new c.Mat());
   const status = t(new c.Mat()), backStatus = t(new c.Mat()), err = t(new c.Mat()), backErr = t(new c.Mat());
   const win = new c.Size(21, 21);
   const criteria = new c.TermCriteria(c.TermCriteria_COUNT + c.TermCriteria_EPS, 30, 0.01);
-  c.calcOpticalFlowPyrLK(warped, gi, corners, tracked, status, err, win, effort.levels, criteria);
-  c.calcOpticalFlowPyrLK(gi, warped, tracked, back, backStatus, backErr, win, effort.levels, criteria);
-  const p0 = corners.data32F as Float32Array, p1 = tracked.data32F as Float32Array, pb = back.data32F as Float32Array;
-  const ok = status.data as Uint8Array, okBack = backStatus.data as Uint8Array;
+  c.calcOpticalFlowPyrLK(from, to, corners, tracked, status, err, win, levels, criteria);
+  c.calcOpticalFlowPyrLK(to, from, tracked, back, backStatus, backErr, win, levels, criteria);
+  return {
+    tracked: Float32Array.from(tracked.data32F as Float32Array), status: Uint8Array.from(status.data as Uint8Array),
+    back: Float32Array.from(back.data32F as Float32Array), backStatus: Uint8Array.from(backStatus.data as Uint8Array),
+  };
+}
+
+/** A part of a photo's corners to track on another thread: both grey working images (8-bit) and the part's points. */
+export interface FlowJob { cols: number; rows: number; from: Uint8Array; to: Uint8Array; points: Float32Array; levels: number }
+
+/** `flowBothWays` of a job (on the thread that was sent it). */
+export function flowOfJob(job: FlowJob): Flow {
+  const c = cv();
+  return withMats((t) => {
+    const grey = (bytes: Uint8Array) => { const m = t(new c.Mat(job.rows, job.cols, c.CV_8UC1)); (m.data as Uint8Array).set(bytes); return m; };
+    return flowBothWays(c, t, grey(job.from), grey(job.to), job.points, job.levels);
+  });
+}
+
+/** The tracked corners that tracked back to where they started, as matches plate → image. */
+function flowEnd(p0: Float32Array, flow: Flow, coarse: number[], si: number): TrackedCorner[] {
+  const n = p0.length / 2;
+  const { tracked: p1, back: pb, status: ok, backStatus: okBack } = flow;
   const inverse = invert3(coarse);
   if (!inverse) return [];
   const out: TrackedCorner[] = [];
@@ -441,6 +480,41 @@ function trackCorners(image: ImageF32, plate: ImageF32, start: readonly number[]
  */
 export function trackBeforeSubject(image: ImageF32, plate: ImageF32): CornerTrack | undefined {
   return trackCorners(image, plate, undefined, undefined, TRACK_EFFORT_UNMASKED);
+}
+
+/** Another thread that tracks a part of the corners (`flowOfJob` there); undefined where it cannot. */
+export type FlowHelper = (job: FlowJob) => Promise<Flow | undefined> | undefined;
+
+/**
+ * `trackBeforeSubject` with the second half of the corners tracked by `helper` (a photo's prior
+ * thread, once its prior is done) while this thread tracks the first: the same corners, the same
+ * matches, in the same order. Where the helper cannot, this thread tracks them all.
+ */
+export async function trackBeforeSubjectHelped(image: ImageF32, plate: ImageF32, helper: FlowHelper): Promise<CornerTrack | undefined> {
+  if (image.width !== plate.width || image.height !== plate.height) return undefined;
+  const effort = TRACK_EFFORT_UNMASKED;
+  const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
+  const c = cv();
+  // Mats kept across the wait for the helper (withMats frees them at the end of a synchronous call).
+  const mats: { delete(): void }[] = [];
+  const t = <M extends { delete(): void }>(m: M): M => { mats.push(m); return m; };
+  try {
+    const gi = t(grayU8(c, image, si));
+    const grey = plateGrey(c, plate, si).grey;
+    const start = flowStart(c, t, gi, grey, si, si, [...IDENTITY], effort);
+    if (!start) return { start: IDENTITY, corners: [] };
+    const { warped, points } = start;
+    const half = 2 * Math.floor(points.length / 4);
+    const job: FlowJob = { cols: gi.cols, rows: gi.rows, from: Uint8Array.from(warped.data as Uint8Array), to: Uint8Array.from(gi.data as Uint8Array), points: points.slice(half), levels: effort.levels };
+    const theirs = helper(job)?.catch(() => undefined);
+    const mine = flowBothWays(c, t, warped, gi, points.subarray(0, half), effort.levels);
+    const rest = (await theirs) ?? flowBothWays(c, t, warped, gi, points.subarray(half), effort.levels);
+    const joined = <A extends Float32Array | Uint8Array>(a: A, b: A): A => { const out = new (a.constructor as new (n: number) => A)(a.length + b.length); out.set(a); out.set(b, a.length); return out; };
+    const flow: Flow = { tracked: joined(mine.tracked, rest.tracked), status: joined(mine.status, rest.status), back: joined(mine.back, rest.back), backStatus: joined(mine.backStatus, rest.backStatus) };
+    return { start: IDENTITY, corners: flowEnd(points, flow, [...IDENTITY], si) };
+  } finally {
+    for (const m of mats) m.delete();
+  }
 }
 
 /**

@@ -17,11 +17,18 @@ import { PriorThread } from './worker.js';
  * lease when it ends, which hands the thread back without stopping it.
  */
 export interface PriorThreads {
-  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined;
+  /** `photo`: lent for one photo's prior, which others' photo work (`helping`) may queue behind. */
+  lend(name: PriorName, modelsDir?: string, photo?: boolean): { thread: PriorThread; close(): void } | undefined;
+  /**
+   * The kept thread for a photo's work besides its prior (part of its corners, of its band, its
+   * plate check), queued there without a lease: none while a video holds it (its frames come
+   * first) or before one was started.
+   */
+  helping?(name: PriorName, modelsDir?: string): PriorThread | undefined;
 }
 
 export class PriorThreadKeeper implements PriorThreads {
-  private readonly kept = new Map<string, { thread: PriorThread; lent: boolean; fresh: boolean }>();
+  private readonly kept = new Map<string, { thread: PriorThread; lent: boolean; fresh: boolean; photo?: boolean }>();
   /** Threads started so far (each loads its model once). */
   started = 0;
 
@@ -30,7 +37,7 @@ export class PriorThreadKeeper implements PriorThreads {
     if (name !== 'none') this.entry(name, modelsDir);
   }
 
-  private entry(name: PriorName, modelsDir?: string): { thread: PriorThread; lent: boolean; fresh: boolean } {
+  private entry(name: PriorName, modelsDir?: string): { thread: PriorThread; lent: boolean; fresh: boolean; photo?: boolean } {
     const key = `${name}\n${modelsDir ?? ''}`;
     let entry = this.kept.get(key);
     if (!entry?.thread.usable) {
@@ -42,7 +49,7 @@ export class PriorThreadKeeper implements PriorThreads {
     return entry;
   }
 
-  lend(name: PriorName, modelsDir?: string): { thread: PriorThread; close(): void } | undefined {
+  lend(name: PriorName, modelsDir?: string, photo = false): { thread: PriorThread; close(): void } | undefined {
     const entry = this.entry(name, modelsDir);
     if (entry.lent) return undefined;
     // A thread that ran a video before forgets it; a new one has nothing to forget.
@@ -50,8 +57,14 @@ export class PriorThreadKeeper implements PriorThreads {
     entry.fresh = false;
     const lent = entry;
     lent.lent = true;
+    lent.photo = photo;
     let open = true;
-    return { thread: lent.thread, close: () => { if (open) { open = false; lent.lent = false; } } };
+    return { thread: lent.thread, close: () => { if (open) { open = false; lent.lent = false; lent.photo = false; } } };
+  }
+
+  helping(name: PriorName, modelsDir?: string): PriorThread | undefined {
+    const entry = this.kept.get(`${name}\n${modelsDir ?? ''}`);
+    return entry?.thread.usable && (!entry.lent || entry.photo) ? entry.thread : undefined;
   }
 
   /** Stops every kept thread; resolves once they have ended. */

@@ -10,7 +10,7 @@ import type { ColourReport } from '../align/colour.js';
 import { realignPart, type BandPart } from '../align/residue.js';
 import type { CheckGrid } from '../align/plate-check.js';
 import type { GridPlate } from '../matte/engine.js';
-import type { AlignMode, AlignmentReport } from '../align/homography.js';
+import type { AlignMode, AlignmentReport, FlowJob } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
 import { fromBytes, type ImageF32, type Plane } from '../image.js';
 import { plateDifference } from '../matte/difference.js';
@@ -65,6 +65,8 @@ interface RefitMessage { refit: { id: number; video: number; index: number; widt
 interface SampleMessage { sample: { id: number; width: number; height: number; bytes: Uint8Array; longSide: number; align: AlignMode; subject: boolean; plateKey: number; plate?: Float32Array } }
 /** A part of a photo's band to re-align (align/residue.ts realignPart) while the matting thread does the rest. */
 interface RealignMessage { realign: { id: number; part: BandPart } }
+/** A part of a photo's corners to track (align/homography.ts flowOfJob) while the matting thread tracks the rest. */
+interface FlowMessage { flow: { id: number; job: FlowJob } }
 /** A photo's plate check to judge (align/plate-check.ts assessOnGrid) while the matting thread runs the engine. */
 interface AssessMessage { assess: { id: number; grid: CheckGrid } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
@@ -81,7 +83,7 @@ try {
    * colour pass asks for its sampled frames' priors while the first frames are already queued, and
    * it is what the video waits for.
    */
-  const photos: (ImageMessage | SampleMessage | RealignMessage | AssessMessage)[] = [];
+  const photos: (ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage)[] = [];
   const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
   let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
@@ -256,6 +258,15 @@ try {
       port.postMessage({ realigned: msg.id, error: (err as Error).message });
     }
   };
+  const flow = async ({ flow: msg }: FlowMessage) => {
+    try {
+      const [, { flowOfJob }] = await Promise.all([openCv(), import('../align/homography.js')]);
+      const result = flowOfJob(msg.job);
+      port.postMessage({ flowed: msg.id, flow: result }, [result.tracked.buffer as ArrayBuffer, result.status.buffer as ArrayBuffer, result.back.buffer as ArrayBuffer, result.backStatus.buffer as ArrayBuffer]);
+    } catch (err) {
+      port.postMessage({ flowed: msg.id, error: (err as Error).message });
+    }
+  };
   const assess = async ({ assess: msg }: AssessMessage) => {
     try {
       // OpenCV (the check's morphology), loaded with the first check.
@@ -343,6 +354,7 @@ try {
         else if ('sample' in next) await sample(next);
         else if ('realign' in next) realignBand(next);
         else if ('assess' in next) await assess(next);
+        else if ('flow' in next) await flow(next);
         else if ('refit' in next) refit(next);
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
@@ -397,7 +409,7 @@ try {
       if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | AssessMessage | { loadCv: true } | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage | { loadCv: true } | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
     if ('close' in msg) {
       // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
       // process when a thread is terminated while a model loads or runs on it.
@@ -408,7 +420,7 @@ try {
     }
     // OpenCV loaded in the background, between pieces of work (a photo's plate check asks for it ahead).
     if ('loadCv' in msg) { void openCv().catch(() => undefined); return; }
-    if ('image' in msg || 'sample' in msg || 'realign' in msg || 'assess' in msg) photos.push(msg);
+    if ('image' in msg || 'sample' in msg || 'realign' in msg || 'assess' in msg || 'flow' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();

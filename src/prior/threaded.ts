@@ -21,7 +21,7 @@ export class ThreadedPrior implements Prior {
   ) {}
 
   async estimate(image: ImageF32, options: PriorEstimateOptions = {}): Promise<Plane> {
-    const lease = this.threads.lend(this.name, this.modelsDir);
+    const lease = this.threads.lend(this.name, this.modelsDir, true);
     if (!lease) return (await this.local()).estimate(image, options);
     try {
       return await estimateOnThread(lease.thread, this.name, image, options);

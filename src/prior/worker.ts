@@ -15,6 +15,7 @@ import type { CoarseDecision } from '../matte/engine.js';
 import type { SampleOutcome } from '../photo.js';
 import type { BandMoves, BandPart } from '../align/residue.js';
 import type { CheckGrid, PlateAssessment } from '../align/plate-check.js';
+import type { Flow, FlowJob } from '../align/homography.js';
 import { loadCv } from '../cv.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
@@ -25,7 +26,8 @@ type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?:
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
 type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
-type Reply = RefitReply | SampleReply | RealignReply | AssessReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
+type FlowReply = { flowed: number; flow?: Flow; error?: string };
+type Reply = RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
@@ -76,10 +78,11 @@ export class PriorThread {
   private threadShrinks = false;
   /** Whether the thread has OpenCV (a photo's plate check is judged there only once it has). */
   private threadCv: 'no' | 'loading' | 'loaded' = 'no';
-  private checksAsked = 0;
+  /** Photos whose plate check wanted OpenCV on the thread (hasCv). */
+  private cvAsked = 0;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
-  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply) => void; reject: (e: Error) => void }>();
   /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
   private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
@@ -99,8 +102,8 @@ export class PriorThread {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
         if ('openCv' in msg) { this.threadCv = 'loaded'; return; }
-        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg) {
-          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : msg.assessed;
+        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg || 'flowed' in msg) {
+          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : 'assessed' in msg ? msg.assessed : msg.flowed;
           const call = this.calls.get(id);
           if (!call) return;
           this.calls.delete(id);
@@ -297,7 +300,7 @@ export class PriorThread {
    * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
    * (throwing rejects it).
    */
-  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply) => T): Promise<T> {
+  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));
@@ -318,19 +321,35 @@ export class PriorThread {
   }
 
   /**
+   * Whether the thread has OpenCV for a photo's work on it (the plate check, part of the corners).
+   * Not while it would load first (a few hundred ms, and the band's part would queue behind it):
+   * the caller does that work itself. From a process's second photo on, the thread loads it for
+   * the photos to come (a one-photo command does without: its compilation would compete with the
+   * matting for the two cores, and its memory would count for nothing).
+   */
+  private hasCv(photo = false): boolean {
+    if (this.threadCv === 'loaded') return true;
+    if (photo && ++this.cvAsked >= 2 && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
+    return false;
+  }
+
+  /**
+   * A part of a photo's corners tracked on the thread (homography.ts flowOfJob) while the matting
+   * thread tracks the rest: ahead of queued frames (behind the photo's prior), the two 8-bit
+   * working images copied. Undefined where the thread cannot (no OpenCV there yet, or failing).
+   */
+  flow(job: FlowJob): Promise<Flow | undefined> | undefined {
+    if (!this.hasCv()) return undefined;
+    return this.call((id) => this.worker.postMessage({ flow: { id, job } }, [job.from.buffer as ArrayBuffer, job.to.buffer as ArrayBuffer, job.points.buffer as ArrayBuffer]), (msg) => (msg as FlowReply).flow);
+  }
+
+  /**
    * A photo's plate check judged on the thread (plate-check.ts assessOnGrid) while the matting
    * thread runs the engine: ahead of queued frames, the check's small images copied. Undefined
    * where the thread cannot (no OpenCV there yet, or failing): the caller then judges it itself.
    */
   assess(grid: CheckGrid): Promise<PlateAssessment | undefined> | undefined {
-    // Not while OpenCV would load first (a few hundred ms, and the band's part would queue behind
-    // it): the caller judges this check. From a process's second photo on, the thread loads it
-    // for the photos to come (a one-photo command does without: its compilation would compete
-    // with the matting for the two cores, and its memory would count for nothing).
-    if (this.threadCv !== 'loaded') {
-      if (++this.checksAsked >= 2 && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
-      return undefined;
-    }
+    if (!this.hasCv(true)) return undefined;
     const copy = <T extends ImageF32>(x: T): T => ({ ...x, data: x.data.slice() });
     const sent: CheckGrid = { image: copy(grid.image), plate: copy(grid.plate), valid: copy(grid.valid), ...(grid.subject ? { subject: copy(grid.subject) } : {}), featureSupport: grid.featureSupport };
     const transfer = [sent.image, sent.plate, sent.valid, ...(sent.subject ? [sent.subject] : [])].map((x) => x.data.buffer as ArrayBuffer);
