@@ -144,7 +144,7 @@ export const WORK_LONG_SIDE = 512;
 
 /** Below this many band pixels the band is re-aligned here whole: a part's copies and messages would cost more than the half saved. */
 const HELPED_BAND_PIXELS = 50_000;
-/** The helper's share of the band's pixels. */
+/** The helper's share of the band's pixels (0.4 and 0.6 measured no better on a 1080p photo). */
 const HELPED_SHARE = 0.5;
 /**
  * Above this size the band is re-aligned here whole: the part's copies (its rows of image, plate
