@@ -24,6 +24,8 @@ import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
+/** The photo (counting its plate checks) from which a prior thread loads OpenCV for photo work (`hasCv`). */
+const CV_AFTER_PHOTOS = 3;
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
 type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
 type FlowReply = { flowed: number; flow?: Flow; error?: string };
@@ -323,13 +325,14 @@ export class PriorThread {
   /**
    * Whether the thread has OpenCV for a photo's work on it (the plate check, part of the corners).
    * Not while it would load first (a few hundred ms, and the band's part would queue behind it):
-   * the caller does that work itself. From a process's second photo on, the thread loads it for
-   * the photos to come (a one-photo command does without: its compilation would compete with the
-   * matting for the two cores, and its memory would count for nothing).
+   * the caller does that work itself. From a process's third photo on (a batch, a service), the
+   * thread loads it for the photos to come; a command of one or two photos does without: its
+   * compilation (~0.3 s, with V8's compiler threads) competes with the matting for the two cores
+   * (a 512 px photo's 1.27 s took ~1.5 s with it), and its memory would count for little.
    */
   private hasCv(photo = false): boolean {
     if (this.threadCv === 'loaded') return true;
-    if (photo && ++this.cvAsked >= 2 && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
+    if (photo && ++this.cvAsked >= CV_AFTER_PHOTOS && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
     return false;
   }
 
