@@ -318,15 +318,18 @@ export interface PhotoSetup {
   engine: MatteEngine;
   prior: Prior;
   options: { prior: PriorName; engine: EngineName; align: AlignMode };
-  /** Another thread for the engine's band work (the prior thread, idle by then): MatteInput.helper. */
-  helper?: BandHelper;
-  /**
-   * The plate check's judgement (plate-check.ts assessOnGrid) on another thread (the prior
-   * thread), while this one runs the engine; undefined where it cannot (it is then judged here).
-   */
-  assess?: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
-  /** Part of the plate's corners tracked on another thread (the prior thread, once the prior is done): homography.ts trackBeforeSubjectHelped. */
-  flow?: FlowHelper;
+  /** Another thread's help with this photo (the prior thread, idle once the prior is done), where it helps now: `PhotoHelpers`. */
+  helpers?: () => PhotoHelpers | undefined;
+}
+
+/** Work another thread does for a photo while this one does the rest; each gives undefined where it cannot (this thread then does it). */
+export interface PhotoHelpers {
+  /** Part of the plate's corners tracked there: homography.ts trackBeforeSubjectHelped. */
+  flow: FlowHelper;
+  /** Part of the engine's band re-aligned there: MatteInput.helper. */
+  band: BandHelper;
+  /** The plate check judged there (plate-check.ts assessOnGrid) while the engine runs here. */
+  assess: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
 }
 
 /** A decoded photo, its plate as captured (not aligned), and what to composite onto. */
@@ -350,13 +353,14 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
 
   // The prior is asked for first: on a prior thread it is computed while this thread tracks the
   // plate's corners, which needs no subject (those on the subject are left out once it is known).
-  // The image, its prior and the plate's coverage at 512 px: shrunk once for the prior, the colour
-  // fit and the engine (at 1080p ~18 ms each time for the image).
+  // The image, its prior, the plate and its coverage at 512 px: each shrunk once for the prior, the
+  // colour fit, the plate check and the engine (at 1080p ~18 ms each time for a colour image).
   const shrinks = new Shrinks();
   const pending = prior.estimate(image, { shrinks });
   pending.catch(() => {}); // awaited below; a failure of the tracking first must not leave it unhandled
+  const helpers = plateRaw ? setup.helpers?.() : undefined;
   const tracks = plateRaw && options.align !== 'none' && options.prior !== 'none';
-  const subjectFree = !tracks ? undefined : setup.flow && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, setup.flow) : trackBeforeSubject(image, plateRaw);
+  const subjectFree = !tracks ? undefined : helpers && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, helpers.flow) : trackBeforeSubject(image, plateRaw);
   lap('align');
   const priorAlpha = await pending;
   lap('prior');
@@ -372,13 +376,13 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
     // The check's judgement on the prior thread while the engine runs here, where it can; else
     // here and now (a plate of another scene is then refused before the engine runs).
     const grid = plateCheckGrid(image, plate, plateValid, subject, alignment, shrinks);
-    const remote = setup.assess?.(grid);
+    const remote = helpers?.assess(grid);
     if (remote) judging = { grid, remote: remote.catch(() => undefined) };
     else assessment = judgePlate(assessOnGrid(grid));
     lap('align');
   }
 
-  const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, shrinks, ...(setup.helper ? { helper: setup.helper } : {}) });
+  const out = await engine.matte({ image, plate, plateValid, prior: priorAlpha, shrinks, ...(helpers ? { helper: helpers.band } : {}) });
   lap('matte');
   if (judging) {
     assessment = judgePlate((await judging.remote) ?? assessOnGrid(judging.grid));

@@ -15,12 +15,11 @@ import { ClassicEngine, type ClassicOptions } from './matte/classic.js';
 import { NetworkEngine } from './matte/network.js';
 import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
-import type { BandHelper, EngineName, MatteEngine } from './matte/engine.js';
-import { mattePhoto, type MatteResult, type PhotoSetup } from './photo.js';
+import type { EngineName, MatteEngine } from './matte/engine.js';
+import { mattePhoto, type MatteResult, type PhotoHelpers, type PhotoSetup } from './photo.js';
 import { checkPriorFiles, createPrior, type Prior, type PriorName } from './prior/index.js';
 import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
 import { ThreadedPrior } from './prior/threaded.js';
-import type { PriorThread } from './prior/worker.js';
 import { analyseVideo, matteVideo, type VideoReport, type VideoRequest, type VideoState } from './video/matte-video.js';
 
 // The platform-free photo steps live in photo.ts (the browser runs them too); re-exported for the library's users.
@@ -109,17 +108,14 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   }
   // The prior thread's photo work besides the prior (part of the corners' tracking, part of the
   // band's re-alignment, the plate check's judgement), each asked for while this thread goes on,
-  // queued there behind the photo's prior (keeper.ts helping): a video holding the thread turns it
-  // away, and the work is then done here.
-  const onThread = <T>(post: (thread: PriorThread) => Promise<T> | undefined): Promise<T> | undefined => {
-    const thread = threads?.helping?.(resolved.prior, priorDir);
-    return thread ? post(thread) : undefined;
+  // queued there behind the photo's prior (keeper.ts helping), from a process's third photo on
+  // (PriorThread.helpsPhotos); a video holding the thread turns it away. Else this thread does it.
+  const helpers = (): PhotoHelpers | undefined => {
+    const thread = threads && resolved.prior !== 'none' ? threads.helping?.(resolved.prior, priorDir) : undefined;
+    if (!thread?.helpsPhotos()) return undefined;
+    return { flow: (job) => thread.flow(job), band: { realign: (part) => thread.realignBand(part) }, assess: (grid) => thread.assess(grid) };
   };
-  const helped = threads && resolved.prior !== 'none';
-  const helper: BandHelper | undefined = helped ? { realign: async (part) => onThread((thread) => thread.realignBand(part)) } : undefined;
-  const assess: PhotoSetup['assess'] = helped ? (grid) => onThread((thread) => thread.assess(grid)) : undefined;
-  const flow: PhotoSetup['flow'] = helped ? (job) => onThread((thread) => thread.flow(job)) : undefined;
-  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, ...(helper ? { helper } : {}), ...(assess ? { assess } : {}), ...(flow ? { flow } : {}) };
+  const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, helpers };
   const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,
     ...(threads ? { priorThreads: threads } : {}) };
 

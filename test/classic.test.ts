@@ -7,6 +7,7 @@ import { ClassicEngine, decideStill, realignOnGrid } from '../src/matte/classic.
 import { plateDifference } from '../src/matte/difference.js';
 import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize, Shrinks } from '../src/ops.js';
 import { assessPlate } from '../src/align/plate-check.js';
+import { realignPart } from '../src/align/residue.js';
 
 before(async () => { await loadCv(); });
 
@@ -154,6 +155,32 @@ test('the caller\'s shrinks (a photo shares its 512 px grid between prior, colou
   const blank = new Shrinks();
   blank.resize(scene.image, grid.width, grid.height).data.fill(0);
   assert.notDeepEqual(assessPlate({ ...check, via: { shrinks: blank, width: grid.width, height: grid.height } }), direct);
+});
+
+test('a band re-aligned in two parts by a helper thread gives the engine\'s own matte, also where the helper fails after taking the part', async () => {
+  // A plate off by a pixel and a half: residue along its edges in both parts.
+  const scene = buildScene(1280, 720, 5, 300);
+  const plate = { width: 1280, height: 720, channels: 3, data: new Float32Array(1280 * 720 * 3) };
+  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
+    const q = Math.min(719, y + 2) * 1280 + Math.min(1279, x + 1), p = y * 1280 + x;
+    for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
+  }
+  const engine = new ClassicEngine();
+  const input = { image: scene.image, plate, prior: gaussianBlur(scene.alpha, 31) };
+  const own = await engine.matte(input);
+  assert.ok(Number(own.details.realignedPixels) > 100, `pixels re-aligned: ${own.details.realignedPixels}`);
+  const parts: number[] = [];
+  // As a thread would: the part arrives as a copy, its moves come back.
+  const helped = await engine.matte({ ...input, helper: { realign: async (part) => { const moves = realignPart(structuredClone(part)); parts.push(moves.at.length); return moves; } } });
+  assert.equal(parts.length, 1);
+  assert.ok(parts[0]! > 0 && parts[0]! < Number(own.details.realignedPixels), `the helper's part moved ${parts[0]} of ${own.details.realignedPixels} pixels`);
+  assert.deepEqual(helped.alpha.data, own.alpha.data);
+  assert.deepEqual(helped.foreground.data, own.foreground.data);
+  assert.equal(helped.details.realignedPixels, own.details.realignedPixels);
+  // A thread that took the part's buffers (transferred) and then failed.
+  const failed = await engine.matte({ ...input, helper: { realign: async (part) => { structuredClone(part, { transfer: [part.image.data.buffer as ArrayBuffer, part.plate.data.buffer as ArrayBuffer] }); throw new Error('thread gone'); } } });
+  assert.deepEqual(failed.alpha.data, own.alpha.data);
+  assert.deepEqual(failed.foreground.data, own.foreground.data);
 });
 
 test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel) equals thresholding the distance transform, borders included', () => {

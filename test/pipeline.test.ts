@@ -90,16 +90,17 @@ test('a photo\'s corners tracked and band re-aligned in two parts, one on the pr
   try {
     const input = { image: scene.image, plate };
     const matter = await createMatter({ prior: 'rvm', align: 'none', priorThreads: threads });
-    // The first photo's check is judged here (the thread has no OpenCV yet, and loads it then).
-    let threaded = await matter.matte(input), photos = 1;
-    assert.equal(judged, 0);
-    for (; photos < 20 && !judged; photos++) {
+    // A process's first two photos get no help (the thread loads OpenCV at the third).
+    let threaded = await matter.matte(input);
+    threaded = await matter.matte(input);
+    assert.equal(judged + parts.length, 0);
+    for (let k = 0; k < 20 && !judged; k++) {
       await new Promise((r) => setTimeout(r, 100));
       threaded = await matter.matte(input);
     }
     const here = await (await createMatter({ prior: 'rvm', align: 'none', priorThreads: false })).matte(input);
-    assert.equal(parts.length, photos, 'one part of each photo went to the thread');
-    assert.ok(parts.every((n) => n === parts[0]) && parts[0]! > 100, `the thread re-aligned pixels of its part (${parts.join(', ')})`);
+    assert.equal(parts.length, 1, 'part of the helped photo\'s band went to the thread');
+    assert.ok(parts[0]! > 100, `the thread re-aligned pixels of its part (${parts[0]})`);
     assert.ok(Number(here.report.engineDetails.realignedPixels) > parts[0]!, 'and this thread some of its own');
     assert.equal(threaded.report.engineDetails.realignedPixels, here.report.engineDetails.realignedPixels);
     assert.deepEqual(threaded.alpha.data, here.alpha.data);

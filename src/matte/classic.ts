@@ -172,7 +172,8 @@ async function realignHelped(image: ImageF32, plate: ImageF32, valid: Plane | un
   const part = bandPart(image, plate, valid, lower, rowsBox(lower), hint);
   const theirs = helper.realign(part).catch(() => undefined);
   const mine = realignEdges(image, plate, { ...(valid ? { valid } : {}), pixels: { list: upper, box: rowsBox(upper) }, ...(hint ? { hint } : {}), shifts: false });
-  const moves = (await theirs) ?? realignPart(part);
+  // Where the thread failed at it, the part's copies may have gone there (transferred): made again.
+  const moves = (await theirs) ?? realignPart(part.image.data.byteLength ? part : bandPart(image, plate, valid, lower, rowsBox(lower), hint));
   let out = mine.plate;
   if (moves.at.length) {
     if (out === plate) out = { ...plate, data: f32Copy(plate.data) };

@@ -24,8 +24,8 @@ import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
-/** The photo (counting its plate checks) from which a prior thread loads OpenCV for photo work (`hasCv`). */
-const CV_AFTER_PHOTOS = 3;
+/** The photo of a process from which its prior thread loads OpenCV and helps with photos (`helpsPhotos`). */
+const HELP_FROM_PHOTO = 3;
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
 type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
 type FlowReply = { flowed: number; flow?: Flow; error?: string };
@@ -78,10 +78,10 @@ export class PriorThread {
   private readonly sparePlaced: PlacedBuffers[] = [];
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
-  /** Whether the thread has OpenCV (a photo's plate check is judged there only once it has). */
+  /** Whether the thread has OpenCV (photos get its help only once it has: helpsPhotos). */
   private threadCv: 'no' | 'loading' | 'loaded' = 'no';
-  /** Photos whose plate check wanted OpenCV on the thread (hasCv). */
-  private cvAsked = 0;
+  /** Photos that asked for the thread's help (helpsPhotos). */
+  private photosAsked = 0;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
   private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply) => void; reject: (e: Error) => void }>();
@@ -323,36 +323,35 @@ export class PriorThread {
   }
 
   /**
-   * Whether the thread has OpenCV for a photo's work on it (the plate check, part of the corners).
-   * Not while it would load first (a few hundred ms, and the band's part would queue behind it):
-   * the caller does that work itself. From a process's third photo on (a batch, a service), the
-   * thread loads it for the photos to come; a command of one or two photos does without: its
-   * compilation (~0.3 s, with V8's compiler threads) competes with the matting for the two cores
-   * (a 512 px photo's 1.27 s took ~1.5 s with it), and its memory would count for little.
+   * Whether the thread takes work of this photo besides its prior (`flow`, `realignBand`,
+   * `assess`; asked once per photo): once it has OpenCV, which it loads from a process's third
+   * photo on (a batch, a service). A command of one or two photos does without: the compilation
+   * (~0.3 s, with V8's compiler threads) would compete with the matting for the two cores (a 512 px
+   * photo's 1.27 s took ~1.5 s with it), and in a fresh process the band part's copies are first
+   * touches of fresh pages and the thread's code is cold (a 1080p photo's band split cost ~100 ms
+   * there, against ~65 ms saved in a warm process).
    */
-  private hasCv(photo = false): boolean {
+  helpsPhotos(): boolean {
     if (this.threadCv === 'loaded') return true;
-    if (photo && ++this.cvAsked >= CV_AFTER_PHOTOS && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
+    if (++this.photosAsked >= HELP_FROM_PHOTO && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
     return false;
   }
 
   /**
    * A part of a photo's corners tracked on the thread (homography.ts flowOfJob) while the matting
    * thread tracks the rest: ahead of queued frames (behind the photo's prior), the two 8-bit
-   * working images copied. Undefined where the thread cannot (no OpenCV there yet, or failing).
+   * working images copied. Undefined where the thread failed at it.
    */
-  flow(job: FlowJob): Promise<Flow | undefined> | undefined {
-    if (!this.hasCv()) return undefined;
+  flow(job: FlowJob): Promise<Flow | undefined> {
     return this.call((id) => this.worker.postMessage({ flow: { id, job } }, [job.from.buffer as ArrayBuffer, job.to.buffer as ArrayBuffer, job.points.buffer as ArrayBuffer]), (msg) => (msg as FlowReply).flow);
   }
 
   /**
    * A photo's plate check judged on the thread (plate-check.ts assessOnGrid) while the matting
    * thread runs the engine: ahead of queued frames, the check's small images copied. Undefined
-   * where the thread cannot (no OpenCV there yet, or failing): the caller then judges it itself.
+   * where the thread failed at it: the caller then judges it itself.
    */
-  assess(grid: CheckGrid): Promise<PlateAssessment | undefined> | undefined {
-    if (!this.hasCv(true)) return undefined;
+  assess(grid: CheckGrid): Promise<PlateAssessment | undefined> {
     const copy = <T extends ImageF32>(x: T): T => ({ ...x, data: x.data.slice() });
     const sent: CheckGrid = { image: copy(grid.image), plate: copy(grid.plate), valid: copy(grid.valid), ...(grid.subject ? { subject: copy(grid.subject) } : {}), featureSupport: grid.featureSupport };
     const transfer = [sent.image, sent.plate, sent.valid, ...(sent.subject ? [sent.subject] : [])].map((x) => x.data.buffer as ArrayBuffer);
