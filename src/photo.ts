@@ -324,12 +324,12 @@ export interface PhotoSetup {
 
 /** Work another thread does for a photo while this one does the rest; each gives undefined where it cannot (this thread then does it). */
 export interface PhotoHelpers {
-  /** Part of the plate's corners tracked there: homography.ts trackBeforeSubjectHelped. */
-  flow: FlowHelper;
   /** Part of the engine's band re-aligned there: MatteInput.helper. */
   band: BandHelper;
-  /** The plate check judged there (plate-check.ts assessOnGrid) while the engine runs here. */
-  assess: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
+  /** Part of the plate's corners tracked there (homography.ts trackBeforeSubjectHelped), where the thread has OpenCV. */
+  flow?: FlowHelper;
+  /** The plate check judged there (plate-check.ts assessOnGrid) while the engine runs here, where the thread has OpenCV. */
+  assess?: (grid: CheckGrid) => Promise<PlateAssessment | undefined> | undefined;
 }
 
 /** A decoded photo, its plate as captured (not aligned), and what to composite onto. */
@@ -360,7 +360,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
   pending.catch(() => {}); // awaited below; a failure of the tracking first must not leave it unhandled
   const helpers = plateRaw ? setup.helpers?.() : undefined;
   const tracks = plateRaw && options.align !== 'none' && options.prior !== 'none';
-  const subjectFree = !tracks ? undefined : helpers && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, helpers.flow) : trackBeforeSubject(image, plateRaw);
+  const subjectFree = !tracks ? undefined : helpers?.flow && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, helpers.flow) : trackBeforeSubject(image, plateRaw);
   lap('align');
   const priorAlpha = await pending;
   lap('prior');
@@ -376,7 +376,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
     // The check's judgement on the prior thread while the engine runs here, where it can; else
     // here and now (a plate of another scene is then refused before the engine runs).
     const grid = plateCheckGrid(image, plate, plateValid, subject, alignment, shrinks);
-    const remote = helpers?.assess(grid);
+    const remote = helpers?.assess?.(grid);
     if (remote) judging = { grid, remote: remote.catch(() => undefined) };
     else assessment = judgePlate(assessOnGrid(grid));
     lap('align');

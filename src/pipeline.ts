@@ -16,6 +16,7 @@ import { NetworkEngine } from './matte/network.js';
 import type { BandRefiner } from './matte/refine.js';
 import { OnnxRefiner } from './matte/refiner-onnx.js';
 import type { EngineName, MatteEngine } from './matte/engine.js';
+import type { BandPart } from './align/residue.js';
 import { mattePhoto, type MatteResult, type PhotoHelpers, type PhotoSetup } from './photo.js';
 import { checkPriorFiles, createPrior, type Prior, type PriorName } from './prior/index.js';
 import { sharedPriorThreads, type PriorThreads } from './prior/keeper.js';
@@ -106,14 +107,16 @@ export async function createMatter(options: MatterOptions = {}): Promise<Matter>
   } else {
     prior = await localPrior();
   }
-  // The prior thread's photo work besides the prior (part of the corners' tracking, part of the
-  // band's re-alignment, the plate check's judgement), each asked for while this thread goes on,
-  // queued there behind the photo's prior (keeper.ts helping), from a process's third photo on
-  // (PriorThread.helpsPhotos); a video holding the thread turns it away. Else this thread does it.
+  // The prior thread's photo work besides the prior (part of the band's re-alignment; once it has
+  // OpenCV, from a process's third photo on, part of the corners' tracking and the plate check's
+  // judgement: PriorThread.withOpenCv), each asked for while this thread goes on, queued there
+  // behind the photo's prior (keeper.ts helping). A video holding the thread turns it away; this
+  // thread then does it.
   const helpers = (): PhotoHelpers | undefined => {
     const thread = threads && resolved.prior !== 'none' ? threads.helping?.(resolved.prior, priorDir) : undefined;
-    if (!thread?.helpsPhotos()) return undefined;
-    return { flow: (job) => thread.flow(job), band: { realign: (part) => thread.realignBand(part) }, assess: (grid) => thread.assess(grid) };
+    if (!thread) return undefined;
+    const band = { realign: (part: BandPart) => thread.realignBand(part) };
+    return thread.withOpenCv() ? { band, flow: (job) => thread.flow(job), assess: (grid) => thread.assess(grid) } : { band };
   };
   const setup: PhotoSetup = { engine, prior, options: { prior: resolved.prior, engine: resolved.engine, align: resolved.align }, helpers };
   const videoParts = { engine, prior, priorName: resolved.prior, ...(priorDir ? { priorDir } : {}), align: resolved.align, maxPixels: resolved.maxPixels,

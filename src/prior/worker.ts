@@ -24,7 +24,7 @@ import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
 type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
 type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
-/** The photo of a process from which its prior thread loads OpenCV and helps with photos (`helpsPhotos`). */
+/** The photo of a process from which its prior thread loads OpenCV for photo work (`withOpenCv`). */
 const HELP_FROM_PHOTO = 3;
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
 type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
@@ -78,9 +78,9 @@ export class PriorThread {
   private readonly sparePlaced: PlacedBuffers[] = [];
   /** The thread has OpenCV (`prepare`) and shrinks the frames sent from now on itself. */
   private threadShrinks = false;
-  /** Whether the thread has OpenCV (photos get its help only once it has: helpsPhotos). */
+  /** Whether the thread has OpenCV (photo work that needs it goes there only once it has: withOpenCv). */
   private threadCv: 'no' | 'loading' | 'loaded' = 'no';
-  /** Photos that asked for the thread's help (helpsPhotos). */
+  /** Photos that asked for OpenCV on the thread (withOpenCv). */
   private photosAsked = 0;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
@@ -323,15 +323,12 @@ export class PriorThread {
   }
 
   /**
-   * Whether the thread takes work of this photo besides its prior (`flow`, `realignBand`,
-   * `assess`; asked once per photo): once it has OpenCV, which it loads from a process's third
-   * photo on (a batch, a service). A command of one or two photos does without: the compilation
-   * (~0.3 s, with V8's compiler threads) would compete with the matting for the two cores (a 512 px
-   * photo's 1.27 s took ~1.5 s with it), and in a fresh process the band part's copies are first
-   * touches of fresh pages and the thread's code is cold (a 1080p photo's band split cost ~100 ms
-   * there, against ~65 ms saved in a warm process).
+   * Whether the thread has OpenCV for a photo's work that needs it (`flow`, `assess`; asked once
+   * per photo), which it loads from a process's third photo on (a batch, a service). A command of
+   * one or two photos does without: the compilation (~0.3 s, with V8's compiler threads) would
+   * compete with the matting for the two cores (a 512 px photo's 1.27 s took ~1.5 s with it).
    */
-  helpsPhotos(): boolean {
+  withOpenCv(): boolean {
     if (this.threadCv === 'loaded') return true;
     if (++this.photosAsked >= HELP_FROM_PHOTO && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
     return false;
