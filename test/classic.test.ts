@@ -8,6 +8,7 @@ import { plateDifference } from '../src/matte/difference.js';
 import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize, Shrinks } from '../src/ops.js';
 import { assessPlate } from '../src/align/plate-check.js';
 import { realignPart } from '../src/align/residue.js';
+import { plateOffByOneAndAHalf } from './helpers.js';
 
 before(async () => { await loadCv(); });
 
@@ -160,11 +161,7 @@ test('the caller\'s shrinks (a photo shares its 512 px grid between prior, colou
 test('a band re-aligned in two parts by a helper thread gives the engine\'s own matte, also where the helper fails after taking the part', async () => {
   // A plate off by a pixel and a half: residue along its edges in both parts.
   const scene = buildScene(1280, 720, 5, 300);
-  const plate = { width: 1280, height: 720, channels: 3, data: new Float32Array(1280 * 720 * 3) };
-  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
-    const q = Math.min(719, y + 2) * 1280 + Math.min(1279, x + 1), p = y * 1280 + x;
-    for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
-  }
+  const plate = plateOffByOneAndAHalf(scene.plate);
   const engine = new ClassicEngine();
   const input = { image: scene.image, plate, prior: gaussianBlur(scene.alpha, 31) };
   const own = await engine.matte(input);

@@ -21,7 +21,7 @@ import { PriorThreadKeeper } from '../src/prior/keeper.js';
 import { RVM_VIDEO_LONG_SIDE } from '../src/prior/spec.js';
 import { estimateOnThread } from '../src/prior/threaded.js';
 import { PriorThread } from '../src/prior/worker.js';
-import { DATA, HAS_DATA, ROOT, tempDir } from './helpers.js';
+import { DATA, HAS_DATA, plateOffByOneAndAHalf, ROOT, tempDir } from './helpers.js';
 import { horizonScene } from './horizon.js';
 
 function patchMean(alpha: Plane, cx: number, cy: number, r = 20): number {
@@ -66,11 +66,7 @@ test('a photo\'s corners tracked and band re-aligned in two parts, one on the pr
   await loadCv();
   // A plate off by a pixel and a half: residue along its edges, re-aligned in both parts.
   const scene = buildScene(1280, 720, 5, 300);
-  const plate = { width: 1280, height: 720, channels: 3, data: new Float32Array(1280 * 720 * 3) };
-  for (let y = 0; y < 720; y++) for (let x = 0; x < 1280; x++) {
-    const q = Math.min(719, y + 2) * 1280 + Math.min(1279, x + 1), p = y * 1280 + x;
-    for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
-  }
+  const plate = plateOffByOneAndAHalf(scene.plate);
   const threads = new PriorThreadKeeper();
   const parts: number[] = [];
   const realignBand = PriorThread.prototype.realignBand, assess = PriorThread.prototype.assess;
