@@ -161,8 +161,7 @@ const HELPED_MAX_PIXELS = 2560 * 1440;
  */
 async function realignHelped(image: ImageF32, plate: ImageF32, valid: Plane | undefined, list: Int32Array, box: Rect, hint: ShiftField | undefined, helper: BandHelper): Promise<{ plate: ImageF32; report: ResidueReport }> {
   const w = image.width;
-  // The first pixel of the row after the cut pixel's: the parts share no row. The helper gets the
-  // larger part: this thread copies it first.
+  // Cut at the first pixel of the row after the cut pixel's: the parts share no row.
   let cut = Math.floor(list.length * (1 - HELPED_SHARE));
   const cutRow = Math.floor(list[cut]! / w);
   while (cut < list.length && Math.floor(list[cut]! / w) === cutRow) cut++;
@@ -550,8 +549,8 @@ export class ClassicEngine implements MatteEngine {
     const { list: bandList, box: [bx0, by0, bx1, by1], sureBox: [sx0, sy0, sx1, sy1] } = spreadVerdicts(sureS, regionS, settled?.clear, width, height, scale, alpha, band);
     const bandPixels = bandList.length;
     // On a full-resolution grid the working plate is already re-aligned everywhere.
-    // With a helper thread, a large band is re-aligned in two parts at once (the only await here:
-    // without one, all of this runs in one go, as a video's scratch arena needs).
+    // With a helper thread, a large band is re-aligned in two parts at once (awaited only then:
+    // without a helper or a refiner, all of this runs in one go, as a video's scratch arena needs).
     const helped = coarse && realign && input.helper && bandPixels >= HELPED_BAND_PIXELS && width * height <= HELPED_MAX_PIXELS ? input.helper : undefined;
     const bandRealign = (): { plate: ImageF32; report: ResidueReport } => realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false });
     const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS }
