@@ -292,7 +292,7 @@ export function checkPlate(image: ImageF32, plate: ImageF32, plateValid: Plane, 
 }
 
 /** The plate check's first half: its inputs at its own size (plate-check.ts checkGrid), through the colour fit's grid where `shrinks` hold it. */
-export function plateCheckGrid(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport, shrinks?: Shrinks): CheckGrid {
+function plateCheckGrid(image: ImageF32, plate: ImageF32, plateValid: Plane, subject: Plane | undefined, alignment: AlignmentReport, shrinks?: Shrinks): CheckGrid {
   const featureSupport = alignment.requested === 'none' || alignment.method !== 'identity';
   // Through the colour fit's grid (the engine's too): image, subject and coverage are shrunk there already.
   const { w, h } = colourGrid(image);

@@ -174,6 +174,8 @@ interface Search {
   /** The candidate shifts of the pixel being searched, (dx, dy) pairs. */
   shifts: Int32Array;
   out: ImageF32 | undefined; field: ShiftField | undefined; looked: number; realigned: number;
+  /** Instead of `out`: each moved pixel and its new colour, appended (a band part's moves, `realignPart`). */
+  moves: number[] | undefined;
 }
 
 /**
@@ -218,6 +220,11 @@ function visit(s: Search, p: number, x: number, y: number): void {
   }
   if (best >= limit) return;
   if (bestDx === 0 && bestDy === 0) return;
+  s.realigned++;
+  if (s.moves) {
+    s.moves.push(p, sample(b, w, h, x + bestDx, y + bestDy, 0), sample(b, w, h, x + bestDx, y + bestDy, 1), sample(b, w, h, x + bestDx, y + bestDy, 2));
+    return;
+  }
   // From the caller's scratch arena when it runs in one (a video's frames reuse its pages).
   const out = s.out ??= { ...s.plate, data: f32Copy(s.plate.data) };
   for (let c = 0; c < 3; c++) out.data[p * 3 + c] = sample(b, w, h, x + bestDx, y + bestDy, c);
@@ -225,10 +232,17 @@ function visit(s: Search, p: number, x: number, y: number): void {
     const field = s.field ??= { width: w, height: h, dx: new Float32Array(w * h), dy: new Float32Array(w * h) };
     field.dx[p] = bestDx; field.dy[p] = bestDy;
   }
-  s.realigned++;
 }
 
 export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignOptions = {}): { plate: ImageF32; report: ResidueReport; shifts?: ShiftField } {
+  const s = search(image, plate, options, false);
+  if (!s) return { plate, report: { edgePixels: 0, realigned: 0 } };
+  const { out, field, looked, realigned } = s;
+  return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
+}
+
+/** `realignEdges`' search, its moves written into a copy of the plate or, with `record`, listed (undefined: nothing to look at). */
+function search(image: ImageF32, plate: ImageF32, options: RealignOptions, record: boolean): Search | undefined {
   const { valid, pixels, hint } = options;
   const wantShifts = options.shifts ?? true;
   const { width: w, height: h } = image;
@@ -238,14 +252,14 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   // rectangle only (a coarse-to-fine engine's band covers part of the frame), as far out as the
   // grown edges reach (RADIUS + 1) and the edge test looks (one more).
   const looking = pixels ? (pixels.list.length ? pixels.box : undefined) : [0, 0, w, h] as Rect;
-  if (!looking) return { plate, report: { edgePixels: 0, realigned: 0 } };
+  if (!looking) return undefined;
   const margin = RADIUS + 2;
   const around: Rect = [Math.max(0, looking[0] - margin), Math.max(0, looking[1] - margin), Math.min(w, looking[2] + margin), Math.min(h, looking[3] + margin)];
   // Residue lies on the plate's edges and beside them, up to the search radius (and one more).
   const near = grow(edgeMap(plate, around), w, h, RADIUS + 1, around);
   const s: Search = {
     a, b, w, h, near, valid: valid?.data, plate, hint, hx: hint ? hint.width / w : 0, hy: hint ? hint.height / frameHeight : 0, wantShifts, row0,
-    shifts: new Int32Array(2 * (2 * RADIUS + 1) ** 2), out: undefined, field: undefined, looked: 0, realigned: 0,
+    shifts: new Int32Array(2 * (2 * RADIUS + 1) ** 2), out: undefined, field: undefined, looked: 0, realigned: 0, moves: record ? [] : undefined,
   };
   // The frame's outermost pixels are never looked at (the edge test needs a neighbour on each side).
   if (pixels) {
@@ -256,8 +270,7 @@ export function realignEdges(image: ImageF32, plate: ImageF32, options: RealignO
   } else {
     for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) visit(s, y * w + x, x, y);
   }
-  const { out, field, looked, realigned } = s;
-  return { plate: out ?? plate, report: { edgePixels: looked, realigned }, ...(field ? { shifts: field } : {}) };
+  return s;
 }
 
 /**
@@ -295,18 +308,17 @@ export function bandPart(image: ImageF32, plate: ImageF32, valid: Plane | undefi
   };
 }
 
-/** `realignEdges` of a band part (no shift field): the pixels it moved, in frame indices, and their new colours. */
+/** `realignEdges` of a band part (no shift field): the pixels it moved, in frame indices, and their new colours (no copy of the plate made). */
 export function realignPart(part: BandPart): BandMoves {
-  const { plate: out, report } = realignEdges(part.image, part.plate, { ...(part.valid ? { valid: part.valid } : {}), pixels: part.pixels, ...(part.hint ? { hint: part.hint } : {}), shifts: false, rows: part.rows });
-  const before = part.plate.data, after = out.data, list = part.pixels.list, offset = part.rows.offset * part.image.width;
-  const at: number[] = [];
-  if (out !== part.plate) {
-    // A moved pixel whose new colour happens to equal its old one needs no writing.
-    for (const p of list) if (after[p * 3] !== before[p * 3] || after[p * 3 + 1] !== before[p * 3 + 1] || after[p * 3 + 2] !== before[p * 3 + 2]) at.push(p);
+  const s = search(part.image, part.plate, { ...(part.valid ? { valid: part.valid } : {}), pixels: part.pixels, ...(part.hint ? { hint: part.hint } : {}), shifts: false, rows: part.rows }, true);
+  const moved = s?.moves ?? [];
+  const offset = part.rows.offset * part.image.width, n = moved.length / 4;
+  const at = new Int32Array(n), rgb = new Float32Array(n * 3);
+  for (let k = 0; k < n; k++) {
+    at[k] = moved[k * 4]! + offset;
+    rgb[k * 3] = moved[k * 4 + 1]!; rgb[k * 3 + 1] = moved[k * 4 + 2]!; rgb[k * 3 + 2] = moved[k * 4 + 3]!;
   }
-  const rgb = new Float32Array(at.length * 3);
-  at.forEach((p, k) => rgb.set(after.subarray(p * 3, p * 3 + 3), k * 3));
-  return { at: Int32Array.from(at, (p) => p + offset), rgb, report };
+  return { at, rgb, report: { edgePixels: s?.looked ?? 0, realigned: s?.realigned ?? 0 } };
 }
 
 /** The moves of parts re-aligned elsewhere written into `into` (a frame-sized plate). */

@@ -552,10 +552,9 @@ export class ClassicEngine implements MatteEngine {
     // With a helper thread, a large band is re-aligned in two parts at once (awaited only then:
     // without a helper or a refiner, all of this runs in one go, as a video's scratch arena needs).
     const helped = coarse && realign && input.helper && bandPixels >= HELPED_BAND_PIXELS && width * height <= HELPED_MAX_PIXELS ? input.helper : undefined;
-    const bandRealign = (): { plate: ImageF32; report: ResidueReport } => realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false });
     const { plate: plateB, report: residue } = !coarse ? { plate: plateS!, report: residueS }
       : helped ? await realignHelped(image, plate, input.plateValid, bandList, [bx0, by0, bx1, by1], shifts, helped)
-      : realign ? bandRealign() : noResidue(plate);
+      : realign ? realignEdges(image, plate, { valid: input.plateValid, pixels: { list: bandList, box: [bx0, by0, bx1, by1] }, hint: shifts, shifts: false }) : noResidue(plate);
     lap('realign');
     const fallbackFull = this.refiner ? createPlane(width, height) : undefined;
     const { fHatBand, ambiguous } = bandAlpha(image, plateB, decision, scale, bandList, noise, alpha, fallbackFull);
