@@ -251,7 +251,7 @@ test('a prior thread given a still plate returns each later frame\'s difference 
   }
 });
 
-test('a prior thread given a still plate to decide with returns each later frame\'s working-grid decisions, as made here from what it returns', async () => {
+test('a prior thread given a still plate to decide with returns each later frame\'s working-grid decisions, as made here from what it returns, and decides a frame done before the plate on request', async () => {
   await loadCv();
   const scene = buildScene(640, 360);
   const bytes = toBytes(scene.image);
@@ -259,16 +259,32 @@ test('a prior thread given a still plate to decide with returns each later frame
   const thread = new PriorThread('rvm');
   try {
     thread.prepare(grid);
-    await thread.estimateFrame(bytes.slice(), 640, 360);
+    const early = await thread.estimateFrame(bytes.slice(), 640, 360);
+    assert.equal(early.coarse, undefined, 'no plate yet: no decisions');
+    assert.equal(await thread.decideStill(early.image, early.prior), undefined, 'no plate to decide with: the caller decides');
     thread.stillPlate(scene.plate, grid, true);
     const got = await thread.estimateFrame(bytes.slice(), 640, 360);
     assert.ok(got.coarse && got.difference && got.working, 'a frame sent after the plate comes back with the decisions');
-    const here = decideStill(got.working, resize(scene.plate, grid.width, grid.height), got.prior, got.difference);
+    const plateSmall = resize(scene.plate, grid.width, grid.height);
+    const here = decideStill(got.working, plateSmall, got.prior, got.difference);
     for (const k of ['region', 'sure', 'fallback', 'fHat', 'opaque', 'clear'] as const) assert.deepEqual(got.coarse[k], here[k], k);
     assert.equal(got.coarse.noise, here.noise);
     assert.ok(here.region.data.some((v) => v === 1) && here.fHat.data.some((v) => v > 0), 'a subject was found');
+    // The frame done before the plate, decided there afterwards: what this thread computes for it
+    // (its prior is not the later frame's: the model's memory moved on).
+    const late = await thread.decideStill(early.image, early.prior);
+    assert.ok(late, 'a frame done before the plate is decided late');
+    const workingHere = resize(early.image, grid.width, grid.height), differenceHere = plateDifference(early.image, scene.plate, grid);
+    assert.deepEqual(late.working, workingHere);
+    assert.deepEqual(late.difference, differenceHere);
+    const lateHere = decideStill(workingHere, plateSmall, early.prior, differenceHere);
+    for (const k of ['region', 'sure', 'fallback', 'fHat', 'opaque', 'clear'] as const) assert.deepEqual(late.coarse[k], lateHere[k], `late ${k}`);
+    assert.equal(late.coarse.noise, lateHere.noise);
+    assert.ok(early.image.data.length === 640 * 360 * 3 && early.prior.data.length === 640 * 360, 'the frame and its prior are copied, not taken');
+    assert.equal(await thread.decideStill({ ...early.image, width: 320, height: 720 }, { ...early.prior, width: 320, height: 720 }), undefined, 'a frame of another size than the plate: the caller decides');
     thread.stillPlate(scene.plate, grid);
     assert.equal((await thread.estimateFrame(bytes.slice(), 640, 360)).coarse, undefined, 'a plate sent without `decide`: the difference only');
+    assert.equal(await thread.decideStill(early.image, early.prior), undefined, 'a plate sent without `decide`: nothing decided late');
   } finally {
     thread.close();
   }

@@ -30,6 +30,13 @@ interface WarmMessage { warm: { width: number; height: number } }
  */
 interface StillMessage { still: { width: number; height: number; data: Float32Array; grid: { width: number; height: number }; decide?: boolean } }
 /**
+ * A frame sent before the still plate (a tripod video's first frames, sent while the colour pass
+ * ran), decided here after all: its difference from the plate, the frame on the working grid and
+ * the engine's decisions there, as a frame sent after the plate gets them. The frame's floats and
+ * its prior (enlarged to the frame, as the matting thread enlarged it) are copies.
+ */
+interface DecideMessage { decide: { id: number; width: number; height: number; image: Float32Array; prior: Float32Array } }
+/**
  * A moving camera's plate: the frames from `from` on (a frame where the tracker re-acquires, so that
  * nothing before it counts) are tracked here as the matting thread would (photo.ts trackPlate,
  * re-acquired every `every` frames), with the frame's prior as the subject when `subject`.
@@ -83,10 +90,10 @@ try {
    * colour pass asks for its sampled frames' priors while the first frames are already queued, and
    * it is what the video waits for.
    */
-  const photos: (ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage)[] = [];
-  const video: (FrameMessage | WarmMessage | StillMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
+  const photos: (ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage | StillMessage | DecideMessage)[] = [];
+  const video: (FrameMessage | WarmMessage | TrackMessage | PrepareMessage | { reset: true; video: number })[] = [];
   /** With `decide`, the classic engine's working-grid decisions too (MatteInput.coarse), from the plate shrunk to the grid. */
-  let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill } } | undefined;
+  let still: { plate: ImageF32; grid: { width: number; height: number }; decide?: { plateSmall: ImageF32; decideStill: typeof import('../matte/classic.js').decideStill; resize: typeof import('../ops.js').resize } } | undefined;
   let tracker: (Omit<TrackMessage['track'], 'width' | 'height' | 'data' | 'video'> & {
     plate: ImageF32; chain: TrackChain; trackInChain: typeof import('../photo.js').trackInChain; resize: typeof import('../ops.js').resize;
     /** With `place`: the code that places a plate, and every fit found so far for this video by frame (undefined: the fit failed). */
@@ -276,6 +283,21 @@ try {
       port.postMessage({ assessed: msg.id, error: (err as Error).message });
     }
   };
+  const decideLate = ({ decide: msg }: DecideMessage) => {
+    try {
+      const { width, height } = msg;
+      if (!still?.decide || still.plate.width !== width || still.plate.height !== height) { port.postMessage({ decided: msg.id, unavailable: true }); return; }
+      // What `frame` computes for a frame sent after the plate, from the same numbers.
+      const image: ImageF32 = { width, height, channels: 3, data: msg.image };
+      const difference = plateDifference(image, still.plate, still.grid);
+      const working = still.decide.resize(image, still.grid.width, still.grid.height);
+      const coarse = still.decide.decideStill(working, still.decide.plateSmall, { width, height, channels: 1, data: msg.prior } as Plane, difference);
+      const transfer = [difference.samples, difference.weak.data, working.data, coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data].map((a) => a.buffer as ArrayBuffer);
+      port.postMessage({ decided: msg.id, difference, working, coarse }, [...new Set(transfer)]);
+    } catch (err) {
+      port.postMessage({ decided: msg.id, error: (err as Error).message });
+    }
+  };
   /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
   const shrinkHere = (msg: FrameMessage) => {
     if (!shrinker) throw new Error('a frame came unshrunk before the thread was prepared');
@@ -355,6 +377,7 @@ try {
         else if ('realign' in next) realignBand(next);
         else if ('assess' in next) await assess(next);
         else if ('flow' in next) await flow(next);
+        else if ('decide' in next) decideLate(next);
         else if ('refit' in next) refit(next);
         else if ('reset' in next) {
           // A new video: its memory zero; refits still waiting were the last video's.
@@ -392,10 +415,10 @@ try {
           const plate: ImageF32 = { width, height, channels: 3, data };
           still = { plate, grid };
           // The engine's code, loaded only now: the thread of a video without a still plate never needs it.
-          if (next.still.decide && shrinker) {
+          if (next.still.decide) {
             try {
-              const { decideStill } = await import('../matte/classic.js');
-              still.decide = { plateSmall: shrinker.resize(plate, grid.width, grid.height), decideStill };
+              const [{ decideStill }, { resize }] = await Promise.all([import('../matte/classic.js'), openCv()]);
+              still.decide = { plateSmall: resize(plate, grid.width, grid.height), decideStill, resize };
             } catch {
               // The matting thread then decides on the working grid itself, as before.
             }
@@ -409,7 +432,7 @@ try {
       if (closing) process.exit(0);
     }
   };
-  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage | { loadCv: true } | WarmMessage | StillMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
+  port.on('message', (msg: FrameMessage | ImageMessage | SampleMessage | RealignMessage | AssessMessage | FlowMessage | { loadCv: true } | WarmMessage | StillMessage | DecideMessage | TrackMessage | PrepareMessage | RefitMessage | { reset: true; video: number } | { close: true }) => {
     if ('close' in msg) {
       // The thread ends itself, between two pieces of work: ONNX Runtime's addon aborts the whole
       // process when a thread is terminated while a model loads or runs on it.
@@ -420,7 +443,9 @@ try {
     }
     // OpenCV loaded in the background, between pieces of work (a photo's plate check asks for it ahead).
     if ('loadCv' in msg) { void openCv().catch(() => undefined); return; }
-    if ('image' in msg || 'sample' in msg || 'realign' in msg || 'assess' in msg || 'flow' in msg) photos.push(msg);
+    // A still plate goes ahead of queued frames too: the frames still queued get their difference,
+    // and the frames decided late (`decide`, which come right after it) find it.
+    if ('image' in msg || 'sample' in msg || 'realign' in msg || 'assess' in msg || 'flow' in msg || 'still' in msg || 'decide' in msg) photos.push(msg);
     else if ('refit' in msg) refits.push(msg);
     else video.push(msg);
     void pump();

@@ -29,7 +29,10 @@ const HELP_FROM_PHOTO = 3;
 type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
 type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
 type FlowReply = { flowed: number; flow?: Flow; error?: string };
-type Reply = RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
+type DecideReply = { decided: number; difference?: PlateDifference; working?: ImageF32; coarse?: CoarseDecision; unavailable?: boolean; error?: string };
+/** A frame's difference from the still plate, the frame on the working grid and the engine's decisions there (PriorThread.decideStill). */
+export interface StillDecision { difference: PlateDifference; working: ImageF32; coarse: CoarseDecision }
+type Reply = RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
@@ -84,7 +87,7 @@ export class PriorThread {
   private photosAsked = 0;
   /** Refits sent (`refit`), by id (the jobs' counter). */
   /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
-  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply) => void; reject: (e: Error) => void }>();
   /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
   private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
@@ -104,8 +107,8 @@ export class PriorThread {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
         if ('openCv' in msg) { this.threadCv = 'loaded'; return; }
-        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg || 'flowed' in msg) {
-          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : 'assessed' in msg ? msg.assessed : msg.flowed;
+        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg || 'flowed' in msg || 'decided' in msg) {
+          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : 'assessed' in msg ? msg.assessed : 'flowed' in msg ? msg.flowed : msg.decided;
           const call = this.calls.get(id);
           if (!call) return;
           this.calls.delete(id);
@@ -199,15 +202,32 @@ export class PriorThread {
   }
 
   /**
-   * A still plate (colour-corrected, covering the whole frame) for the frames sent from now on:
-   * the thread also computes each one's difference from it on `grid` (MatteInput.difference), and
-   * with `decide` the classic engine's decisions on that grid (MatteInput.coarse): work the matting
-   * thread then skips. Copied. Until `reset`.
+   * A still plate (colour-corrected, covering the whole frame) for the frames the thread has not
+   * done yet (it goes ahead of queued frames): the thread also computes each one's difference from
+   * it on `grid` (MatteInput.difference), and with `decide` and the frame on the working grid
+   * (`prepare`) the classic engine's decisions on that grid (MatteInput.coarse): work the matting
+   * thread then skips. Frames done before it: `decideStill`. Copied. Until `reset`.
    */
   stillPlate(plate: ImageF32, grid: { width: number; height: number }, decide = false): void {
     if (this.failure) return;
     const data = plate.data.slice();
     this.inOrder(() => this.worker.postMessage({ still: { width: plate.width, height: plate.height, data, grid, decide } }, [data.buffer]));
+  }
+
+  /**
+   * The still plate's work (see `stillPlate` with `decide`) for a frame sent before the plate: its
+   * difference from it, the frame on the working grid and the engine's decisions there, what a
+   * frame sent after the plate comes back with (`FrameEstimate`). `prior` at the frame's size, as
+   * `estimateFrame` gave it. Both are copied. Ahead of queued frames. Undefined where the thread
+   * cannot (no still plate to decide with, or it failed there): the caller decides itself then.
+   */
+  decideStill(image: ImageF32, prior: Plane): Promise<StillDecision | undefined> {
+    const { width, height } = image;
+    const data = image.data.slice(), alpha = prior.data.slice();
+    return this.call((id) => this.worker.postMessage({ decide: { id, width, height, image: data, prior: alpha } }, [data.buffer, alpha.buffer]), (msg) => {
+      const r = msg as DecideReply;
+      return r.difference && r.working && r.coarse ? { difference: r.difference, working: r.working, coarse: r.coarse } : undefined;
+    });
   }
 
   /**
@@ -302,7 +322,7 @@ export class PriorThread {
    * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
    * (throwing rejects it).
    */
-  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply) => T): Promise<T> {
+  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));

@@ -24,7 +24,7 @@ import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
-import { PriorThread, type FrameEstimate, type Refit } from '../prior/worker.js';
+import { PriorThread, type FrameEstimate, type Refit, type StillDecision } from '../prior/worker.js';
 import type { PlacedAhead } from '../prior/thread.js';
 import type { PriorThreads } from '../prior/keeper.js';
 import type { AlignMode } from '../align/homography.js';
@@ -683,6 +683,26 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
 
     const chain: TrackChain = {};
     const arena = new ScratchArena();
+    /**
+     * The still plate's work for the frames sent to the prior thread before it (the colour pass's
+     * first frames, and those queued ahead): done there afterwards (PriorThread.decideStill), one
+     * frame after another (one frame's copy there at a time), by frame. Without it the matting
+     * thread decided those ~10 frames itself (~115 ms each at 720p, while the prior thread idled).
+     */
+    const decidedLate = new Map<number, Promise<StillDecision | undefined>>();
+    const decideLate = (frames: { index: number; estimate: Promise<Pick<Entry, 'image' | 'prior' | 'coarse'>> }[]) => {
+      let chain: Promise<unknown> = Promise.resolve();
+      for (const { index, estimate } of frames) {
+        const decided = chain.then(async () => {
+          const { image, prior, coarse } = await estimate;
+          return coarse ? undefined : priorThread!.decideStill(image, prior);
+        });
+        // A frame whose prior failed is reported where its prior is awaited; the matting thread then decides alone.
+        const settled = decided.catch(() => undefined);
+        decidedLate.set(index, settled);
+        chain = settled;
+      }
+    };
     /** Frames' plates placed on the prior thread (PlaceAhead), by frame: used where the homography smoothed here is theirs. */
     const placedAhead = new Map<number, PlacedAhead>();
     /** The frame's plate fit, tracked on this thread. */
@@ -742,7 +762,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
       const subject = subjectOf(prior);
       // This frame's planes, its placed plate included, come from the scratch arena (see below).
       arena.reset();
-      let plate: ImageF32 | undefined, plateValid: Plane | undefined, difference: PlateDifference | undefined, coarse: CoarseDecision | undefined;
+      let plate: ImageF32 | undefined, plateValid: Plane | undefined, stillFrame = false;
       /** The plate placed on the prior thread that this frame uses, handed back once the frame is matted. */
       let ahead: PlacedAhead | undefined;
       if (plateRaw) {
@@ -779,10 +799,20 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           // The still plate goes to the prior thread once: the frames sent after it come back with
           // their difference from it, computed there (the matting thread's busier core skips it).
           const grid = fresh && priorThread && parts.engine.differenceGrid?.(image.width, image.height);
-          if (grid && matched.plateValid.data.every((v) => v >= 0.5)) priorThread!.stillPlate(matched.plate, grid, parts.engine.decidesStill === true);
-          if (still) { difference = entry.difference; coarse = entry.coarse; }
+          if (grid && matched.plateValid.data.every((v) => v >= 0.5)) {
+            priorThread!.stillPlate(matched.plate, grid, parts.engine.decidesStill === true);
+            if (parts.engine.decidesStill) decideLate([...queue.map((e) => ({ index: e.index, estimate: Promise.resolve(e) })), ...inFlight.map((s) => ({ index: s.index, estimate: s.prior! }))]);
+          }
+          stillFrame = Boolean(still);
         });
       }
+      const late = stillFrame ? decidedLate.get(entry.index) : undefined;
+      if (late) {
+        decidedLate.delete(entry.index);
+        const decided = await timed('prior', () => late);
+        if (decided) Object.assign(entry, decided);
+      }
+      const difference = stillFrame ? entry.difference : undefined, coarse = stillFrame ? entry.coarse : undefined;
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
       const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
       // The engine's and the stabiliser's planes come from a scratch arena that every frame reuses
