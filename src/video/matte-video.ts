@@ -198,6 +198,12 @@ const PRIOR_AHEAD = 2;
  * and at most PREFEED_BYTES of frames as floats (which the thread hands back with their priors).
  */
 const PREFEED_FRAMES = 12;
+/**
+ * Frames decided late (PriorThread.decideStill) sent to the prior thread at once: each holds a copy
+ * of its frame there, and one waiting keeps the thread on them between two (720p: 1, 2, 4 and all
+ * ~10 at once measured alike within this VM's noise; all at once +80 MB peak at 1080p).
+ */
+const LATE_AHEAD = 2;
 const PREFEED_BYTES = 160 * 2 ** 20;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
@@ -685,22 +691,19 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     const arena = new ScratchArena();
     /**
      * The still plate's work for the frames sent to the prior thread before it (the colour pass's
-     * first frames, and those queued ahead): done there afterwards (PriorThread.decideStill), one
-     * frame after another (one frame's copy there at a time), by frame. Without it the matting
-     * thread decided those ~10 frames itself (~115 ms each at 720p, while the prior thread idled).
+     * first frames, and those queued ahead): done there afterwards (PriorThread.decideStill),
+     * LATE_AHEAD at a time, by frame. Without it the matting thread decided those ~10 frames itself
+     * (~115 ms each at 720p).
      */
     const decidedLate = new Map<number, Promise<StillDecision | undefined>>();
     const decideLate = (frames: { index: number; estimate: Promise<Pick<Entry, 'image' | 'prior' | 'coarse'>> }[]) => {
-      let chain: Promise<unknown> = Promise.resolve();
+      const done: Promise<unknown>[] = [];
       for (const { index, estimate } of frames) {
-        const decided = chain.then(async () => {
-          const { image, prior, coarse } = await estimate;
-          return coarse ? undefined : priorThread!.decideStill(image, prior);
-        });
+        const decided = Promise.all([estimate, done[done.length - LATE_AHEAD]]).then(([{ image, prior, coarse }]) => (coarse ? undefined : priorThread!.decideStill(image, prior)));
         // A frame whose prior failed is reported where its prior is awaited; the matting thread then decides alone.
         const settled = decided.catch(() => undefined);
         decidedLate.set(index, settled);
-        chain = settled;
+        done.push(settled);
       }
     };
     /** Frames' plates placed on the prior thread (PlaceAhead), by frame: used where the homography smoothed here is theirs. */
