@@ -8,6 +8,7 @@ import { plateDifference } from '../src/matte/difference.js';
 import { createMask, dilateMask, erodeMask, gaussianBlur, morphMaskByDistance, resize, Shrinks } from '../src/ops.js';
 import { assessPlate } from '../src/align/plate-check.js';
 import { realignPart } from '../src/align/residue.js';
+import { pushPull } from '../src/matte/pushpull.js';
 import { plateOffByOneAndAHalf } from './helpers.js';
 
 before(async () => { await loadCv(); });
@@ -201,4 +202,22 @@ test('small-radius mask morphology (OpenCV erode/dilate with the chamfer kernel)
   const disc = dilateMask(dot, 2);
   for (let y = 0; y < 7; y++) for (let x = 0; x < 7; x++) assert.equal(disc.data[y * 7 + x], Math.abs(x - 3) + Math.abs(y - 3) <= 2 ? 1 : 0, `(${x}, ${y})`);
   assert.equal(compared, 96);
+});
+
+test('push-pull propagation: the three-channel path gives each channel bit for bit as the one-channel path does, and fills from the weighted pixels', () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+  // Odd and even sizes: the push's last column and row take one or two fine pixels, not four.
+  for (const [w, h] of [[37, 23], [64, 36], [1, 9], [255, 144]] as const) {
+    const image = { width: w, height: h, channels: 3, data: new Float32Array(w * h * 3).map(() => rnd()) };
+    const weight = { ...createPlane(w, h), data: new Float32Array(w * h).map(() => (rnd() < 0.1 ? (rnd() < 0.5 ? 1 : rnd()) : 0)) };
+    const all = pushPull(image, weight);
+    for (let c = 0; c < 3; c++) {
+      const one = pushPull({ width: w, height: h, channels: 1, data: image.data.filter((_, i) => i % 3 === c) }, weight);
+      assert.deepEqual(all.data.filter((_, i) => i % 3 === c), one.data, `${w}x${h} channel ${c}`);
+    }
+    // Where a pixel's weight is 1 it keeps its own colour.
+    const p = weight.data.findIndex((v) => v === 1);
+    if (p >= 0) for (let c = 0; c < 3; c++) assert.ok(Math.abs(all.data[p * 3 + c]! - image.data[p * 3 + c]!) < 1e-6);
+  }
 });

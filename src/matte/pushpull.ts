@@ -24,14 +24,7 @@ export function pushPull(image: ImageF32, weight: Plane): ImageF32 {
   while (cur.w > 1 || cur.h > 1) {
     const w = Math.max(1, Math.ceil(cur.w / 2)), h = Math.max(1, Math.ceil(cur.h / 2));
     const next: Level = { w, h, sum: f32(w * h * ch), weight: f32(w * h) };
-    for (let y = 0; y < cur.h; y++) {
-      const ny = y >> 1;
-      for (let x = 0; x < cur.w; x++) {
-        const p = y * cur.w + x, q = ny * w + (x >> 1);
-        next.weight[q]! += cur.weight[p]!;
-        for (let c = 0; c < ch; c++) next.sum[q * ch + c]! += cur.sum[p * ch + c]!;
-      }
-    }
+    ch === 3 ? push3(cur, next) : push(cur, next, ch);
     levels.push(next);
     cur = next;
   }
@@ -45,24 +38,96 @@ export function pushPull(image: ImageF32, weight: Plane): ImageF32 {
   for (let l = levels.length - 2; l >= 0; l--) {
     const L = levels[l]!, C = levels[l + 1]!;
     const out = f32(L.w * L.h * ch);
-    for (let y = 0; y < L.h; y++) {
-      const cy = Math.min(C.h - 1, Math.max(0, (y - 0.5) / 2));
-      const y0 = Math.floor(cy), y1 = Math.min(C.h - 1, y0 + 1), fy = cy - y0;
-      for (let x = 0; x < L.w; x++) {
-        const cx = Math.min(C.w - 1, Math.max(0, (x - 0.5) / 2));
-        const x0 = Math.floor(cx), x1 = Math.min(C.w - 1, x0 + 1), fx = cx - x0;
-        const p = y * L.w + x;
-        const wt = L.weight[p]!;
-        const a = Math.min(1, wt);
-        for (let c = 0; c < ch; c++) {
-          const up = (1 - fy) * ((1 - fx) * colour[(y0 * C.w + x0) * ch + c]! + fx * colour[(y0 * C.w + x1) * ch + c]!)
-            + fy * ((1 - fx) * colour[(y1 * C.w + x0) * ch + c]! + fx * colour[(y1 * C.w + x1) * ch + c]!);
-          const own = wt > 0 ? L.sum[p * ch + c]! / wt : 0;
-          out[p * ch + c] = a * own + (1 - a) * up;
-        }
-      }
-    }
+    ch === 3 ? pull3(L, C, colour, out) : pull(L, C, colour, out, ch);
     colour = out;
   }
   return { width: image.width, height: image.height, channels: ch, data: colour };
+}
+
+/**
+ * One push step: each coarse pixel the sum of the (up to) four fine pixels above it, added in the
+ * fine level's raster order (row 2y then 2y+1, each left to right) in float32, as accumulating
+ * into the coarse level's arrays pixel by pixel would.
+ */
+function push(cur: Level, next: Level, ch: number): void {
+  for (let y = 0; y < cur.h; y++) {
+    const ny = y >> 1;
+    for (let x = 0; x < cur.w; x++) {
+      const p = y * cur.w + x, q = ny * next.w + (x >> 1);
+      next.weight[q]! += cur.weight[p]!;
+      for (let c = 0; c < ch; c++) next.sum[q * ch + c]! += cur.sum[p * ch + c]!;
+    }
+  }
+}
+
+/** `push` for three channels, each coarse pixel summed at once (the same additions in the same order). */
+function push3(cur: Level, next: Level): void {
+  const fw = cur.w, fh = cur.h, w = next.w, h = next.h, fs = cur.sum, fwt = cur.weight, ns = next.sum, nwt = next.weight;
+  const f = Math.fround;
+  for (let y = 0; y < h; y++) {
+    const r0 = 2 * y * fw, two = 2 * y + 1 < fh, r1 = two ? r0 + fw : r0;
+    for (let x = 0, q = y * w; x < w; x++, q++) {
+      const a = r0 + 2 * x, wide = 2 * x + 1 < fw;
+      // Terms in the order the raster visits them: (2y, 2x), (2y, 2x+1), (2y+1, 2x), (2y+1, 2x+1).
+      let sw = fwt[a]!, s0 = fs[a * 3]!, s1 = fs[a * 3 + 1]!, s2 = fs[a * 3 + 2]!;
+      if (wide) { sw = f(sw + fwt[a + 1]!); s0 = f(s0 + fs[a * 3 + 3]!); s1 = f(s1 + fs[a * 3 + 4]!); s2 = f(s2 + fs[a * 3 + 5]!); }
+      if (two) {
+        const b = r1 + 2 * x;
+        sw = f(sw + fwt[b]!); s0 = f(s0 + fs[b * 3]!); s1 = f(s1 + fs[b * 3 + 1]!); s2 = f(s2 + fs[b * 3 + 2]!);
+        if (wide) { sw = f(sw + fwt[b + 1]!); s0 = f(s0 + fs[b * 3 + 3]!); s1 = f(s1 + fs[b * 3 + 4]!); s2 = f(s2 + fs[b * 3 + 5]!); }
+      }
+      nwt[q] = sw; ns[q * 3] = s0; ns[q * 3 + 1] = s1; ns[q * 3 + 2] = s2;
+    }
+  }
+}
+
+/** The coarse level's taps (index of the two neighbours and the weight of the second) for each fine row or column. */
+function taps(n: number, coarse: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
+  const i0 = new Int32Array(n), i1 = new Int32Array(n), f = new Float64Array(n);
+  for (let x = 0; x < n; x++) {
+    const cx = Math.min(coarse - 1, Math.max(0, (x - 0.5) / 2));
+    i0[x] = Math.floor(cx); i1[x] = Math.min(coarse - 1, i0[x]! + 1); f[x] = cx - i0[x]!;
+  }
+  return { i0, i1, f };
+}
+
+/** One pull step: the level's own estimate blended with the coarser one enlarged bilinearly. */
+function pull(L: Level, C: Level, colour: Float32Array, out: Float32Array, ch: number): void {
+  for (let y = 0; y < L.h; y++) {
+    const cy = Math.min(C.h - 1, Math.max(0, (y - 0.5) / 2));
+    const y0 = Math.floor(cy), y1 = Math.min(C.h - 1, y0 + 1), fy = cy - y0;
+    for (let x = 0; x < L.w; x++) {
+      const cx = Math.min(C.w - 1, Math.max(0, (x - 0.5) / 2));
+      const x0 = Math.floor(cx), x1 = Math.min(C.w - 1, x0 + 1), fx = cx - x0;
+      const p = y * L.w + x;
+      const wt = L.weight[p]!;
+      const a = Math.min(1, wt);
+      for (let c = 0; c < ch; c++) {
+        const up = (1 - fy) * ((1 - fx) * colour[(y0 * C.w + x0) * ch + c]! + fx * colour[(y0 * C.w + x1) * ch + c]!)
+          + fy * ((1 - fx) * colour[(y1 * C.w + x0) * ch + c]! + fx * colour[(y1 * C.w + x1) * ch + c]!);
+        const own = wt > 0 ? L.sum[p * ch + c]! / wt : 0;
+        out[p * ch + c] = a * own + (1 - a) * up;
+      }
+    }
+  }
+}
+
+/** `pull` for three channels, with each row's and column's taps computed once (the same arithmetic). */
+function pull3(L: Level, C: Level, colour: Float32Array, out: Float32Array): void {
+  const cols = taps(L.w, C.w), rows = taps(L.h, C.h);
+  const cw = C.w, sum = L.sum, weight = L.weight;
+  for (let y = 0; y < L.h; y++) {
+    const r0 = rows.i0[y]! * cw, r1 = rows.i1[y]! * cw, fy = rows.f[y]!;
+    for (let x = 0, p = y * L.w; x < L.w; x++, p++) {
+      const fx = cols.f[x]!, k00 = (r0 + cols.i0[x]!) * 3, k01 = (r0 + cols.i1[x]!) * 3, k10 = (r1 + cols.i0[x]!) * 3, k11 = (r1 + cols.i1[x]!) * 3;
+      const wt = weight[p]!;
+      const a = Math.min(1, wt);
+      for (let c = 0; c < 3; c++) {
+        const up = (1 - fy) * ((1 - fx) * colour[k00 + c]! + fx * colour[k01 + c]!)
+          + fy * ((1 - fx) * colour[k10 + c]! + fx * colour[k11 + c]!);
+        const own = wt > 0 ? sum[p * 3 + c]! / wt : 0;
+        out[p * 3 + c] = a * own + (1 - a) * up;
+      }
+    }
+  }
 }
