@@ -33,16 +33,34 @@ export function propagateCoarse(image: ImageF32, weights: Plane): ImageF32 {
   // Shrunk premultiplied, so that unselected pixels' colours do not leak into the estimate.
   const ch = image.channels;
   const weighted = createImage(image.width, image.height, ch);
-  for (let p = 0; p < weights.data.length; p++) {
-    const wt = weights.data[p]!;
-    for (let c = 0; c < ch; c++) weighted.data[p * ch + c] = image.data[p * ch + c]! * wt;
-  }
+  premultiply(image.data, weights.data, weighted.data, ch);
   const small = resize(weighted, w, h), smallWeight = resize(weights, w, h);
-  for (let p = 0; p < smallWeight.data.length; p++) {
-    const wt = smallWeight.data[p]!;
-    for (let c = 0; c < ch; c++) small.data[p * ch + c] = wt > 0 ? small.data[p * ch + c]! / wt : 0;
-  }
+  unpremultiply(small.data, smallWeight.data, ch);
   return resize(pushPull(small, smallWeight), image.width, image.height);
+}
+
+/**
+ * `out` = the image's samples times their pixel's weight. Its own function, with the arrays as
+ * arguments and three channels unrolled: as a loop reading `.data` fields inside
+ * propagateCoarse it took ~1.3 ms at 512x288, over a quarter of the whole estimate.
+ */
+function premultiply(image: Float32Array, weights: Float32Array, out: Float32Array, ch: number): void {
+  if (ch !== 3) {
+    for (let p = 0; p < weights.length; p++) for (let c = 0; c < ch; c++) out[p * ch + c] = image[p * ch + c]! * weights[p]!;
+    return;
+  }
+  for (let p = 0, i = 0; p < weights.length; p++, i += 3) {
+    const wt = weights[p]!;
+    out[i] = image[i]! * wt; out[i + 1] = image[i + 1]! * wt; out[i + 2] = image[i + 2]! * wt;
+  }
+}
+
+/** Each sample divided by its pixel's weight (0 where the weight is 0), in place. */
+function unpremultiply(image: Float32Array, weights: Float32Array, ch: number): void {
+  for (let p = 0, i = 0; p < weights.length; p++, i += ch) {
+    const wt = weights[p]!;
+    for (let c = 0; c < ch; c++) image[i + c] = wt > 0 ? image[i + c]! / wt : 0;
+  }
 }
 
 /** Alpha below half an 8-bit level: every output shows it as fully transparent, so F is left 0. */
