@@ -198,13 +198,14 @@ const PRIOR_AHEAD = 2;
  * and at most PREFEED_BYTES of frames as floats (which the thread hands back with their priors).
  */
 const PREFEED_FRAMES = 12;
+const PREFEED_BYTES = 160 * 2 ** 20;
 /**
- * Frames decided late (PriorThread.decideStill) sent to the prior thread at once: each holds a copy
- * of its frame there, and one waiting keeps the thread on them between two (720p: 1, 2, 4 and all
- * ~10 at once measured alike within this VM's noise; all at once +80 MB peak at 1080p).
+ * Frames decided late (PriorThread.decideStill) on the prior thread at a time. Each holds a copy of
+ * its frame there; with two, the next one waits there while one is decided, so the thread does not
+ * start a queued frame between them (1, 2, 4 and all ~10 at once measured alike at 720p within this
+ * VM's noise; all at once held ~80 MB more at 1080p).
  */
 const LATE_AHEAD = 2;
-const PREFEED_BYTES = 160 * 2 ** 20;
 /** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
 const STATIC_SHIFT_PX = 1;
 
@@ -799,8 +800,9 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
           if (still) stillPlate = matched;
           plate = matched.plate;
           plateValid = matched.plateValid;
-          // The still plate goes to the prior thread once: the frames sent after it come back with
-          // their difference from it, computed there (the matting thread's busier core skips it).
+          // The still plate goes to the prior thread once: the frames it has not done yet come back
+          // with their difference from it and the decisions, computed there (the matting thread
+          // skips them), and those it had done go back to it for the same (decideLate).
           const grid = fresh && priorThread && parts.engine.differenceGrid?.(image.width, image.height);
           if (grid && matched.plateValid.data.every((v) => v >= 0.5)) {
             priorThread!.stillPlate(matched.plate, grid, parts.engine.decidesStill === true);
