@@ -41,8 +41,8 @@ export function propagateCoarse(image: ImageF32, weights: Plane): ImageF32 {
 
 /**
  * `out` = the image's samples times their pixel's weight. Its own function, with the arrays as
- * arguments and three channels unrolled: as a loop reading `.data` fields inside
- * propagateCoarse it took ~1.3 ms at 512x288, over a quarter of the whole estimate.
+ * arguments and three channels unrolled: as a loop inside propagateCoarse it was the estimate's
+ * hottest line, ~1.3 ms a call at 512x288 (~0.4 ms now, the engine's decisions run in a loop).
  */
 function premultiply(image: Float32Array, weights: Float32Array, out: Float32Array, ch: number): void {
   if (ch !== 3) {
