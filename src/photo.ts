@@ -360,7 +360,7 @@ export async function mattePhoto(setup: PhotoSetup, input: PhotoInput, timings: 
   pending.catch(() => {}); // awaited below; a failure of the tracking first must not leave it unhandled
   const helpers = plateRaw ? setup.helpers?.() : undefined;
   const tracks = plateRaw && options.align !== 'none' && options.prior !== 'none';
-  const subjectFree = !tracks ? undefined : helpers?.flow && sameSize(image, plateRaw) ? await trackBeforeSubjectHelped(image, plateRaw, helpers.flow) : trackBeforeSubject(image, plateRaw);
+  const subjectFree = !tracks ? undefined : helpers?.flow ? await trackBeforeSubjectHelped(image, plateRaw, helpers.flow) : trackBeforeSubject(image, plateRaw);
   lap('align');
   const priorAlpha = await pending;
   lap('prior');

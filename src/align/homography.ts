@@ -492,9 +492,11 @@ const FLOW_HELPED_SHARE = 0.3;
 export type FlowHelper = (job: FlowJob) => Promise<Flow | undefined> | undefined;
 
 /**
- * `trackBeforeSubject` with the second half of the corners tracked by `helper` (a photo's prior
- * thread, once its prior is done) while this thread tracks the first: the same corners, the same
- * matches, in the same order. Where the helper cannot, this thread tracks them all.
+ * `trackBeforeSubject` with the last FLOW_HELPED_SHARE of the corners tracked by `helper` (a
+ * photo's prior thread, once its prior is done) while this thread tracks the others: the same
+ * corners, the same matches, in the same order. Where the helper cannot, this thread tracks them
+ * all. Repeats trackCorners' set-up because it awaits the helper between the flow's start and end,
+ * which trackCorners' synchronous `withMats` scope cannot.
  */
 export async function trackBeforeSubjectHelped(image: ImageF32, plate: ImageF32, helper: FlowHelper): Promise<CornerTrack | undefined> {
   if (image.width !== plate.width || image.height !== plate.height) return undefined;
@@ -510,11 +512,12 @@ export async function trackBeforeSubjectHelped(image: ImageF32, plate: ImageF32,
     const start = flowStart(c, t, gi, grey, si, si, [...IDENTITY], effort);
     if (!start) return { start: IDENTITY, corners: [] };
     const { warped, points } = start;
-    const half = 2 * Math.floor((points.length / 2) * (1 - FLOW_HELPED_SHARE));
-    const job: FlowJob = { cols: gi.cols, rows: gi.rows, from: Uint8Array.from(warped.data as Uint8Array), to: Uint8Array.from(gi.data as Uint8Array), points: points.slice(half), levels: effort.levels };
+    // The x/y pairs before `cut` are tracked here, the rest there.
+    const cut = 2 * Math.floor((points.length / 2) * (1 - FLOW_HELPED_SHARE));
+    const job: FlowJob = { cols: gi.cols, rows: gi.rows, from: Uint8Array.from(warped.data as Uint8Array), to: Uint8Array.from(gi.data as Uint8Array), points: points.slice(cut), levels: effort.levels };
     const theirs = helper(job)?.catch(() => undefined);
-    const mine = flowBothWays(c, t, warped, gi, points.subarray(0, half), effort.levels);
-    const rest = (await theirs) ?? flowBothWays(c, t, warped, gi, points.subarray(half), effort.levels);
+    const mine = flowBothWays(c, t, warped, gi, points.subarray(0, cut), effort.levels);
+    const rest = (await theirs) ?? flowBothWays(c, t, warped, gi, points.subarray(cut), effort.levels);
     const joined = <A extends Float32Array | Uint8Array>(a: A, b: A): A => { const out = new (a.constructor as new (n: number) => A)(a.length + b.length); out.set(a); out.set(b, a.length); return out; };
     const flow: Flow = { tracked: joined(mine.tracked, rest.tracked), status: joined(mine.status, rest.status), back: joined(mine.back, rest.back), backStatus: joined(mine.backStatus, rest.backStatus) };
     return { start: IDENTITY, corners: flowEnd(points, flow, [...IDENTITY], si) };

@@ -27,6 +27,11 @@ export interface PriorThreads {
   helping?(name: PriorName, modelsDir?: string): PriorThread | undefined;
 }
 
+/** A kept thread's key: one thread per model and models folder. */
+function keyOf(name: PriorName, modelsDir?: string): string {
+  return `${name}\n${modelsDir ?? ''}`;
+}
+
 export class PriorThreadKeeper implements PriorThreads {
   private readonly kept = new Map<string, { thread: PriorThread; lent: boolean; fresh: boolean; photo?: boolean }>();
   /** Threads started so far (each loads its model once). */
@@ -38,7 +43,7 @@ export class PriorThreadKeeper implements PriorThreads {
   }
 
   private entry(name: PriorName, modelsDir?: string): { thread: PriorThread; lent: boolean; fresh: boolean; photo?: boolean } {
-    const key = `${name}\n${modelsDir ?? ''}`;
+    const key = keyOf(name, modelsDir);
     let entry = this.kept.get(key);
     if (!entry?.thread.usable) {
       void entry?.thread.close();
@@ -63,7 +68,7 @@ export class PriorThreadKeeper implements PriorThreads {
   }
 
   helping(name: PriorName, modelsDir?: string): PriorThread | undefined {
-    const entry = this.kept.get(`${name}\n${modelsDir ?? ''}`);
+    const entry = this.kept.get(keyOf(name, modelsDir));
     return entry?.thread.usable && (!entry.lent || entry.photo) ? entry.thread : undefined;
   }
 

@@ -194,7 +194,7 @@ try {
    * load here (the matting thread then tracks the frames itself).
    */
   const refit = ({ refit: msg }: RefitMessage) => {
-    if (!tracker) { port.postMessage({ refitted: msg.id, unavailable: true }); return; }
+    if (!tracker) { port.postMessage({ replyTo: msg.id, unavailable: true }); return; }
     const image: ImageF32 = { width: msg.width, height: msg.height, channels: 3, data: msg.image };
     const subject = tracker.subject && msg.subject ? { width: msg.width, height: msg.height, channels: 1, data: msg.subject } as Plane : undefined;
     try {
@@ -202,9 +202,9 @@ try {
       // Kept for the windows of the tracked frames after them. Not placed here: the refits are a
       // video's first frames, when the matting thread waits on this one, and places them itself.
       tracker.placing?.fits.set(msg.index, fit.alignment);
-      port.postMessage({ refitted: msg.id, ...fit });
+      port.postMessage({ replyTo: msg.id, ...fit });
     } catch (err) {
-      port.postMessage({ refitted: msg.id, error: (err as Error).message });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message });
     }
   };
   /**
@@ -242,7 +242,7 @@ try {
       try {
         [, photoCode] = await Promise.all([openCv(), import('../photo.js')]);
       } catch {
-        port.postMessage({ sampled: msg.id, unavailable: true });
+        port.postMessage({ replyTo: msg.id, unavailable: true });
         return;
       }
       const image = fromBytes(width, height, 3, msg.bytes);
@@ -251,51 +251,51 @@ try {
       const fit = photoCode.sampleFit(image, samplePlate.plate, subject, msg.align);
       const outcome = fit ? photoCode.sampleCheck(image, fit, subject) : {};
       const { refusal, ...rest } = outcome;
-      port.postMessage({ sampled: msg.id, outcome: rest, ...(refusal ? { refusal: { message: refusal.message, ...(refusal.file !== undefined ? { file: refusal.file } : {}) } } : {}) });
+      port.postMessage({ replyTo: msg.id, outcome: rest, ...(refusal ? { refusal: { message: refusal.message, ...(refusal.file !== undefined ? { file: refusal.file } : {}) } } : {}) });
     } catch (err) {
-      port.postMessage({ sampled: msg.id, error: (err as Error).message, ...(err instanceof CleanplateError && err.file !== undefined ? { file: err.file, cleanplate: true } : {}) });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message, ...(err instanceof CleanplateError && err.file !== undefined ? { file: err.file, cleanplate: true } : {}) });
     }
   };
   const realignBand = ({ realign: msg }: RealignMessage) => {
     try {
       // Plain arithmetic on the part's copies: no OpenCV, no model.
       const moves = realignPart(msg.part);
-      port.postMessage({ realigned: msg.id, moves }, [moves.at.buffer as ArrayBuffer, moves.rgb.buffer as ArrayBuffer]);
+      port.postMessage({ replyTo: msg.id, moves }, [moves.at.buffer as ArrayBuffer, moves.rgb.buffer as ArrayBuffer]);
     } catch (err) {
-      port.postMessage({ realigned: msg.id, error: (err as Error).message });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message });
     }
   };
   const flow = async ({ flow: msg }: FlowMessage) => {
     try {
       const [, { flowOfJob }] = await Promise.all([openCv(), import('../align/homography.js')]);
       const result = flowOfJob(msg.job);
-      port.postMessage({ flowed: msg.id, flow: result }, [result.tracked.buffer as ArrayBuffer, result.status.buffer as ArrayBuffer, result.back.buffer as ArrayBuffer, result.backStatus.buffer as ArrayBuffer]);
+      port.postMessage({ replyTo: msg.id, flow: result }, [result.tracked.buffer as ArrayBuffer, result.status.buffer as ArrayBuffer, result.back.buffer as ArrayBuffer, result.backStatus.buffer as ArrayBuffer]);
     } catch (err) {
-      port.postMessage({ flowed: msg.id, error: (err as Error).message });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message });
     }
   };
   const assess = async ({ assess: msg }: AssessMessage) => {
     try {
       // OpenCV (the check's morphology), loaded with the first check.
       const [, { assessOnGrid }] = await Promise.all([openCv(), import('../align/plate-check.js')]);
-      port.postMessage({ assessed: msg.id, assessment: assessOnGrid(msg.grid) });
+      port.postMessage({ replyTo: msg.id, assessment: assessOnGrid(msg.grid) });
     } catch (err) {
-      port.postMessage({ assessed: msg.id, error: (err as Error).message });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message });
     }
   };
   const decideLate = ({ decide: msg }: DecideMessage) => {
     try {
       const { width, height } = msg;
-      if (!still?.decide || still.plate.width !== width || still.plate.height !== height) { port.postMessage({ decided: msg.id, unavailable: true }); return; }
+      if (!still?.decide || still.plate.width !== width || still.plate.height !== height) { port.postMessage({ replyTo: msg.id, unavailable: true }); return; }
       // What `frame` computes for a frame sent after the plate, from the same numbers.
       const image: ImageF32 = { width, height, channels: 3, data: msg.image };
       const difference = plateDifference(image, still.plate, still.grid);
       const working = still.decide.resize(image, still.grid.width, still.grid.height);
       const coarse = still.decide.decideStill(working, still.decide.plateSmall, { width, height, channels: 1, data: msg.prior } as Plane, difference);
       const transfer = [difference.samples, difference.weak.data, working.data, coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data].map((a) => a.buffer as ArrayBuffer);
-      port.postMessage({ decided: msg.id, difference, working, coarse }, [...new Set(transfer)]);
+      port.postMessage({ replyTo: msg.id, difference, working, coarse }, [...new Set(transfer)]);
     } catch (err) {
-      port.postMessage({ decided: msg.id, error: (err as Error).message });
+      port.postMessage({ replyTo: msg.id, error: (err as Error).message });
     }
   };
   /** A frame sent unshrunk (after `prepare`), shrunk to the model's size here. */
@@ -385,7 +385,7 @@ try {
           trackVideo = -1; refitChain = {};
           const waiting = refits.splice(0);
           for (const r of waiting) {
-            if (r.refit.video < next.video) port.postMessage({ refitted: r.refit.id, unavailable: true });
+            if (r.refit.video < next.video) port.postMessage({ replyTo: r.refit.id, unavailable: true });
             else refits.push(r);
           }
         }

@@ -22,17 +22,19 @@ import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
 import type { PlaceAhead, PlacedAhead, PlacedBuffers } from './thread.js';
 
-type RefitReply = { refitted: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
-type SampleReply = { sampled: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
+type RefitReply = { replyTo: number; alignment?: AlignmentReport; unavailable?: boolean; error?: string };
+type SampleReply = { replyTo: number; outcome?: Omit<SampleOutcome, 'refusal'>; refusal?: { message: string; file?: string }; unavailable?: boolean; error?: string; file?: string; cleanplate?: boolean };
 /** The photo of a process from which its prior thread loads OpenCV for photo work (`withOpenCv`). */
 const HELP_FROM_PHOTO = 3;
-type RealignReply = { realigned: number; moves?: BandMoves; error?: string };
-type AssessReply = { assessed: number; assessment?: PlateAssessment; error?: string };
-type FlowReply = { flowed: number; flow?: Flow; error?: string };
-type DecideReply = { decided: number; difference?: PlateDifference; working?: ImageF32; coarse?: CoarseDecision; unavailable?: boolean; error?: string };
+type RealignReply = { replyTo: number; moves?: BandMoves; error?: string };
+type AssessReply = { replyTo: number; assessment?: PlateAssessment; error?: string };
+type FlowReply = { replyTo: number; flow?: Flow; error?: string };
+type DecideReply = { replyTo: number; difference?: PlateDifference; working?: ImageF32; coarse?: CoarseDecision; unavailable?: boolean; error?: string };
 /** A frame's difference from the still plate, the frame on the working grid and the engine's decisions there (PriorThread.decideStill). */
 export interface StillDecision { difference: PlateDifference; working: ImageF32; coarse: CoarseDecision }
-type Reply = RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
+/** What the thread answers a call with (`call`). */
+type CallReply = RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply;
+type Reply = CallReply | { id: number; data?: Float32Array; width?: number; height?: number; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead; error?: string } | { ready: boolean; error?: string } | { shrinks: boolean } | { openCv: true };
 interface Job { resolve: (r: FrameResult) => void; reject: (e: Error) => void; width: number; height: number; wantsFrame: boolean }
 
 interface FrameResult { prior: Plane; frame?: Float32Array; bytes?: Uint8Array; difference?: PlateDifference; tracked?: { alignment?: AlignmentReport }; working?: ImageF32; coarse?: CoarseDecision; placed?: PlacedAhead }
@@ -85,9 +87,8 @@ export class PriorThread {
   private threadCv: 'no' | 'loading' | 'loaded' = 'no';
   /** Photos that asked for OpenCV on the thread (withOpenCv). */
   private photosAsked = 0;
-  /** Refits sent (`refit`), by id (the jobs' counter). */
-  /** Calls awaiting the thread's reply (`refit`, `colourSample`), by id: each turns its reply into its result. */
-  private readonly calls = new Map<number, { reply: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply) => void; reject: (e: Error) => void }>();
+  /** Calls awaiting the thread's reply (`refit`, `colourSample`, a photo's pieces, `decideStill`), by id: each turns its reply into its result. */
+  private readonly calls = new Map<number, { reply: (msg: CallReply) => void; reject: (e: Error) => void }>();
   /** Plates sent for colour-pass samples, counted: a sample names its plate by this key. */
   private plateKeys = 0;
   /** The plate the thread holds for colour-pass samples, and its key. */
@@ -107,11 +108,11 @@ export class PriorThread {
         if ('ready' in msg) { if (msg.ready) { this.started = true; this.unrefIfIdle(); resolve(); } else reject(new CleanplateError(`prior thread could not start: ${msg.error}`)); return; }
         if ('shrinks' in msg) { this.threadShrinks = msg.shrinks; return; }
         if ('openCv' in msg) { this.threadCv = 'loaded'; return; }
-        if ('refitted' in msg || 'sampled' in msg || 'realigned' in msg || 'assessed' in msg || 'flowed' in msg || 'decided' in msg) {
-          const id = 'refitted' in msg ? msg.refitted : 'sampled' in msg ? msg.sampled : 'realigned' in msg ? msg.realigned : 'assessed' in msg ? msg.assessed : 'flowed' in msg ? msg.flowed : msg.decided;
-          const call = this.calls.get(id);
+        // A call's reply (`call`): every kind names its call by `replyTo`.
+        if ('replyTo' in msg) {
+          const call = this.calls.get(msg.replyTo);
           if (!call) return;
-          this.calls.delete(id);
+          this.calls.delete(msg.replyTo);
           this.unrefIfIdle();
           call.reply(msg);
           return;
@@ -322,7 +323,7 @@ export class PriorThread {
    * `post` sends it with its id, in order with the frames; `result` turns the reply into the result
    * (throwing rejects it).
    */
-  private call<T>(post: (id: number) => void, result: (msg: RefitReply | SampleReply | RealignReply | AssessReply | FlowReply | DecideReply) => T): Promise<T> {
+  private call<T>(post: (id: number) => void, result: (msg: CallReply) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const out = new Promise<T>((resolve, reject) => this.calls.set(id, { reply: (msg) => { try { resolve(result(msg)); } catch (err) { reject(err as Error); } }, reject }));
