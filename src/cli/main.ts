@@ -2,17 +2,20 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildScene } from '../demo/scene.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
-import { alphaMetrics } from '../eval/metrics.js';
-import { evaluateFolder, formatTable, incompleteSummary } from '../eval/evaluate.js';
-import { ensureWritableDir as ensureDir, removeEmptyDirs } from '../io/encode.js';
-import { writeMatteOutputs } from '../io/outputs.js';
-import { createMatter, type MatterOptions } from '../pipeline.js';
+import { ensureWritableDir as ensureDir, removeEmptyDirs } from '../io/folders.js';
+import type { MatterOptions } from '../pipeline.js';
 import { PRIOR_NAMES, type PriorName } from '../prior/index.js';
 import { PriorThreadKeeper } from '../prior/keeper.js';
-import { plateCommand } from './plate.js';
 import { Progress } from './progress.js';
+
+/*
+ * The modules a command needs beyond these are imported inside it, once its arguments are checked
+ * and its prior thread started: the pipeline, sharp and OpenCV's glue take ~0.3 s to load (more on
+ * a busy machine), and the prior thread's model loads meanwhile instead of after them.
+ */
+const pipeline = () => import('../pipeline.js');
+const outputs = () => import('../io/outputs.js');
 
 const USAGE = `cleanplate — background matting with a clean plate
 
@@ -84,7 +87,9 @@ async function matteCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new CleanplateError('expected exactly one IMAGE (or --pairs DIR)');
   refuseOverwritingInputs(values.out, ['alpha.png', 'foreground.png', 'composite.png', 'report.json'], [positionals[0], values.plate, values.background]);
   await ensureWritableDir(values.out);
-  const matter = await createMatter(matterOptions(values, warmPriorThread(values.prior)));
+  const threads = warmPriorThread(values.prior);
+  const [{ createMatter }, { writeMatteOutputs }] = await Promise.all([pipeline(), outputs()]);
+  const matter = await createMatter(matterOptions(values, threads));
   const result = await matter.matte({ image: positionals[0]!, plate: values.plate, background: values.background, color: values.color });
   await writeMatteOutputs(values.out, result, { input: { image: positionals[0], plate: values.plate ?? null } });
   warnPlate(values.plate, result.report.plate.warnings);
@@ -113,7 +118,9 @@ async function mattePairs(dir: string, out: string, values: Record<string, strin
     if (!(await stat(join(dir, `${n}_back.png`)).then((s) => s.isFile(), () => false))) throw new CleanplateError(`${n}_img.png has no ${n}_back.png`, dir);
   }
   await ensureWritableDir(out);
-  const matter = await createMatter(matterOptions(values as Record<string, string>, warmPriorThread(values.prior as string | undefined)));
+  const threads = warmPriorThread(values.prior as string | undefined);
+  const [{ createMatter }, { writeMatteOutputs }] = await Promise.all([pipeline(), outputs()]);
+  const matter = await createMatter(matterOptions(values as Record<string, string>, threads));
   const progress = new Progress(names.length, Boolean(values.json));
   const reports = [];
   for (const [i, n] of names.entries()) {
@@ -147,6 +154,7 @@ async function videoCommand(args: string[]): Promise<void> {
   // probes the video and reads the plate (about a second and a half of start-up overlapped).
   // Without temporal cues frames are matted as photos, and a photo's prior uses it too.
   const priorThreads = warmPriorThread(values.prior);
+  const { createMatter } = await pipeline();
   const matter = await createMatter(matterOptions(values, priorThreads));
   const controller = new AbortController();
   const interrupt = () => {
@@ -184,6 +192,7 @@ async function videoCommand(args: string[]): Promise<void> {
 async function evalCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { pred: { type: 'string' }, gt: { type: 'string' }, json: { type: 'boolean' } } });
   if (!values.pred || !values.gt) throw new CleanplateError('eval needs --pred DIR and --gt DIR');
+  const { evaluateFolder, formatTable, incompleteSummary } = await import('../eval/evaluate.js');
   const result = await evaluateFolder(values.pred, values.gt);
   process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
   // What was there is printed above; a missing or unscorable item still fails the command.
@@ -197,7 +206,7 @@ async function demoCommand(args: string[]): Promise<void> {
   await ensureWritableDir(out);
   const progress = new Progress(3, Boolean(values.json));
   progress.message('building a synthetic scene: textured background, a subject with 420 hair strands, a plate shot with a moved camera');
-  const { loadCv } = await import('../cv.js');
+  const [{ loadCv }, { buildScene }, { alphaMetrics }, { createMatter }, { writeMatteOutputs }] = await Promise.all([import('../cv.js'), import('../demo/scene.js'), import('../eval/metrics.js'), pipeline(), outputs()]);
   await loadCv();
   const scene = buildScene();
   progress.step(1, 'scene built');
@@ -223,7 +232,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'matte': await matteCommand(rest); break;
       case 'video': await videoCommand(rest); break;
-      case 'plate': await plateCommand(rest, ensureWritableDir); break;
+      case 'plate': await (await import('./plate.js')).plateCommand(rest, ensureWritableDir); break;
       case 'eval': await evalCommand(rest); break;
       case 'demo': await demoCommand(rest); break;
       case 'serve': await (await import('../service/cli.js')).serveCommand(rest); break;

@@ -3,11 +3,12 @@
  * and renamed into place, so a crash never leaves a partial file under a final name, and an
  * `OutputSet` publishes several files only when all of them were written.
  */
-import { mkdir, rename, rm, rmdir, writeFile, access, constants } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { CleanplateError } from '../errors.js';
 import { rgbaBytes, toBytes, type ImageF32, type Plane } from '../image.js';
+import { tempPath } from './folders.js';
 
 function pngOf(bytes: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<Buffer> {
   return sharp(bytes, { raw: { width, height, channels } })
@@ -26,39 +27,6 @@ export async function encodePng(image: ImageF32): Promise<Buffer> {
  */
 export async function encodeRgbaPng(foreground: ImageF32, alpha: Plane): Promise<Buffer> {
   return pngOf(rgbaBytes(foreground, alpha), foreground.width, foreground.height, 4);
-}
-
-/**
- * Checks up front that a folder can be created and written, so no work is wasted. Returns the
- * folders it created, outermost first (removeEmptyDirs takes them back after a failure).
- */
-export async function ensureWritableDir(dir: string): Promise<string[]> {
-  try {
-    const first = await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-    return first ? createdBetween(first, resolve(dir)) : [];
-  } catch (err) {
-    throw new CleanplateError(`output folder is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, dir);
-  }
-}
-
-/** `first` (the outermost folder mkdir made) and each folder below it down to `dir`. */
-function createdBetween(first: string, dir: string): string[] {
-  const out: string[] = [];
-  for (let d = dir; ; d = dirname(d)) {
-    out.unshift(d);
-    if (d === first || dirname(d) === d) return out;
-  }
-}
-
-/** Removes those of `dirs` (outermost first, as ensureWritableDir gives them) that are empty, innermost first; folders that hold anything stay. */
-export async function removeEmptyDirs(dirs: string[]): Promise<void> {
-  for (const d of [...dirs].reverse()) await rmdir(d).catch(() => undefined);
-}
-
-/** A temporary name beside `final`, so that the rename into place stays on one file system. */
-export function tempPath(final: string): string {
-  return join(dirname(final), `.tmp-${process.pid}-${Date.now()}-${basename(final)}`);
 }
 
 export class OutputSet {

@@ -2,7 +2,8 @@
 import { performance } from 'node:perf_hooks';
 import { peakRssMB } from '../memory.js';
 import type { MatteResult } from '../photo.js';
-import { encodePng, encodeRgbaPng, ensureWritableDir, OutputSet } from './encode.js';
+import { encodePng, encodeRgbaPng, OutputSet } from './encode.js';
+import { ensureWritableDir } from './folders.js';
 
 /**
  * The matte's PNGs (alpha, foreground as straight RGBA, the composite when there is one), named as

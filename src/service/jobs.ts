@@ -7,7 +7,7 @@ import { copyFile, link, mkdir, readdir, readFile, rename, writeFile } from 'nod
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CleanplateError, InterruptedError } from '../errors.js';
-import { tempPath } from '../io/encode.js';
+import { tempPath } from '../io/folders.js';
 import { writeMatteOutputs } from '../io/outputs.js';
 import { probeFrames, probeVideo } from '../io/video-probe.js';
 import { createMatter, type Matter } from '../pipeline.js';

@@ -5,7 +5,7 @@
  */
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { CleanplateError } from '../errors.js';
-import { tempPath } from '../io/encode.js';
+import { tempPath } from '../io/folders.js';
 import { runTool } from '../io/ffmpeg.js';
 import { probeVideo, type VideoInfo } from '../io/video-probe.js';
 import { ffmpegThreads } from '../threads.js';
