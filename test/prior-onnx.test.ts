@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { loadCv } from '../src/cv.js';
@@ -77,4 +78,20 @@ test('ONNX Runtime runs with its telemetry off: a process that ran the prior lea
   assert.equal(r.status, 0, r.stderr);
   const log = `/tmp/mat-debug-${r.stdout.trim()}.log`;
   assert.equal(existsSync(log), false, `${log} was written`);
+  // Nor one whose model runs on a prior thread started before anything imported ONNX Runtime on the
+  // main thread (as the command line starts it): a worker's process.env is its own copy, which the
+  // native runtime does not read.
+  const threaded = `const { PriorThread } = await import(${url('prior/worker.js')});
+    const thread = new PriorThread('rvm');
+    await thread.estimateFrame(new Uint8Array(64 * 64 * 3).fill(128), 64, 64);
+    await thread.close();
+    console.log(process.pid);`;
+  // From a file: a worker started from `-e` code would inherit --input-type and refuse to start.
+  const file = join(mkdtempSync(join(tmpdir(), 'cleanplate-telemetry-')), 'threaded.mjs');
+  writeFileSync(file, threaded);
+  const t = spawnSync(process.execPath, [file], { encoding: 'utf8', env });
+  rmSync(dirname(file), { recursive: true, force: true });
+  assert.equal(t.status, 0, t.stderr);
+  const threadLog = `/tmp/mat-debug-${t.stdout.trim()}.log`;
+  assert.equal(existsSync(threadLog), false, `${threadLog} was written`);
 });

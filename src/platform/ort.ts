@@ -7,8 +7,9 @@
  * module imports ONNX Runtime from here, never from the package directly.
  */
 import ort from 'onnxruntime-node';
+import { disableOrtTelemetry } from './telemetry.js';
 
-process.env['ORT_DISABLE_TELEMETRY'] ??= '1';
+disableOrtTelemetry();
 
 /**
  * A session for a model's bytes, as every Node model runs: `threads` for its kernels, operators one

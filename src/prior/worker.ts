@@ -17,6 +17,7 @@ import type { BandMoves, BandPart } from '../align/residue.js';
 import type { CheckGrid, PlateAssessment } from '../align/plate-check.js';
 import type { Flow, FlowJob } from '../align/homography.js';
 import { loadCv } from '../cv.js';
+import { disableOrtTelemetry } from '../platform/telemetry.js';
 import { resize, resizeBytes } from '../ops.js';
 import { priorInputSize, RVM_VIDEO_LONG_SIDE } from './spec.js';
 import type { PriorName, PriorStreamOptions } from './index.js';
@@ -100,6 +101,8 @@ export class PriorThread {
   private closing = false;
 
   constructor(private readonly name: PriorName, modelsDir?: string, private readonly stream?: PriorStreamOptions) {
+    // Before the thread loads ONNX Runtime, which reads this process's environment, not its copy.
+    disableOrtTelemetry();
     this.worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { name, modelsDir, stream } });
     live.add(this);
     this.ended = new Promise((resolve) => this.worker.once('exit', () => { live.delete(this); resolve(); }));

@@ -4,6 +4,7 @@
  * to end themselves (`retire`), not terminated: see service/thread.ts.
  */
 import { Worker } from 'node:worker_threads';
+import { disableOrtTelemetry } from '../platform/telemetry.js';
 import type { JobProgress, JobTask, TaskResult } from './jobs.js';
 import type { FromThread, ToThread } from './thread.js';
 
@@ -47,6 +48,8 @@ export class ThreadPool {
   }
 
   private spawn(): Slot {
+    // Before the thread loads ONNX Runtime, which reads this process's environment, not its copy.
+    disableOrtTelemetry();
     const slot: Slot = { worker: new Worker(new URL('./thread.js', import.meta.url), { workerData: { dataDir: this.dataDir } }) };
     slot.worker.on('message', (m: FromThread) => {
       const task = slot.task;
