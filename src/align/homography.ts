@@ -58,6 +58,11 @@ export const IDENTITY: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 interface Match { px: number; py: number; ix: number; iy: number }
 
+/** The scale that brings an image's long side to at most `longSide` (never enlarging). */
+function scaleTo(image: { width: number; height: number }, longSide = WORK_LONG_SIDE): number {
+  return Math.min(1, longSide / Math.max(image.width, image.height));
+}
+
 /** The working-scale size of an image (what grayU8 makes of it). */
 function workSize(image: ImageF32, scale: number): { cols: number; rows: number } {
   return { cols: Math.max(1, Math.round(image.width * scale)), rows: Math.max(1, Math.round(image.height * scale)) };
@@ -475,8 +480,8 @@ export interface CornerTrack { start: readonly number[]; corners: TrackedCorner[
 function trackCorners(image: ImageF32, plate: ImageF32, start: readonly number[] | undefined, off: Uint8Array | undefined, effort: FlowEffort, longSide = WORK_LONG_SIDE): CornerTrack | undefined {
   const from = start ?? (image.width === plate.width && image.height === plate.height ? IDENTITY : undefined);
   if (!from) return undefined;
-  const si = Math.min(1, longSide / Math.max(image.width, image.height));
-  const sp = Math.min(1, longSide / Math.max(plate.width, plate.height));
+  const si = scaleTo(image, longSide);
+  const sp = scaleTo(plate, longSide);
   const c = cv();
   return withMats((t) => {
     const gi = t(grayU8(c, image, si));
@@ -516,7 +521,7 @@ export type FlowHelper = (job: FlowJob) => Promise<Flow | undefined> | undefined
 export async function trackBeforeSubjectHelped(image: ImageF32, plate: ImageF32, helper: FlowHelper): Promise<CornerTrack | undefined> {
   if (image.width !== plate.width || image.height !== plate.height) return undefined;
   const effort = TRACK_EFFORT_UNMASKED;
-  const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
+  const si = scaleTo(image);
   const c = cv();
   // Mats kept across the wait for the helper (withMats frees them at the end of a synchronous call).
   const mats: { delete(): void }[] = [];
@@ -551,15 +556,15 @@ export async function trackBeforeSubjectHelped(image: ImageF32, plate: ImageF32,
 export function estimateAlignment(image: ImageF32, plate: ImageF32, subject: Plane | undefined, mode: AlignMode, start?: readonly number[], track?: CornerTrack): AlignmentReport {
   const base: AlignmentReport = { requested: mode, method: 'identity', homography: [...IDENTITY], keypoints: { image: 0, plate: 0 }, matches: 0, inliers: 0, rmsError: 0 };
   if (mode === 'none') return base;
-  const si = Math.min(1, WORK_LONG_SIDE / Math.max(image.width, image.height));
-  const sp = Math.min(1, WORK_LONG_SIDE / Math.max(plate.width, plate.height));
+  const si = scaleTo(image);
+  const sp = scaleTo(plate);
   // Tracking: a video's previous frame's homography is a start as good as ORB's, and so is no
   // transform for a plate of the image's own size and framing (shot from about the same spot: a
   // tripod, and the hand-held sample pairs, 12-40 px apart, track from it), at a fraction of ORB's
   // cost (1080p: ~400 against ~650 ms). ORB (re)acquires when tracking ends without a supported fit.
   // A video's frame, tracked from the previous frame's fit, on a coarser grid (TRACK_LONG_SIDE).
   const longSide = start ? TRACK_LONG_SIDE : WORK_LONG_SIDE;
-  const st = Math.min(1, longSide / Math.max(image.width, image.height));
+  const st = scaleTo(image, longSide);
   const tracks = workSize(image, st);
   const offTracked = offSubject(subject, tracks.cols, tracks.rows, start !== undefined);
   // With the subject known, its corners are never asked for (a video's frames, whose prior came first).

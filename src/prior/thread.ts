@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ColourReport } from '../align/colour.js';
 import { realignPart, type BandPart } from '../align/residue.js';
 import type { CheckGrid } from '../align/plate-check.js';
-import type { GridPlate } from '../matte/engine.js';
+import type { CoarseDecision, GridPlate } from '../matte/engine.js';
 import type { AlignMode, AlignmentReport, FlowJob } from '../align/homography.js';
 import { CleanplateError } from '../errors.js';
 import { fromBytes, type ImageF32, type Plane } from '../image.js';
@@ -78,6 +78,11 @@ interface FlowMessage { flow: { id: number; job: FlowJob } }
 interface AssessMessage { assess: { id: number; grid: CheckGrid } }
 /** One image on its own (a photo), already at the model's input size, without the video's memory. */
 interface ImageMessage { id: number; image: { width: number; height: number; data: Float32Array }; longSide?: number }
+
+/** The arrays of the decisions made here (MatteInput.coarse), to transfer with the reply. */
+function coarseBuffers(c: CoarseDecision): (Float32Array | Uint8Array)[] {
+  return [c.region.data, c.sure.data, c.fallback.data, c.fHat.data, c.opaque.data, c.clear.data];
+}
 
 const port = parentPort!;
 const setup = workerData as Setup;
@@ -292,7 +297,7 @@ try {
       const difference = plateDifference(image, still.plate, still.grid);
       const working = still.decide.resize(image, still.grid.width, still.grid.height);
       const coarse = still.decide.decideStill(working, still.decide.plateSmall, { width, height, channels: 1, data: msg.prior } as Plane, difference);
-      const transfer = [difference.samples, difference.weak.data, working.data, coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data].map((a) => a.buffer as ArrayBuffer);
+      const transfer = [difference.samples, difference.weak.data, working.data, ...coarseBuffers(coarse)].map((a) => a.buffer as ArrayBuffer);
       port.postMessage({ replyTo: msg.id, difference, working, coarse }, [...new Set(transfer)]);
     } catch (err) {
       port.postMessage({ replyTo: msg.id, error: (err as Error).message });
@@ -331,7 +336,7 @@ try {
         ? still.decide.decideStill(working, still.decide.plateSmall, shrinker.resize(alpha, msg.width, msg.height), difference) : undefined;
       // The decoder's bytes go back too, for the decoder to read a later frame into.
       const transfer = [alpha.data, floats, msg.bytes, ...(difference ? [difference.samples, difference.weak.data] : []), ...(working ? [working.data] : []),
-        ...(coarse ? [coarse.region.data, coarse.sure.data, coarse.fallback.data, coarse.fHat.data, coarse.opaque.data, coarse.clear.data] : []),
+        ...(coarse ? coarseBuffers(coarse) : []),
         ...(placed ? [placed.warped, placed.valid, ...(placed.grid ? [placed.grid.plate.data, ...(placed.grid.shifts ? [placed.grid.shifts.dx, placed.grid.shifts.dy] : [])] : [])] : [])].map((a) => a.buffer as ArrayBuffer);
       port.postMessage({ id: msg.id, data: alpha.data, width: alpha.width, height: alpha.height, frame: floats, bytes: msg.bytes, ...(difference ? { difference } : {}), ...(tracked ? { tracked } : {}), ...(working ? { working } : {}), ...(coarse ? { coarse } : {}), ...(placed ? { placed } : {}) },
         [...new Set(transfer)]);
