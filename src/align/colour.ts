@@ -60,40 +60,44 @@ function fit(image: ImageF32, plate: ImageF32, idx: Int32Array) {
   return { gain, bias };
 }
 
-function residuals(image: ImageF32, plate: ImageF32, gain: number[], bias: number[], idx: Int32Array): Float32Array {
-  const r = new Float32Array(idx.length);
+/** Per sampled pixel, the mean absolute difference image − (gain·plate + bias) over the channels, into `out`. */
+function residuals(image: ImageF32, plate: ImageF32, gain: number[], bias: number[], idx: Int32Array, out = new Float32Array(idx.length)): Float32Array {
+  const a = image.data, b = plate.data;
+  const g0 = gain[0]!, g1 = gain[1]!, g2 = gain[2]!, b0 = bias[0]!, b1 = bias[1]!, b2 = bias[2]!;
   for (let k = 0; k < idx.length; k++) {
-    const p = idx[k]!;
-    let s = 0;
-    for (let ch = 0; ch < 3; ch++) s += Math.abs(image.data[p * 3 + ch]! - (gain[ch]! * plate.data[p * 3 + ch]! + bias[ch]!));
-    r[k] = s / 3;
+    const q = idx[k]! * 3;
+    out[k] = (Math.abs(a[q]! - (g0 * b[q]! + b0)) + Math.abs(a[q + 1]! - (g1 * b[q + 1]! + b1)) + Math.abs(a[q + 2]! - (g2 * b[q + 2]! + b2))) / 3;
   }
-  return r;
+  return out;
 }
 
 const MAX_SAMPLES = 60_000;
 
 export function fitColour(image: ImageF32, plate: ImageF32, region: Plane): ColourReport {
+  const rd = region.data;
   let count = 0;
-  for (let p = 0; p < region.data.length; p++) if (region.data[p]! > 0.5) count++;
+  for (let p = 0; p < rd.length; p++) if (rd[p]! > 0.5) count++;
   const identity: ColourReport = { applied: false, gain: [1, 1, 1], bias: [0, 0, 0], residualBefore: 0, residualAfter: 0, pixels: count };
   if (count < MIN_PIXELS) return { ...identity, reason: `only ${count} background pixels to fit on` };
   // A regular subsample is as good as every pixel for six parameters, and keeps 4K fast.
   const stride = Math.max(1, Math.floor(count / MAX_SAMPLES));
-  const sample: number[] = [];
-  for (let p = 0, seen = 0; p < region.data.length; p++) if (region.data[p]! > 0.5 && seen++ % stride === 0) sample.push(p);
-  const all = Int32Array.from(sample);
+  const all = new Int32Array(Math.ceil(count / stride));
+  for (let p = 0, seen = 0, k = 0; p < rd.length; p++) if (rd[p]! > 0.5 && seen++ % stride === 0) all[k++] = p;
+  // The rounds' residuals and inliers in buffers of their own, kept across the rounds (plain
+  // loops: TypedArray filter with a callback took most of a 720p colour fit's ~40 ms).
+  const r = new Float32Array(all.length), kept = new Int32Array(all.length);
   // Residuals are compared by their median: the subject and moved objects must not decide.
-  const residualBefore = quantile(residuals(image, plate, [1, 1, 1], [0, 0, 0], all), 0.5);
+  const residualBefore = quantile(residuals(image, plate, [1, 1, 1], [0, 0, 0], all, r), 0.5);
   let model = { gain: [1, 1, 1] as [number, number, number], bias: [0, 0, 0] as [number, number, number] };
   for (let round = 0; round < 4; round++) {
-    const r = residuals(image, plate, model.gain, model.bias, all);
+    residuals(image, plate, model.gain, model.bias, all, r);
     const cut = 2.5 * quantile(r, 0.25) + 1e-3;
-    const inliers = all.filter((_, k) => r[k]! <= cut);
-    if (inliers.length < MIN_PIXELS) break;
-    model = fit(image, plate, inliers);
+    let m = 0;
+    for (let k = 0; k < all.length; k++) if (r[k]! <= cut) kept[m++] = all[k]!;
+    if (m < MIN_PIXELS) break;
+    model = fit(image, plate, kept.subarray(0, m));
   }
-  const residualAfter = quantile(residuals(image, plate, model.gain, model.bias, all), 0.5);
+  const residualAfter = quantile(residuals(image, plate, model.gain, model.bias, all, r), 0.5);
   const atBound = model.gain.some((g) => g <= GAIN_RANGE[0] || g >= GAIN_RANGE[1]) || model.bias.some((b) => Math.abs(b) >= BIAS_LIMIT);
   if (atBound) return { ...identity, residualBefore, residualAfter: residualBefore, reason: 'the fit ran into its bounds (unreliable region)' };
   if (!(residualAfter < residualBefore * 0.98)) {
