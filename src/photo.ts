@@ -58,7 +58,10 @@ function texturedSamples(image: ImageF32, covered: (p: number, x: number, y: num
     at[k++] = p;
   }
   const cut = quantile(grad.subarray(0, k), 0.7);
-  return at.subarray(0, k).filter((_, i) => grad[i]! > cut);
+  // A plain loop: TypedArray filter with a callback costs ~50 ns an element (~5 ms at 720p).
+  let m = 0;
+  for (let i = 0; i < k; i++) if (grad[i]! > cut) at[m++] = at[i]!;
+  return at.slice(0, m);
 }
 
 /**
