@@ -5,7 +5,7 @@
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessOnGrid, checkGrid, type CheckGrid, type PlateAssessment } from './align/plate-check.js';
-import { estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, trackBeforeSubjectHelped, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack, type FlowHelper } from './align/homography.js';
+import { cornerDistance, estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, trackBeforeSubjectHelped, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack, type FlowHelper } from './align/homography.js';
 import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
@@ -143,14 +143,27 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
 }
 
 /**
+ * Largest corner displacement (px) of a plate-sized frame's fit that counts as no motion: a video
+ * whose sampled frames all fit within it is a tripod shot, and its plate is used as it is.
+ */
+export const STILL_SHIFT_PX = 1;
+
+/**
  * One of a video's colour-pass samples, in two halves (a thread that does its own samples runs both;
  * the matting thread gives its event loop a turn between them). First: the plate's fit to the
  * frame, undefined where no reliable one exists and alignment was asked for (a sampled frame
- * without one says nothing about colour).
+ * without one says nothing about colour). A plate of the frame's size is tracked from no transform
+ * as a video's frames are tracked from the previous fit (trackPlate: the plate's cached corners on
+ * the tracking grid; ORB where tracking finds no supported fit), and where the fit moves the
+ * frame's corners by at most STILL_SHIFT_PX the plate is placed as it is, as a tripod video's frames
+ * then see it: no warp of the whole plate for a sub-pixel shift. A 720p sample's fit ~220 -> ~115 ms.
  */
 export function sampleFit(image: ImageF32, plateRaw: ImageF32, subject: Plane | undefined, mode: AlignMode): { alignment: AlignmentReport; placed: PlacedPlate } | undefined {
   try {
-    return alignPlate(image, plateRaw, subject, mode);
+    if (mode === 'none' || !sameSize(image, plateRaw)) return alignPlate(image, plateRaw, subject, mode);
+    const alignment = trackPlate(image, plateRaw, subject, mode, IDENTITY);
+    const still = cornerDistance(alignment.homography, [...IDENTITY], image.width, image.height) <= STILL_SHIFT_PX;
+    return { alignment, placed: placePlate(image, plateRaw, still ? [...IDENTITY] : alignment.homography) };
   } catch (err) {
     if (err instanceof CleanplateError && mode !== 'none') return undefined;
     throw err;

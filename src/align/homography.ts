@@ -363,6 +363,16 @@ function multiply3(a: number[], b: number[]): number[] {
 }
 
 /** Where the homography h sends the point (x, y). */
+/** Largest distance between where two homographies put a width x height frame's corners, in pixels. */
+export function cornerDistance(a: number[], b: number[], width: number, height: number): number {
+  let worst = 0;
+  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
+    const [ax, ay] = project(a, x, y), [bx, by] = project(b, x, y);
+    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
+  }
+  return worst;
+}
+
 export function project(h: number[], x: number, y: number): [number, number] {
   const w = h[6]! * x + h[7]! * y + h[8]!;
   return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];

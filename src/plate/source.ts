@@ -6,7 +6,7 @@
  */
 import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignMethod } from '../align/homography.js';
+import { cornerDistance, estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignMethod } from '../align/homography.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, toBytes, type ImageF32 } from '../image.js';
 import { decodeImage } from '../io/decode.js';
@@ -14,7 +14,6 @@ import { probeVideo } from '../io/video-probe.js';
 import { FrameReader } from '../io/video-stream.js';
 import { peakRssMB } from '../memory.js';
 import type { Prior, PriorName } from '../prior/index.js';
-import { cornerDistance } from '../video/temporal.js';
 import { backgroundMask, coverageMessage, estimatePlate, type HoleDescription, type PlateObservation } from './build.js';
 
 /** Share of the pixels that must be seen as background in at least one frame. */

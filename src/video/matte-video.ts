@@ -8,7 +8,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ColourReport } from '../align/colour.js';
-import { IDENTITY, type AlignmentReport } from '../align/homography.js';
+import { cornerDistance, IDENTITY, type AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, rgbaBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
@@ -21,7 +21,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
+import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, STILL_SHIFT_PX, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
@@ -32,7 +32,7 @@ import type { AlignMode } from '../align/homography.js';
 import { MotionStack } from './motion.js';
 import { peakRssMB } from '../memory.js';
 import { ScratchArena } from '../alloc.js';
-import { AlphaStabiliser, BoxSmoother, cornerDistance, medianColour, smoothedHomography } from './temporal.js';
+import { AlphaStabiliser, BoxSmoother, medianColour, smoothedHomography } from './temporal.js';
 import { buildPlate, type PlateReport } from '../plate/source.js';
 
 export interface VideoOutputs {
@@ -207,8 +207,6 @@ const PREFEED_BYTES = 160 * 2 ** 20;
  * VM's noise; all at once held ~80 MB more at 1080p).
  */
 const LATE_AHEAD = 2;
-/** Largest corner displacement (px) of a sampled frame's fit that still counts as a tripod shot. */
-const STATIC_SHIFT_PX = 1;
 
 /** How far a plate→image homography moves the frame's corners at most, in pixels. */
 function cornerShift(h: number[], width: number, height: number): number {
@@ -463,7 +461,7 @@ async function colourPass(parts: VideoParts, info: VideoInfo, plateRaw: ImageF32
   const state: VideoState = { plate: summarisePlate(true, assessments) };
   if (temporal) { const c = medianColour(reports); if (c) state.colour = { ...c, sampledFrames: reports.length }; }
   if (parts.align !== 'none' && temporal && sampledShifts.length >= Math.min(3, info.frames)) {
-    state.camera = sampledShifts.every((d) => d <= STATIC_SHIFT_PX) ? 'static' : 'moving';
+    state.camera = sampledShifts.every((d) => d <= STILL_SHIFT_PX) ? 'static' : 'moving';
   }
   return state;
 }

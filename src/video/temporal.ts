@@ -4,7 +4,7 @@
  * the picture is still (so compression noise does not make a static subject flicker).
  */
 import type { ColourReport } from '../align/colour.js';
-import { project, type AlignmentReport } from '../align/homography.js';
+import { cornerDistance, project, type AlignmentReport } from '../align/homography.js';
 import { cv, withMats } from '../cv.js';
 import { createPlane, supportRect, type ImageF32, type Plane, type Rect } from '../image.js';
 import { boxMean } from '../ops.js';
@@ -14,16 +14,6 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** Largest distance between where two homographies put a width x height frame's corners, in pixels. */
-export function cornerDistance(a: number[], b: number[], width: number, height: number): number {
-  let worst = 0;
-  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]] as const) {
-    const [ax, ay] = project(a, x, y), [bx, by] = project(b, x, y);
-    worst = Math.max(worst, Math.hypot(ax - bx, ay - by));
-  }
-  return worst;
 }
 
 /**
