@@ -359,6 +359,17 @@ export class PriorThread {
   }
 
   /**
+   * Starts loading OpenCV on the thread now (in the background, between pieces of work) for a video
+   * with a plate, whose colour-pass sample there needs it: loaded when that sample arrived (~0.45 s
+   * on the thread) it was the colour pass's last part.
+   */
+  preloadOpenCv(): void {
+    if (this.failure || this.threadCv !== 'no') return;
+    this.threadCv = 'loading';
+    this.worker.postMessage({ loadCv: true });
+  }
+
+  /**
    * A part of a photo's corners tracked on the thread (homography.ts flowOfJob) while the matting
    * thread tracks the rest: ahead of queued frames (behind the photo's prior), the two 8-bit
    * working images copied. Undefined where the thread failed at it.

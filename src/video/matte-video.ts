@@ -539,6 +539,8 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
     readers.push(lease ?? priorThread);
     // Its first inference at the frames' size (several times a later one's cost) while the plate is read.
     priorThread.warm(info.width, info.height);
+    // Its alignment code too, where the colour pass will send it a sample (or a moving camera's frames).
+    if (request.plate !== undefined && !request.state) priorThread.preloadOpenCv();
   };
   // Taken before the plate is read, but for a plate built from the input: that build's prior would
   // find the thread lent out and load a model of its own.
