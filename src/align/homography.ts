@@ -362,7 +362,6 @@ function multiply3(a: number[], b: number[]): number[] {
   return out;
 }
 
-/** Where the homography h sends the point (x, y). */
 /** Largest distance between where two homographies put a width x height frame's corners, in pixels. */
 export function cornerDistance(a: number[], b: number[], width: number, height: number): number {
   let worst = 0;
@@ -373,6 +372,7 @@ export function cornerDistance(a: number[], b: number[], width: number, height: 
   return worst;
 }
 
+/** Where the homography h sends the point (x, y). */
 export function project(h: number[], x: number, y: number): [number, number] {
   const w = h[6]! * x + h[7]! * y + h[8]!;
   return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
