@@ -99,7 +99,7 @@ test('the working-grid decisions made beforehand (decideStill, as a video\'s pri
   assert.deepEqual((await engine.matte({ ...input, realign: true, coarse: other })).alpha.data, realigned.alpha.data);
 });
 
-test('the plate re-aligned on the working grid beforehand (realignOnGrid, as a moving camera\'s prior thread does it) gives the same matte bit for bit', async () => {
+test('the plate re-aligned on the working grid and the difference from a plate that leaves pixels uncovered, both computed beforehand (as a moving camera\'s prior thread does), give the same matte bit for bit', async () => {
   // A plate off by a pixel and a half: residue along its edges for the re-alignment to find.
   const scene = buildScene(1280, 720, 5, 300);
   const shifted = createPlane(1280, 720);
@@ -122,6 +122,19 @@ test('the plate re-aligned on the working grid beforehand (realignOnGrid, as a m
   assert.deepEqual(given.foreground.data, own.foreground.data);
   const noTimes = (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith('ms_')));
   assert.deepEqual(noTimes(given.details), noTimes(own.details));
+  // The frame's difference from the placed plate too, its samples left out where the plate does not cover the frame.
+  const difference = plateDifference(scene.image, plate, grid, shifted);
+  let uncovered = 0;
+  for (let k = 0; k < difference.samples.length; k++) {
+    const covered = shifted.data[k * difference.step]! > 0.5;
+    assert.equal(Number.isNaN(difference.samples[k]!), !covered, `sample ${k}`);
+    if (!covered) uncovered++;
+  }
+  assert.ok(uncovered > 100, `${uncovered} samples uncovered`);
+  const withDifference = await engine.matte({ ...input, gridPlate, difference });
+  assert.deepEqual(withDifference.alpha.data, own.alpha.data);
+  assert.deepEqual(withDifference.foreground.data, own.foreground.data);
+  assert.deepEqual(noTimes(withDifference.details), noTimes(own.details));
   // The engine reads it (another grid plate changes the matte); one of another size is refused; without re-alignment it is not used.
   const other = realignOnGrid(working, scene.plate, undefined);
   assert.notDeepEqual((await engine.matte({ ...input, gridPlate: other })).alpha.data, own.alpha.data);

@@ -88,6 +88,7 @@ function givenNoise(given: PlateDifference, prior: Plane): number {
   let na = 0, nb = 0;
   for (let p = 0, k = 0; p < n; p += step, k++) {
     const v = given.samples[k]!;
+    if (Number.isNaN(v)) continue; // not covered by the plate (PlateDifference)
     all[na++] = v;
     if (prior.data[p]! < 0.05) background[nb++] = v;
   }

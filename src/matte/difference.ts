@@ -25,8 +25,9 @@ export function sampleStep(pixels: number): number {
 }
 
 /**
- * d computed elsewhere for an image and a plate that covers all of it: `samples[k]` is d at pixel
- * k · step (step = sampleStep(pixels)), `weak` its block maxima on the engine's working grid.
+ * d computed elsewhere for an image and its plate: `samples[k]` is d at pixel k · step (step =
+ * sampleStep(pixels)), NaN where the plate does not cover that pixel (the noise level leaves those
+ * out, as the engine's own difference does), `weak` its block maxima on the engine's working grid.
  */
 export interface PlateDifference {
   step: number;
@@ -58,12 +59,16 @@ export function poolMaxima(a: Float32Array, b: Float32Array, width: number, heig
   for (let q = 0; q < o.length; q++) o[q] = Math.sqrt(best[q]! / 3);
 }
 
-/** d's samples and its maxima on a `grid`, for a plate that covers the whole image (see PlateDifference). */
-export function plateDifference(image: ImageF32, plate: ImageF32, grid: { width: number; height: number }): PlateDifference {
+/**
+ * d's samples and its maxima on a `grid` (see PlateDifference), for a plate that covers the image
+ * where `valid` (default: everywhere) is above one half: a moving camera's plate, warped, leaves
+ * parts uncovered.
+ */
+export function plateDifference(image: ImageF32, plate: ImageF32, grid: { width: number; height: number }, valid?: Plane): PlateDifference {
   const { width, height } = image;
   const n = width * height, step = sampleStep(n);
   const samples = new Float32Array(Math.ceil(n / step));
-  for (let p = 0, k = 0; p < n; p += step, k++) samples[k] = distanceAt(image.data, plate.data, p);
+  for (let p = 0, k = 0; p < n; p += step, k++) samples[k] = valid && valid.data[p]! <= 0.5 ? NaN : distanceAt(image.data, plate.data, p);
   const weak = createPlane(grid.width, grid.height);
   poolMaxima(image.data, plate.data, width, height, weak);
   return { step, samples, weak };

@@ -818,7 +818,7 @@ export async function matteVideo(parts: VideoParts, request: VideoRequest): Prom
         const decided = await timed('prior', () => late);
         if (decided) Object.assign(entry, decided);
       }
-      const difference = stillFrame ? entry.difference : undefined, coarse = stillFrame ? entry.coarse : undefined;
+      const difference = stillFrame ? entry.difference : ahead?.difference, coarse = stillFrame ? entry.coarse : undefined;
       const box = network && temporal && plateRaw ? boxes.next(window.map((e) => e.box!), info.width, info.height) : undefined;
       const motionStack = motion ? await timed('decodeWait', () => motion.at(entry.index)) : undefined;
       // The engine's and the stabiliser's planes come from a scratch arena that every frame reuses
