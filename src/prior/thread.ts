@@ -53,12 +53,9 @@ interface TrackMessage { track: { width: number; height: number; data: Float32Ar
 export interface PlaceAhead { window: number; colour: Pick<ColourReport, 'applied' | 'gain' | 'bias'> }
 /**
  * A frame's placed plate (see PlaceAhead): the homography it was warped by, the plate (what
- * matchPlate gives) and where it covers the frame, and on the working grid (MatteInput.gridPlate).
- */
-/**
- * A frame's plate placed here (PlaceAhead), with what the engine would compute from it: the plate
- * on the working grid re-aligned (`grid`), and the frame's full-resolution difference from it
- * (`difference`, MatteInput.difference: ~18 ms of a 720p frame off the matting thread).
+ * matchPlate gives) and where it covers the frame, and what the engine would compute from it: the
+ * plate on the working grid (MatteInput.gridPlate) and the frame's full-resolution difference from
+ * it (MatteInput.difference: ~18 ms of a 720p frame off the matting thread).
  */
 export interface PlacedAhead extends PlacedBuffers { index: number; homography: number[]; grid?: GridPlate; difference?: PlateDifference }
 /** A placed plate's buffers: handed back with a frame once read (`placedBack`), a later plate is placed into them. */
