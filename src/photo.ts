@@ -5,7 +5,7 @@
  */
 import { applyColour, colourRing, fitColour, type ColourReport } from './align/colour.js';
 import { assessOnGrid, checkGrid, type CheckGrid, type PlateAssessment } from './align/plate-check.js';
-import { cornerDistance, estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, trackBeforeSubjectHelped, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack, type FlowHelper } from './align/homography.js';
+import { cornerShift, estimateAlignment, IDENTITY, invert3, project, trackBeforeSubject, trackBeforeSubjectHelped, warpPlate, type AlignMode, type AlignmentReport, type CornerTrack, type FlowHelper, STILL_SHIFT_PX } from './align/homography.js';
 import { composite, compositeColour, resizeCover } from './composite/index.js';
 import { CleanplateError } from './errors.js';
 import { createPlane, quantile, sameSize, type ImageF32, type Plane } from './image.js';
@@ -143,12 +143,6 @@ export function alignPlate(image: ImageF32, plateRaw: ImageF32, subject: Plane |
 }
 
 /**
- * Largest corner displacement (px) of a plate-sized frame's fit that counts as no motion: a video
- * whose sampled frames all fit within it is a tripod shot, and its plate is used as it is.
- */
-export const STILL_SHIFT_PX = 1;
-
-/**
  * One of a video's colour-pass samples, in two halves (a thread that does its own samples runs both;
  * the matting thread gives its event loop a turn between them). First: the plate's fit to the
  * frame, undefined where no reliable one exists and alignment was asked for (a sampled frame
@@ -162,7 +156,7 @@ export function sampleFit(image: ImageF32, plateRaw: ImageF32, subject: Plane | 
   try {
     if (mode === 'none' || !sameSize(image, plateRaw)) return alignPlate(image, plateRaw, subject, mode);
     const alignment = trackPlate(image, plateRaw, subject, mode, IDENTITY);
-    const still = cornerDistance(alignment.homography, [...IDENTITY], image.width, image.height) <= STILL_SHIFT_PX;
+    const still = cornerShift(alignment.homography, image.width, image.height) <= STILL_SHIFT_PX;
     return { alignment, placed: placePlate(image, plateRaw, still ? [...IDENTITY] : alignment.homography) };
   } catch (err) {
     if (err instanceof CleanplateError && mode !== 'none') return undefined;

@@ -372,6 +372,18 @@ export function cornerDistance(a: number[], b: number[], width: number, height: 
   return worst;
 }
 
+/** How far a plate→image homography moves a width x height frame's corners at most, in pixels. */
+export function cornerShift(h: number[], width: number, height: number): number {
+  return cornerDistance(h, [...IDENTITY], width, height);
+}
+
+/**
+ * Largest corner displacement (px) of a plate-sized frame's fit that counts as no motion: a video
+ * (or a plate source) whose sampled frames all fit within it is a tripod shot, and its plate is
+ * used as it is.
+ */
+export const STILL_SHIFT_PX = 1;
+
 /** Where the homography h sends the point (x, y). */
 export function project(h: number[], x: number, y: number): [number, number] {
   const w = h[6]! * x + h[7]! * y + h[8]!;

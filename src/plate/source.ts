@@ -6,7 +6,7 @@
  */
 import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cornerDistance, estimateAlignment, IDENTITY, warpPlate, type AlignMode, type AlignMethod } from '../align/homography.js';
+import { cornerShift, estimateAlignment, STILL_SHIFT_PX, warpPlate, type AlignMode, type AlignMethod } from '../align/homography.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, toBytes, type ImageF32 } from '../image.js';
 import { decodeImage } from '../io/decode.js';
@@ -22,8 +22,6 @@ export const MIN_COVERAGE = 0.995;
 export const MAX_FRAMES = 60;
 const FRAME_BUDGET_BYTES = 384 * 2 ** 20;
 const MIN_FRAMES = 8;
-/** Largest corner displacement (px) of a frame's fit that still counts as a tripod shot. */
-const STATIC_SHIFT_PX = 1;
 /** Frames aligned first to tell a tripod from a hand-held camera. */
 const CAMERA_PROBES = 4;
 
@@ -173,7 +171,7 @@ export async function buildPlate(options: PlateOptions): Promise<PlateBuild> {
     await timed('align', () => {
       for (const i of probes) {
         checkAborted(options.signal);
-        if (cornerDistance(fit(i).homography, [...IDENTITY], width, height) > STATIC_SHIFT_PX) camera = 'moving';
+        if (cornerShift(fit(i).homography, width, height) > STILL_SHIFT_PX) camera = 'moving';
       }
     });
     if (sizesDiffer) camera = 'moving';

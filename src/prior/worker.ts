@@ -354,14 +354,14 @@ export class PriorThread {
    */
   withOpenCv(): boolean {
     if (this.threadCv === 'loaded') return true;
-    if (++this.photosAsked >= HELP_FROM_PHOTO && this.threadCv === 'no' && this.started) { this.threadCv = 'loading'; this.worker.postMessage({ loadCv: true }); }
+    if (++this.photosAsked >= HELP_FROM_PHOTO && this.started) this.preloadOpenCv();
     return false;
   }
 
   /**
-   * Starts loading OpenCV on the thread now (in the background, between pieces of work) for a video
-   * with a plate, whose colour-pass sample there needs it: loaded when that sample arrived (~0.45 s
-   * on the thread) it was the colour pass's last part.
+   * Starts loading OpenCV on the thread now (in the background, between pieces of work), once: for a
+   * video with a plate, whose colour-pass sample there needs it (loaded when that sample arrived,
+   * ~0.45 s on the thread, it was the colour pass's last part), and for photos (`withOpenCv`).
    */
   preloadOpenCv(): void {
     if (this.failure || this.threadCv !== 'no') return;

@@ -8,7 +8,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ColourReport } from '../align/colour.js';
-import { cornerDistance, IDENTITY, type AlignmentReport } from '../align/homography.js';
+import { cornerShift, IDENTITY, STILL_SHIFT_PX, type AlignmentReport } from '../align/homography.js';
 import { composite, parseColour, resizeCover, solidColour } from '../composite/index.js';
 import { CleanplateError, InterruptedError } from '../errors.js';
 import { fromBytes, rgbaBytes, sameSize, toBytes, type ImageF32, type Plane } from '../image.js';
@@ -21,7 +21,7 @@ import type { PlateDifference } from '../matte/difference.js';
 import type { CoarseDecision, MatteEngine } from '../matte/engine.js';
 import { NetworkEngine, type Box } from '../matte/network.js';
 import { loadImage } from '../pipeline.js';
-import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, STILL_SHIFT_PX, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
+import { alignPlate, matchPlate, placePlate, plateReport, sampleCheck, sampleFit, trackInChain, type MatteReport, type SampleOutcome, type TrackChain } from '../photo.js';
 import type { PlateAssessment } from '../align/plate-check.js';
 import { RVM_VIDEO_LONG_SIDE, type Prior, type PriorName } from '../prior/index.js';
 import { estimateOnThread } from '../prior/threaded.js';
@@ -207,11 +207,6 @@ const PREFEED_BYTES = 160 * 2 ** 20;
  * VM's noise; all at once held ~80 MB more at 1080p).
  */
 const LATE_AHEAD = 2;
-
-/** How far a plate→image homography moves the frame's corners at most, in pixels. */
-function cornerShift(h: number[], width: number, height: number): number {
-  return cornerDistance(h, [...IDENTITY], width, height);
-}
 
 function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new InterruptedError();
