@@ -35,7 +35,8 @@ const METHODS: Record<string, { options: MatterOptions; plate: boolean }> = {
 /** GMac of the ngf-16 generator at 512x512, measured by training/network.py's gmacs(16). */
 export const GMAC_AT_512 = 27.5;
 
-function median(values: number[]): number {
+/** The middle value (the upper of the two middle ones for an even count). */
+export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }

@@ -12,6 +12,7 @@ import { buildClip } from '../src/demo/scene.js';
 import { toBytes, type ImageF32 } from '../src/image.js';
 import { encodePng } from '../src/io/encode.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { median } from './speed.js';
 
 export interface SpeedRow {
   size: string; camera: 'tripod' | 'hand-held'; method: string; frames: number; fps: number; ioShare: number; peakRssMB: number;
@@ -103,7 +104,6 @@ export async function videoSpeed(dir: string, frames: number, prior: string, eng
         console.error(`${width}x${height} ${camera} ${method} (round ${round + 1}): ${report.fps.toFixed(2)} fps (first frame at ${report.firstFrameSeconds.toFixed(1)} s, ${report.steadyFps.toFixed(2)} fps after it), waiting on ffmpeg ${(report.ioShare * 100).toFixed(1)}%, peak ${report.peakRssMB} MB`);
       }
     }
-    const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
     const base = runs.get('tripod prior only')!;
     for (const [camera, method] of cases) {
       const mine = runs.get(`${camera} ${method}`)!;
