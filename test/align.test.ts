@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyColour, fitColour } from '../src/align/colour.js';
 import { coverage, estimateAlignment, invert3, warpPlate } from '../src/align/homography.js';
+import { realignEdges } from '../src/align/residue.js';
 import { cv, loadCv, planeFromMatU8 } from '../src/cv.js';
 import { buildScene, gaussian, rng } from '../src/demo/scene.js';
-import { createImage, createPlane } from '../src/image.js';
+import { createImage, createPlane, type ImageF32 } from '../src/image.js';
 
 function project(h: number[], x: number, y: number): [number, number] {
   const w = h[6]! * x + h[7]! * y + h[8]!;
@@ -178,4 +179,89 @@ test('matchPlate corrects a warp it was handed in place, and never writes into t
   for (let p = 0; p < 160 * 120; p++) if (warped.valid.data[p]! >= 0.5 && [0, 1, 2].every((c) => fromWarp.plate.data[p * 3 + c] === copy.data[p * 3 + c])) same++;
   assert.ok(same > 0.9 * 160 * 120, `${same} covered pixels as corrected on a copy`);
   assert.deepEqual(plate.data, before, 'the caller\'s plate is still unchanged');
+});
+
+/**
+ * The re-alignment's rule (align/residue.ts) searched exhaustively: every candidate's whole 3x3
+ * block, every half step, no early stops. The shift each pixel takes, (0, 0) where it keeps its
+ * plate pixel.
+ */
+function exhaustiveShifts(image: ImageF32, plate: ImageF32): { dx: Float64Array; dy: Float64Array } {
+  const { width: w, height: h } = image, a = image.data, b = plate.data;
+  const RADIUS = 2, EDGE = 0.06, GAIN = 0.5, EXPLAINED = 0.04;
+  const clamp = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
+  const grey = new Float32Array(w * h);
+  for (let p = 0; p < w * h; p++) grey[p] = 0.299 * b[p * 3]! + 0.587 * b[p * 3 + 1]! + 0.114 * b[p * 3 + 2]!;
+  const edge = new Uint8Array(w * h);
+  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+    const p = y * w + x;
+    if (Math.abs(grey[p + 1]! - grey[p - 1]!) > EDGE || Math.abs(grey[p + w]! - grey[p - w]!) > EDGE) edge[p] = 1;
+  }
+  const r = RADIUS + 1;
+  const near = (x: number, y: number) => {
+    for (let v = Math.max(0, y - r); v <= Math.min(h - 1, y + r); v++) for (let u = Math.max(0, x - r); u <= Math.min(w - 1, x + r); u++) if (edge[v * w + u]) return true;
+    return false;
+  };
+  const pixelDiff = (p: number, q: number) => (Math.abs(a[p * 3]! - b[q * 3]!) + Math.abs(a[p * 3 + 1]! - b[q * 3 + 1]!) + Math.abs(a[p * 3 + 2]! - b[q * 3 + 2]!)) / 3;
+  const sampled = (q: number, x: number, y: number) => {
+    const u = clamp(x, w - 1), v = clamp(y, h - 1), u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(w - 1, u0 + 1), v1 = Math.min(h - 1, v0 + 1), fu = u - u0, fv = v - v0;
+    let sum = 0;
+    for (let c = 0; c < 3; c++) sum += Math.abs(a[q * 3 + c]! - ((1 - fv) * ((1 - fu) * b[(v0 * w + u0) * 3 + c]! + fu * b[(v0 * w + u1) * 3 + c]!) + fv * ((1 - fu) * b[(v1 * w + u0) * 3 + c]! + fu * b[(v1 * w + u1) * 3 + c]!)));
+    return sum;
+  };
+  const block = (x: number, y: number, dx: number, dy: number) => {
+    let sum = 0;
+    for (let oy = -1; oy <= 1; oy++) for (let ox = -1; ox <= 1; ox++) {
+      const yy = clamp(y + oy, h - 1), xx = clamp(x + ox, w - 1), q = yy * w + xx;
+      sum += Number.isInteger(dx) && Number.isInteger(dy) ? pixelDiff(q, clamp(yy + dy, h - 1) * w + clamp(xx + dx, w - 1)) : sampled(q, xx + dx, yy + dy) / 3;
+    }
+    return sum / 9;
+  };
+  const dxs = new Float64Array(w * h), dys = new Float64Array(w * h);
+  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+    const p = y * w + x;
+    if (!near(x, y) || pixelDiff(p, p) < EXPLAINED) continue;
+    const candidates: [number, number][] = [];
+    for (let dy = -RADIUS; dy <= RADIUS; dy++) for (let dx = -RADIUS; dx <= RADIUS; dx++) {
+      if ((dx || dy) && pixelDiff(p, clamp(y + dy, h - 1) * w + clamp(x + dx, w - 1)) < EXPLAINED) candidates.push([dx, dy]);
+    }
+    if (!candidates.length) continue;
+    const limit = Math.min(block(x, y, 0, 0) * GAIN, EXPLAINED);
+    let best = Infinity, bx = 0, by = 0;
+    for (const [dx, dy] of candidates) { const m = block(x, y, dx, dy); if (m < best) { best = m; bx = dx; by = dy; } }
+    if (best >= limit) {
+      const cx = bx, cy = by;
+      for (const [hx, hy] of [[-0.5, -0.5], [0, -0.5], [0.5, -0.5], [-0.5, 0], [0.5, 0], [-0.5, 0.5], [0, 0.5], [0.5, 0.5]] as const) {
+        const m = block(x, y, cx + hx, cy + hy);
+        if (m < best) { best = m; bx = cx + hx; by = cy + hy; }
+      }
+    }
+    if (best < limit) { dxs[p] = bx; dys[p] = by; }
+  }
+  return { dx: dxs, dy: dys };
+}
+
+test('the re-alignment\'s block search, which stops a block as soon as it cannot win, takes the shift an exhaustive search takes at every pixel, half steps included', async () => {
+  await loadCv();
+  const scene = buildScene(240, 180, 11, 120);
+  // Plates off by half a pixel (the mean of the plate and the plate moved by one) and by a pixel and a half.
+  for (const [mx, my] of [[1, 0], [1, 2]] as const) {
+    const { width: w, height: h } = scene.plate;
+    const plate = createImage(w, h, 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const p = y * w + x, q = Math.min(h - 1, y + my) * w + Math.min(w - 1, x + mx);
+      for (let c = 0; c < 3; c++) plate.data[p * 3 + c] = 0.5 * (scene.plate.data[p * 3 + c]! + scene.plate.data[q * 3 + c]!);
+    }
+    const { shifts, report } = realignEdges(scene.image, plate);
+    const truth = exhaustiveShifts(scene.image, plate);
+    let moved = 0, halves = 0;
+    for (let p = 0; p < w * h; p++) {
+      const dx = shifts?.dx[p] ?? 0, dy = shifts?.dy[p] ?? 0;
+      assert.deepEqual([dx, dy], [truth.dx[p], truth.dy[p]], `pixel ${p % w},${Math.floor(p / w)} (plate off by ${mx / 2},${my / 2})`);
+      if (dx || dy) moved++;
+      if (!Number.isInteger(dx) || !Number.isInteger(dy)) halves++;
+    }
+    assert.equal(report.realigned, moved);
+    assert.ok(moved > 200 && halves > 100, `${moved} pixels re-aligned, ${halves} by half steps`);
+  }
 });

@@ -104,17 +104,19 @@ function sampledDiff(a: Float32Array, q: number, b: Float32Array, w: number, h: 
 
 /**
  * Mean difference of the image's 3x3 block around (x, y) and the plate's block shifted by (dx, dy),
- * borders clamped; stops adding once the sum passes `bound` (it cannot win any more).
+ * borders clamped; Infinity as soon as the sum reaches `bound` (the terms are never negative, so
+ * the block can no longer come in under bound / 9).
  */
 function blockDiff(a: Float32Array, b: Float32Array, w: number, h: number, x: number, y: number, dx: number, dy: number, bound: number): number {
   let sum = 0;
   const whole = Number.isInteger(dx) && Number.isInteger(dy);
-  for (let oy = -1; oy <= 1 && sum < bound; oy++) {
+  for (let oy = -1; oy <= 1; oy++) {
     const yy = Math.min(h - 1, Math.max(0, y + oy));
     for (let ox = -1; ox <= 1; ox++) {
       const xx = Math.min(w - 1, Math.max(0, x + ox)), q = yy * w + xx;
       if (whole) sum += pixelDiff(a, b, q, Math.min(h - 1, Math.max(0, yy + dy)) * w + Math.min(w - 1, Math.max(0, xx + dx)));
       else sum += sampledDiff(a, q, b, w, h, xx + dx, yy + dy) / 3;
+      if (sum >= bound) return Infinity;
     }
   }
   return sum / 9;
@@ -211,10 +213,12 @@ function visit(s: Search, p: number, x: number, y: number): void {
   }
   // The residue is rarely a whole number of pixels: anti-aliased edge pixels match only at the
   // right fraction. When no whole shift is good enough, half-pixel steps around the best one.
+  // Only a half step that comes in under `limit` can be taken: the search stops a block as soon as
+  // it cannot (most pixels searched here keep their plate pixel, and their half steps end early).
   if (best >= limit) {
     const cx = bestDx, cy = bestDy;
     for (const [hx2, hy2] of HALF_STEPS) {
-      const mean = blockDiff(a, b, w, h, x, y, cx + hx2, cy + hy2, best * 9);
+      const mean = blockDiff(a, b, w, h, x, y, cx + hx2, cy + hy2, Math.min(best, limit) * 9);
       if (mean < best) { best = mean; bestDx = cx + hx2; bestDy = cy + hy2; }
     }
   }
