@@ -16,7 +16,8 @@ const args = process.argv.slice(2);
  * A video on two cores runs in a Node started with V8's `--single-threaded`: the matting, the
  * prior thread and ffmpeg's encoders already keep both cores busy, and V8's background threads
  * (concurrent marking and sweeping, parallel scavenges, background JIT) only take turns from them
- * (measured, alternating runs of a 48-frame 720p clip: 3.75 → 4.19 fps, hand-held and 1080p +10–20%;
+ * (measured, alternating runs of a 48-frame 720p clip: 3.75 → 4.19 fps on the AMD EPYC VM, hand-held
+ * and 1080p +10–20%; 6.29–6.46 → 7.32–7.62 fps on the Intel Xeon VM, hand-held 3.83–3.91 → 4.24–4.34;
  * a photo gains nothing: its start-up compiles in the background while the main thread works).
  * V8 takes these flags only at start-up (set later, they abort the process), hence a child process;
  * this one forwards signals to it and exits with its code. Its own process group: a Ctrl-C on a
