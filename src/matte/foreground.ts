@@ -4,7 +4,7 @@
  * the closed form F = (α(I - (1-α)B) + λF̂) / (α² + λ): exact where α is large, F̂ where α is
  * small, so background colour does not bleed into hair.
  */
-import { clamp01, createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane } from '../image.js';
+import { clamp01, createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane, type Rect } from '../image.js';
 import { resize } from '../ops.js';
 import { premultiply, pushPull } from './pushpull.js';
 
@@ -39,6 +39,58 @@ export function propagateCoarse(image: ImageF32, weights: Plane): ImageF32 {
   return resize(pushPull(small, smallWeight), image.width, image.height);
 }
 
+/** Pixels of context around alpha's support that the colour propagation sees. */
+const CONTEXT_PX = 32;
+
+/**
+ * F̂ re-estimated from a band's own alpha, three floats for each pixel of `list` (indices in raster
+ * order inside `box`): the pixels whose full-resolution alpha is at least `opaque`, within `box`
+ * grown by CONTEXT_PX, averaged over 2x2 blocks (premultiplied, as propagateCoarse shrinks) and
+ * propagated by push-pull at that half resolution, then read bilinearly at each listed pixel.
+ * Undefined where no pixel there is that opaque. A coarse-to-fine engine's working grid averages a
+ * strand with its neighbours; this estimate sees the strand's own colour (classic.ts: the band's
+ * second pass). Only the box is shrunk, and the half-resolution estimate is never enlarged: the
+ * band's pixels are all that read it.
+ */
+export function bandColours(image: ImageF32, alpha: Plane, list: Int32Array, box: Rect, opaque: number): Float32Array | undefined {
+  const { width, height } = image;
+  const x0 = Math.max(0, box[0] - CONTEXT_PX), y0 = Math.max(0, box[1] - CONTEXT_PX);
+  const x1 = Math.min(width, box[2] + CONTEXT_PX), y1 = Math.min(height, box[3] + CONTEXT_PX);
+  const sw = Math.ceil((x1 - x0) / 2), sh = Math.ceil((y1 - y0) / 2);
+  const small = createImage(sw, sh, 3), weight = createPlane(sw, sh);
+  const d = image.data, a = alpha.data, s = small.data, wt = weight.data;
+  let any = false;
+  for (let y = y0; y < y1; y++) {
+    const row = ((y - y0) >> 1) * sw;
+    for (let x = x0, p = y * width + x0; x < x1; x++, p++) {
+      if (a[p]! < opaque) continue;
+      const k = row + ((x - x0) >> 1);
+      wt[k]! += 1;
+      s[k * 3] += d[p * 3]!; s[k * 3 + 1] += d[p * 3 + 1]!; s[k * 3 + 2] += d[p * 3 + 2]!;
+      any = true;
+    }
+  }
+  if (!any) return undefined;
+  // Mean colour of each block's opaque pixels, weighted by their share of the block (pushPull premultiplies).
+  for (let k = 0; k < wt.length; k++) {
+    const n = wt[k]!;
+    if (!n) continue;
+    s[k * 3] /= n; s[k * 3 + 1] /= n; s[k * 3 + 2] /= n;
+    wt[k] = n / 4;
+  }
+  const f = pushPull(small, weight).data;
+  const out = new Float32Array(list.length * 3);
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!, y = Math.floor(p / width), x = p - y * width;
+    const u = Math.min(sw - 1, Math.max(0, (x - x0 + 0.5) / 2 - 0.5)), v = Math.min(sh - 1, Math.max(0, (y - y0 + 0.5) / 2 - 0.5));
+    const u0 = Math.floor(u), v0 = Math.floor(v), u1 = Math.min(sw - 1, u0 + 1), v1 = Math.min(sh - 1, v0 + 1), fu = u - u0, fv = v - v0;
+    for (let c = 0; c < 3; c++) {
+      out[i * 3 + c] = (1 - fv) * ((1 - fu) * f[(v0 * sw + u0) * 3 + c]! + fu * f[(v0 * sw + u1) * 3 + c]!) + fv * ((1 - fu) * f[(v1 * sw + u0) * 3 + c]! + fu * f[(v1 * sw + u1) * 3 + c]!);
+    }
+  }
+  return out;
+}
+
 /** Each sample divided by its pixel's weight (0 where the weight is 0), in place. */
 function unpremultiply(image: Float32Array, weights: Float32Array, ch: number): void {
   for (let p = 0, i = 0; p < weights.length; p++, i += ch) {
@@ -49,8 +101,6 @@ function unpremultiply(image: Float32Array, weights: Float32Array, ch: number): 
 
 /** Alpha below half an 8-bit level: every output shows it as fully transparent, so F is left 0. */
 const INVISIBLE = 1 / 512;
-/** Pixels of context around alpha's support that the colour propagation sees. */
-const CONTEXT_PX = 32;
 
 /**
  * F where alpha is visible (zero elsewhere). Solved inside the rectangle around
