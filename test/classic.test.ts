@@ -24,7 +24,7 @@ test('coarse to fine: deciding on the working grid and computing only the band g
   // The one-pass band, against the full-resolution path (which re-estimates F̂ once on its own
   // grid): the band's second pass is tested on real hair below. On this generated subject, whose
   // colour is smooth and which the grid's F̂ already gets right, that pass costs SAD (measured:
-  // 35.0k -> 42.7k; its seeds include strand pixels mixed with the background).
+  // 35.0k -> 41.6k; its seeds include strand pixels mixed with the background).
   const coarse = await new ClassicEngine({ refit: false }).matte(input);
   const full = await new ClassicEngine({ workLongSide: 0 }).matte(input);
   const n = scene.alpha.data.length;
