@@ -135,6 +135,9 @@ test('--pairs processes the paper layout and eval reads the result', async () =>
   const e = cli('eval', '--pred', out, '--gt', gt, '--json');
   assert.equal(e.code, 0, e.stderr);
   const result = JSON.parse(e.stdout);
-  assert.ok(result.mean.mad < 40, `MAD ${result.mean.mad}`);
+  // A sanity bound, not a quality figure: on this generated subject of one smooth colour MAD is
+  // 39.2 with the one-pass band and 41.5 with the band's second pass (classic.ts refitBand), which
+  // helps real hair (README Results) and costs here (README Limits, Video).
+  assert.ok(result.mean.mad < 45, `MAD ${result.mean.mad}`);
   assert.deepEqual(Object.keys(result.mean).sort(), ['conn', 'grad', 'mad', 'mse', 'mseUnknown', 'sad']);
 });
