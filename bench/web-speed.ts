@@ -104,12 +104,12 @@ async function measure(size: string, variant: string, seconds: number, dir: stri
 function table(rows: Row[]): string {
   const f = (v: number | undefined) => (v === undefined ? '' : v.toFixed(1));
   const lines = [
-    '| size | live prior | fps | frame in | prior resize | colour fit | matte (difference / decide / band / refine / foreground) | composite | plate check | draw | prior worker ms (runs/s) | prior lag (frames) | scratch MB | model load |',
+    '| size | live prior | fps | frame in | prior resize | colour fit | matte (decide / band / refine / foreground) | composite | plate check | draw | prior worker ms (runs/s) | prior lag (frames) | scratch MB | model load |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const m = r.ms;
-    const parts = ['difference', 'decide', 'band', 'refine', 'foreground'].map((k) => f(m[`matte.${k}`])).join(' / ');
+    const parts = ['decide', 'band', 'refine', 'foreground'].map((k) => f(m[`matte.${k}`])).join(' / ');
     lines.push(`| ${r.size} | ${r.variant} | **${r.fps.toFixed(1)}** | ${f(m.frame)} | ${f(m.prior)} | ${f(m.colour)} | ${f(m.matte)} (${parts}) | ${f(m.composite)} | ${f(m.check)} | ${f(m['draw (page)'])} | ${f(m['prior (worker)'])} (${r.priorFps.toFixed(1)}) | ${r.priorLag?.toFixed(1) ?? ''} | ${r.scratchMb ?? ''} | ${(r.modelLoadMs / 1000).toFixed(1)} s |`);
   }
   return lines.join('\n');
