@@ -443,8 +443,8 @@ function bandAlpha(image: ImageF32, plate: ImageF32, decision: Decision, scale: 
 }
 
 /**
- * Alpha a band pixel's F̂ must reach for the pixel to seed the band's second pass (`bandAlpha`'s
- * alpha, at full resolution). Chosen by measurement over 0.5-0.95 (on 2x2 blocks): 0.7 lowered
+ * The first-pass alpha (`bandAlpha`'s, at full resolution) a pixel must reach to seed the band's
+ * second pass. Chosen by measurement over 0.5-0.95 (on 2x2 blocks): 0.7 lowered
  * every error of the dev benchmark and of the real-alpha video clips against the one-pass band
  * (0.8 did a little better on SAD, worse on the furry GT08 clip; 0.5 let the background's colour
  * into F̂).
@@ -454,9 +454,10 @@ const REFIT_OPAQUE = 0.7;
 /**
  * The band's second pass: alpha again from the compositing equation, with F̂ re-estimated from the
  * first pass's own full-resolution opaque pixels (foreground.ts bandColours, on 4x4 blocks of the
- * band's box) instead of the working grid's F̂, which averages a strand with its neighbours. As `decide` re-estimates F̂ once
- * on its grid. Writes alpha and returns the new F̂ (three floats a band pixel) and the count of
- * pixels the equation could not decide, or undefined where the band had no pixel that opaque.
+ * band's box) instead of the working grid's F̂, which averages a strand with its neighbours; as
+ * `decide` re-estimates F̂ once on its grid. Writes alpha and returns the new F̂ (three floats a
+ * band pixel) and the count of pixels the equation could not decide, or undefined where the band
+ * had no pixel that opaque.
  */
 function refitBand(image: ImageF32, plate: ImageF32, list: Int32Array, box: Rect, fallbackBand: Float32Array, noise: number, alpha: Plane): { fHatBand: Float32Array; ambiguous: number } | undefined {
   const fHatBand = bandColours(image, alpha, list, box, REFIT_OPAQUE);
