@@ -4,6 +4,7 @@
  * the closed form F = (α(I - (1-α)B) + λF̂) / (α² + λ): exact where α is large, F̂ where α is
  * small, so background colour does not bleed into hair.
  */
+import { f32 } from '../alloc.js';
 import { clamp01, createImage, createPlane, cropRect, supportRect, type ImageF32, type Plane, type Rect } from '../image.js';
 import { resize } from '../ops.js';
 import { premultiply, pushPull } from './pushpull.js';
@@ -87,7 +88,8 @@ export function bandColours(image: ImageF32, alpha: Plane, list: Int32Array, box
     wt[k] = n / (step * step);
   }
   const f = pushPull(small, weight).data;
-  const out = new Float32Array(list.length * 3);
+  // From the caller's scratch arena when it runs in one, as the planes above (a video's frames reuse its pages).
+  const out = f32(list.length * 3);
   for (let i = 0; i < list.length; i++) {
     const p = list[i]!, y = Math.floor(p / width), x = p - y * width;
     const u = Math.min(sw - 1, Math.max(0, (x - x0 + 0.5) / step - 0.5)), v = Math.min(sh - 1, Math.max(0, (y - y0 + 0.5) / step - 0.5));
